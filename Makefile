@@ -1,0 +1,39 @@
+# The README's two commands: `make demo` and `make test`. Both install what
+# is missing first (scripts/install-deps.sh, apt-get as root).
+BUILD_DIR    ?= build
+ASAN_DIR     ?= build-asan
+JOBS         ?= $(shell nproc)
+CTEST_FLAGS  ?= --output-on-failure -j $(JOBS)
+
+.PHONY: all deps build asan test test-unit test-asan demo bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+asan: deps
+	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Sanitize >/dev/null
+	@cmake --build $(ASAN_DIR) -j $(JOBS)
+
+# The whole suite, then the whole suite again under ASan+UBSan.
+test: build asan
+	cd $(BUILD_DIR) && ctest $(CTEST_FLAGS)
+	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS)
+
+test-unit: build
+	cd $(BUILD_DIR) && ctest $(CTEST_FLAGS) -L unit
+
+demo: build
+	@bash scripts/demo.sh $(BUILD_DIR)/phiguard
+
+bench: build
+	@bash bench/run.sh $(BUILD_DIR)/phiguard
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, every Debian package phiguard builds, tests and
+# benchmarks with. Idempotent and silent when everything is present.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libevent-dev libssl-dev libhiredis-dev libyaml-dev libargon2-dev
+  liboath-dev libhttp-parser-dev libyajl-dev libjwt-dev libqrencode-dev
+  zlib1g-dev libcmocka-dev
+  redis-server redis-tools nginx-light wrk curl openssl
+  python3 python3-pytest python3-requests python3-redis
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]} (run as root to install)" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Debian packages start their services on install; phiguard's tests and
+# demo start their own on free loopback ports, so stop the system ones.
+for svc in redis-server nginx; do
+  if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
+  service "$svc" stop >/dev/null 2>&1 || true
+done
