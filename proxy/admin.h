@@ -1,0 +1,20 @@
+#ifndef PHIGUARD_ADMIN_H
+#define PHIGUARD_ADMIN_H
+/* The admin listener: plain HTTP, loopback by default, for probes and
+ * operators (/healthz, /readyz). It runs on the main thread's loop. */
+#include <event2/event.h>
+#include <stdbool.h>
+#include "proxy/addr.h"
+
+struct pg_admin;
+
+struct pg_admin_hooks {
+    bool (*ready)(void *arg); /* false while starting or draining */
+    void *arg;
+};
+
+struct pg_admin *pg_admin_start(struct event_base *base, const struct pg_addr *addr,
+                                const struct pg_admin_hooks *hooks);
+void pg_admin_free(struct pg_admin *a);
+
+#endif

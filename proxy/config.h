@@ -1,0 +1,75 @@
+#ifndef PHIGUARD_CONFIG_H
+#define PHIGUARD_CONFIG_H
+/* phiguard.yaml, loaded into one immutable struct. A reload builds a new
+ * struct; the running one is never modified. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "proxy/addr.h"
+
+enum pg_client_auth { PG_CLIENT_AUTH_NONE, PG_CLIENT_AUTH_OPTIONAL, PG_CLIENT_AUTH_REQUIRE };
+enum pg_log_level { PG_LOG_DEBUG, PG_LOG_INFO, PG_LOG_WARN, PG_LOG_ERROR };
+
+struct pg_tls_config {
+    char *certificate;      /* PEM chain, required */
+    char *key;              /* PEM private key, required */
+    int min_version;        /* TLS1_3_VERSION (default) or TLS1_2_VERSION */
+    char *client_ca;        /* CA bundle for client certificates; NULL: no mTLS */
+    enum pg_client_auth client_auth; /* default: require when client_ca is set */
+};
+
+struct pg_upstream_config {
+    struct pg_addr addr;
+    uint32_t connect_timeout_ms;  /* 502 when it passes */
+    uint32_t response_timeout_ms; /* 504 when no response head within it */
+    uint32_t idle_timeout_ms;     /* pooled connections closed after it */
+    int max_idle;                 /* pooled idle connections per worker */
+};
+
+struct pg_limits_config {
+    size_t max_header_bytes;   /* request head; 431 above */
+    int max_headers;           /* 431 above */
+    size_t max_body_bytes;     /* request body; 413 above */
+    size_t max_response_header_bytes; /* upstream head; 502 above */
+    int max_connections;       /* per worker; beyond it new connections are closed */
+    size_t high_water_bytes;   /* buffered bytes per direction before reading pauses */
+};
+
+struct pg_timeouts_config {
+    uint32_t header_read_ms;   /* first byte of a head to its end; 408 */
+    uint32_t body_read_ms;     /* no body byte from the client for this long; 408 */
+    uint32_t keepalive_ms;     /* idle client connection between requests */
+    uint32_t handshake_ms;     /* TLS handshake */
+    uint32_t drain_ms;         /* SIGTERM: time given to in-flight requests */
+};
+
+/* Each value is sent as-is on every response; NULL leaves the header out. */
+struct pg_security_headers_config {
+    char *strict_transport_security;
+    char *x_content_type_options;
+    char *x_frame_options;
+    char *content_security_policy;
+    char *referrer_policy;
+};
+
+struct pg_config {
+    char *path;                /* the file it was loaded from */
+    struct pg_addr listen;
+    int workers;               /* 0 in the file: one per core */
+    char *instance_id;         /* default: $POD_NAME, else the host name */
+    struct pg_tls_config tls;
+    struct pg_upstream_config upstream;
+    struct pg_addr admin_listen; /* plain HTTP: /healthz /readyz */
+    struct pg_limits_config limits;
+    struct pg_timeouts_config timeouts;
+    struct pg_security_headers_config security_headers;
+    enum pg_log_level log_level;
+    bool access_log;
+};
+
+/* Loads and validates FILE. On error returns -1 and writes every error, one
+ * per line, each as "FILE:LINE:COL: KEY: what was expected", into err. */
+int pg_config_load(const char *file, struct pg_config *out, char *err, size_t errlen);
+void pg_config_free(struct pg_config *cfg);
+
+#endif

@@ -1,0 +1,421 @@
+#include "proxy/conn.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proxy/addr.h"
+#include "proxy/log.h"
+#include "proxy/request.h"
+#include "proxy/tls.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+
+#define LINGER_MS 2000
+
+static void conn_readcb(struct bufferevent *bev, void *arg);
+static void conn_writecb(struct bufferevent *bev, void *arg);
+static void conn_eventcb(struct bufferevent *bev, short events, void *arg);
+static void conn_timeout(evutil_socket_t fd, short what, void *arg);
+static void conn_kick(evutil_socket_t fd, short what, void *arg);
+static void conn_try_head(struct pg_conn *c);
+
+static void conn_free(struct pg_conn *c)
+{
+    struct pg_worker *w = c->worker;
+    if (c->req) {
+        struct pg_request *req = c->req;
+        c->req = NULL;
+        pg_request_abort(req);
+    }
+    if (c->timer)
+        event_free(c->timer);
+    if (c->kick)
+        event_free(c->kick);
+    if (c->bev)
+        bufferevent_free(c->bev); /* closes the socket */
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    free(c);
+    w->nconns--;
+    pg_worker_conn_closed(w);
+}
+
+void pg_conn_accept(struct pg_worker *w, int fd, const struct sockaddr *sa, int salen)
+{
+    (void)salen;
+    const struct pg_config *cfg = w->cfg;
+    if (w->draining || w->nconns >= cfg->limits.max_connections) {
+        w->stat_rejected_conns++;
+        close(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    SSL *ssl = pg_tls_new_ssl();
+    struct pg_conn *c = calloc(1, sizeof *c);
+    if (!ssl || !c) {
+        SSL_free(ssl);
+        free(c);
+        close(fd);
+        return;
+    }
+    c->worker = w;
+    c->fd = fd;
+    pg_addr_ip_string(sa, c->client_ip, sizeof c->client_ip);
+    c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    c->timer = evtimer_new(w->base, conn_timeout, c);
+    c->kick = event_new(w->base, -1, 0, conn_kick, c);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    if (!c->bev || !c->timer || !c->kick) {
+        if (!c->bev) {
+            SSL_free(ssl);
+            close(fd);
+        }
+        conn_free(c);
+        return;
+    }
+    /* Reading stops once this much is buffered and not yet consumed. */
+    bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->limits.high_water_bytes);
+    bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->state = PG_CONN_HANDSHAKE;
+    pg_conn_arm_timer(c);
+}
+
+static void arm_ms(struct pg_conn *c, uint32_t ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    evtimer_add(c->timer, &tv);
+}
+
+void pg_conn_arm_timer(struct pg_conn *c)
+{
+    const struct pg_timeouts_config *t = &c->worker->cfg->timeouts;
+    switch (c->state) {
+    case PG_CONN_HANDSHAKE:
+        arm_ms(c, t->handshake_ms);
+        break;
+    case PG_CONN_IDLE:
+        arm_ms(c, c->requests ? t->keepalive_ms : t->header_read_ms);
+        break;
+    case PG_CONN_HEAD:
+        arm_ms(c, t->header_read_ms);
+        break;
+    case PG_CONN_REQUEST:
+        if (c->req && !c->req->body_done && !c->read_paused)
+            arm_ms(c, t->body_read_ms);
+        else
+            evtimer_del(c->timer);
+        break;
+    case PG_CONN_TUNNEL:
+        arm_ms(c, t->keepalive_ms);
+        break;
+    case PG_CONN_CLOSING:
+        arm_ms(c, LINGER_MS);
+        break;
+    }
+}
+
+/* Sends close_notify and FIN once everything queued is written, then
+ * keeps reading (and discarding) until the client closes or the linger
+ * time passes, so that unread input does not turn our close into a reset
+ * that could destroy the response in flight. */
+static void begin_shutdown(struct pg_conn *c)
+{
+    if (c->shutdown_sent)
+        return;
+    c->shutdown_sent = true;
+    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+    if (ssl && SSL_is_init_finished(ssl))
+        SSL_shutdown(ssl);
+    shutdown(c->fd, SHUT_WR);
+    if (c->client_eof) {
+        conn_free(c);
+        return;
+    }
+    bufferevent_enable(c->bev, EV_READ);
+}
+
+void pg_conn_close(struct pg_conn *c)
+{
+    if (c->state != PG_CONN_CLOSING) {
+        c->state = PG_CONN_CLOSING;
+        pg_conn_arm_timer(c);
+    }
+    /* Read and drop whatever the client still sends, whatever the
+     * watermark: nothing more of it is served. */
+    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        begin_shutdown(c);
+}
+
+void pg_conn_abort(struct pg_conn *c)
+{
+    conn_free(c);
+}
+
+void pg_conn_pause_read(struct pg_conn *c)
+{
+    if (!c->read_paused) {
+        c->read_paused = true;
+        bufferevent_disable(c->bev, EV_READ);
+        if (c->state == PG_CONN_REQUEST)
+            evtimer_del(c->timer);
+    }
+}
+
+void pg_conn_resume_read(struct pg_conn *c)
+{
+    if (c->read_paused) {
+        c->read_paused = false;
+        bufferevent_enable(c->bev, EV_READ);
+        pg_conn_arm_timer(c);
+    }
+}
+
+void pg_conn_request_finished(struct pg_conn *c, bool keep)
+{
+    c->requests++;
+    if (!keep || c->client_eof || c->worker->draining) {
+        pg_conn_close(c);
+        return;
+    }
+    c->state = PG_CONN_IDLE;
+    pg_conn_resume_read(c);
+    pg_conn_arm_timer(c);
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        event_active(c->kick, 0, 0); /* a pipelined request is waiting */
+}
+
+void pg_conn_drain(struct pg_conn *c)
+{
+    if (c->state == PG_CONN_IDLE || c->state == PG_CONN_HANDSHAKE)
+        pg_conn_close(c);
+    else if (c->req)
+        c->req->keep_client = false;
+    else if (c->state == PG_CONN_HEAD)
+        pg_conn_close(c);
+}
+
+static struct pg_http_limits request_limits(const struct pg_config *cfg)
+{
+    return (struct pg_http_limits){.max_head_bytes = cfg->limits.max_header_bytes,
+                                   .max_headers = cfg->limits.max_headers};
+}
+
+static const char *status_code_name(int status)
+{
+    switch (status) {
+    case 408: return "request_timeout";
+    case 413: return "payload_too_large";
+    case 417: return "expectation_failed";
+    case 431: return "header_fields_too_large";
+    case 505: return "http_version_not_supported";
+    case 500: return "internal_error";
+    default: return "bad_request";
+    }
+}
+
+/* An error found before the request could be served: answer and close. */
+static void reject(struct pg_conn *c, int status)
+{
+    struct pg_request *req = c->req ? c->req : pg_request_new(c);
+    if (!req) {
+        conn_free(c);
+        return;
+    }
+    c->req = req;
+    c->state = PG_CONN_REQUEST;
+    req->keep_client = false;
+    pg_request_respond_error(req, status, status_code_name(status));
+}
+
+static void conn_try_head(struct pg_conn *c)
+{
+    const struct pg_config *cfg = c->worker->cfg;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t len = evbuffer_get_length(in);
+    if (len == 0)
+        return;
+    if (c->state == PG_CONN_IDLE) {
+        c->state = PG_CONN_HEAD;
+        pg_conn_arm_timer(c);
+    }
+    struct pg_http_limits lim = request_limits(cfg);
+    size_t want = len < lim.max_head_bytes + 1 ? len : lim.max_head_bytes + 1;
+    const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
+    if (!data) {
+        conn_free(c);
+        return;
+    }
+    long n = pg_http1_scan_head(data, want, true, &lim);
+    if (n == 0)
+        return;
+    if (n < 0) {
+        reject(c, (int)-n);
+        return;
+    }
+    struct pg_request *req = pg_request_new(c);
+    if (!req) {
+        conn_free(c);
+        return;
+    }
+    c->req = req;
+    c->state = PG_CONN_REQUEST;
+    int status = pg_http1_parse_request(data, (size_t)n, &lim, &req->head);
+    evbuffer_drain(in, (size_t)n);
+    if (status) {
+        reject(c, status);
+        return;
+    }
+    struct pg_http_head *h = &req->head;
+    req->body_done = h->body == PG_BODY_NONE;
+    req->body_left = h->content_length;
+    if (h->body == PG_BODY_LENGTH && h->content_length > cfg->limits.max_body_bytes) {
+        reject(c, 413);
+        return;
+    }
+    pg_conn_arm_timer(c);
+    pg_request_run(req);
+}
+
+static void conn_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pg_conn *c = arg;
+    if (c->state == PG_CONN_IDLE)
+        conn_try_head(c);
+}
+
+static void conn_readcb(struct bufferevent *bev, void *arg)
+{
+    struct pg_conn *c = arg;
+    switch (c->state) {
+    case PG_CONN_IDLE:
+    case PG_CONN_HEAD:
+        conn_try_head(c);
+        break;
+    case PG_CONN_REQUEST:
+        if (c->req && !c->req->body_done && c->req->up) {
+            pg_conn_arm_timer(c);
+            pg_upstream_pump_request(c->req);
+        }
+        /* Otherwise bytes wait: a pipelined request is read after this
+         * one is answered, and the read watermark bounds them. */
+        break;
+    case PG_CONN_TUNNEL:
+        pg_conn_arm_timer(c);
+        if (c->req)
+            pg_upstream_tunnel_to_upstream(c->req);
+        break;
+    case PG_CONN_CLOSING: {
+        struct evbuffer *in = bufferevent_get_input(bev);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        break;
+    }
+    case PG_CONN_HANDSHAKE:
+        break;
+    }
+}
+
+static void conn_writecb(struct bufferevent *bev, void *arg)
+{
+    struct pg_conn *c = arg;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+        return;
+    switch (c->state) {
+    case PG_CONN_CLOSING:
+        begin_shutdown(c);
+        break;
+    case PG_CONN_REQUEST:
+    case PG_CONN_TUNNEL:
+        if (c->req && c->req->resp_paused)
+            pg_upstream_pump_response(c->req);
+        break;
+    default:
+        break;
+    }
+}
+
+static void conn_eventcb(struct bufferevent *bev, short events, void *arg)
+{
+    (void)bev;
+    struct pg_conn *c = arg;
+    if (events & BEV_EVENT_CONNECTED) {
+        c->state = PG_CONN_IDLE;
+        pg_conn_arm_timer(c);
+        conn_try_head(c);
+        return;
+    }
+    if (events & BEV_EVENT_EOF && !(events & BEV_EVENT_ERROR)) {
+        c->client_eof = true;
+        switch (c->state) {
+        case PG_CONN_REQUEST:
+            if (c->req && c->req->body_done)
+                return; /* half-closed after a full request: answer it, then close */
+            break;
+        case PG_CONN_TUNNEL:
+            /* Pass the half-close on; the upstream side ends the tunnel. */
+            if (c->req && c->req->up)
+                shutdown(bufferevent_getfd(c->req->up->bev), SHUT_WR);
+            return;
+        case PG_CONN_CLOSING:
+            if (c->shutdown_sent)
+                break;
+            return; /* still flushing our response; freed once it is out */
+        default:
+            break;
+        }
+    }
+    conn_free(c);
+}
+
+static void conn_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pg_conn *c = arg;
+    switch (c->state) {
+    case PG_CONN_HEAD:
+        reject(c, 408);
+        break;
+    case PG_CONN_REQUEST:
+        if (c->req && !c->req->responded) {
+            c->req->keep_client = false;
+            pg_request_respond_error(c->req, 408, "request_timeout");
+        } else {
+            conn_free(c);
+        }
+        break;
+    case PG_CONN_IDLE:
+        pg_conn_close(c);
+        break;
+    default:
+        conn_free(c);
+        break;
+    }
+}
+
+void pg_conn_start_tunnel(struct pg_conn *c)
+{
+    c->state = PG_CONN_TUNNEL;
+    pg_conn_arm_timer(c);
+}

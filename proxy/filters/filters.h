@@ -1,0 +1,19 @@
+#ifndef PHIGUARD_FILTERS_H
+#define PHIGUARD_FILTERS_H
+#include "proxy/filter.h"
+
+extern const struct pg_filter pg_filter_headers;    /* headers: hop-by-hop, X-Forwarded-*, request id */
+extern const struct pg_filter pg_filter_forward;    /* upstream: hand the request to the upstream */
+extern const struct pg_filter pg_filter_secheaders; /* response headers: security headers */
+extern const struct pg_filter pg_filter_accesslog;  /* log: one access line per request */
+
+/* True for the hop-by-hop fields of RFC 9110 §7.6.1 and their old
+ * companions; the proxy frames each hop itself. */
+#include <stdbool.h>
+struct pg_header;
+struct pg_http_head;
+bool pg_is_hop_by_hop(const struct pg_header *hd);
+/* Marks drop on hop-by-hop fields and on those the Connection header names. */
+void pg_drop_hop_by_hop(struct pg_http_head *h);
+
+#endif

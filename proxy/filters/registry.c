@@ -1,0 +1,31 @@
+/* The filter chain: which filters run in each phase, in order. A new
+ * capability adds its filter here. */
+#include "proxy/filter.h"
+#include "proxy/filters/filters.h"
+
+static const struct pg_filter *const headers_phase[] = {&pg_filter_headers};
+static const struct pg_filter *const upstream_phase[] = {&pg_filter_forward};
+static const struct pg_filter *const response_headers_phase[] = {&pg_filter_secheaders};
+static const struct pg_filter *const log_phase[] = {&pg_filter_accesslog};
+
+#define LIST(a) {a, (int)(sizeof a / sizeof a[0])}
+
+static const struct pg_filter_list phases[PG_PHASE_COUNT] = {
+    [PG_PHASE_HEADERS] = LIST(headers_phase),
+    [PG_PHASE_UPSTREAM] = LIST(upstream_phase),
+    [PG_PHASE_RESPONSE_HEADERS] = LIST(response_headers_phase),
+    [PG_PHASE_LOG] = LIST(log_phase),
+};
+
+const struct pg_filter_list *pg_filters_for(enum pg_phase phase)
+{
+    return &phases[phase];
+}
+
+const char *pg_phase_name(enum pg_phase phase)
+{
+    static const char *const names[PG_PHASE_COUNT] = {
+        "headers", "authn", "authz", "limits", "request_body", "upstream", "response_headers", "response_body", "log",
+    };
+    return phase < PG_PHASE_COUNT ? names[phase] : "unknown";
+}

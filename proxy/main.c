@@ -1,0 +1,108 @@
+/* The phiguard command line: one binary, several subcommands. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/config.h"
+#include "proxy/server.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: phiguard <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  serve -c FILE          run the proxy with the configuration FILE\n"
+            "  config check FILE      validate a configuration file and exit\n"
+            "\n"
+            "options:\n"
+            "  -h, --help             show this help\n"
+            "  -V, --version          show the version\n"
+            "\n"
+            "Signals while serving: SIGHUP reloads the TLS certificate and key,\n"
+            "SIGTERM stops accepting and drains in-flight requests, then exits 0.\n");
+}
+
+static int load_config(const char *file, struct pg_config *cfg)
+{
+    char err[8192];
+    if (pg_config_load(file, cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "%s", err);
+        if (err[0] && err[strlen(err) - 1] != '\n')
+            fputc('\n', stderr);
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    const char *file = NULL;
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            file = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!file || optind != argc) {
+        fprintf(stderr, "phiguard serve: -c FILE is required\n");
+        return 2;
+    }
+    struct pg_config cfg;
+    if (load_config(file, &cfg) != 0)
+        return 2;
+    int rc = pg_server_run(&cfg);
+    pg_config_free(&cfg);
+    return rc;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+    if (argc != 3 || strcmp(argv[1], "check") != 0) {
+        fprintf(stderr, "usage: phiguard config check FILE\n");
+        return 2;
+    }
+    struct pg_config cfg;
+    if (load_config(argv[2], &cfg) != 0)
+        return 1;
+    pg_config_free(&cfg);
+    printf("%s: ok\n", argv[2]);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("phiguard %s\n", PHIGUARD_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "config") == 0)
+        return cmd_config(argc - 1, argv + 1);
+    fprintf(stderr, "phiguard: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,92 @@
+#ifndef PHIGUARD_REQUEST_H
+#define PHIGUARD_REQUEST_H
+/* One request on a client connection, from its head to its log line, and
+ * the phase driver that runs the filters over it. The request owns every
+ * allocation made for it; they are freed when it ends. */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "proxy/filter.h"
+#include "proxy/http1.h"
+
+struct pg_conn;
+struct pg_worker;
+struct pg_upconn;
+
+struct pg_request {
+    struct pg_conn *conn;
+    struct pg_worker *worker;
+    char id[64];
+    uint64_t t_start_us;
+
+    struct pg_http_head head;
+    /* Header lines ("Name: value\r\n") filters add to the upstream request
+     * and to the response; headers they remove are marked drop. */
+    struct evbuffer *up_add_headers;
+    struct evbuffer *resp_add_headers;
+
+    enum pg_phase phase;
+    int filter_index;
+    bool suspended;
+
+    /* Request body, client to upstream. */
+    uint64_t body_left;
+    struct pg_chunked body_chunked;
+    uint64_t body_bytes;
+    bool body_done;
+    bool continue_sent;
+
+    /* The upstream exchange. */
+    struct pg_upconn *up;
+    struct event *up_timer; /* connect, then response timeout */
+    int up_attempts;
+    uint64_t t_upstream_us;
+    struct pg_http_head resp;
+    bool resp_head_done;
+    enum pg_body_kind resp_out; /* framing towards the client */
+    uint64_t resp_left;
+    struct pg_chunked resp_chunked;
+    uint64_t resp_bytes;
+    bool resp_paused; /* upstream reading paused: client output is full */
+
+    /* Outcome. */
+    int status;
+    bool responded;   /* a response head went to the client */
+    bool keep_client; /* the client connection may serve another request */
+    const char *error; /* why phiguard answered an error itself */
+};
+
+struct pg_request *pg_request_new(struct pg_conn *conn);
+void pg_request_free(struct pg_request *req);
+
+/* Runs the request phases from where the request stands, up to and
+ * including the upstream phase. */
+void pg_request_run(struct pg_request *req);
+/* A suspended filter's async work finished with result. */
+void pg_request_resume(struct pg_request *req, enum pg_filter_result result);
+
+/* Runs the response-headers phase; returns 0 or an HTTP status to fail with. */
+int pg_request_response_headers(struct pg_request *req);
+
+/* phiguard's own answer: a JSON body {"error": code, "request_id": id}. It
+ * ends the request (log phase included). */
+void pg_request_respond_error(struct pg_request *req, int status, const char *code);
+/* An answer with a body of the filter's choice; ends the request. */
+void pg_request_respond(struct pg_request *req, int status, const char *content_type, const char *body,
+                        size_t body_len);
+
+/* The client left, or the connection failed, before the request ended:
+ * tells a suspending filter, logs the request, frees it. */
+void pg_request_abort(struct pg_request *req);
+
+/* The response has been fully handed to the client connection: runs the log
+ * phase and hands the connection back (next request or close). */
+void pg_request_done(struct pg_request *req);
+
+/* Appends a header line to buf. */
+void pg_add_header(struct evbuffer *buf, const char *name, const char *value, size_t value_len);
+
+uint64_t pg_now_us(void);
+
+#endif

@@ -1,0 +1,230 @@
+#include "proxy/server.h"
+
+#include <event2/thread.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy/admin.h"
+#include "proxy/log.h"
+#include "proxy/tls.h"
+#include "proxy/worker.h"
+#include "proxy/workq.h"
+
+struct server {
+    const struct pg_config *cfg;
+    struct event_base *base;
+    struct pg_worker *workers;
+    int nworkers, running, exited;
+    struct event *exit_ev, *drain_timer;
+    struct event *sig_term, *sig_int, *sig_hup;
+    struct pg_admin *admin;
+    _Atomic bool draining;
+    bool reload_running, reload_again;
+};
+
+/* ---- SIGHUP: reload the certificate off the loop ---- */
+
+struct reload_job {
+    struct server *s;
+    SSL_CTX *ctx;
+    char err[512];
+};
+
+static void reload_work(void *arg)
+{
+    struct reload_job *j = arg;
+    j->ctx = pg_tls_build(&j->s->cfg->tls, j->err, sizeof j->err);
+}
+
+static void start_reload(struct server *s);
+
+static void reload_done(void *arg)
+{
+    struct reload_job *j = arg;
+    struct server *s = j->s;
+    if (j->ctx) {
+        pg_tls_publish(j->ctx);
+        char subject[256] = "", not_after[64] = "", esubj[300];
+        pg_tls_current_info(subject, sizeof subject, not_after, sizeof not_after);
+        pg_log(PG_LOG_INFO, "tls_reloaded", "\"certificate\":\"%s\",\"not_after\":\"%s\"",
+               pg_json_escape(subject, strlen(subject), esubj, sizeof esubj), not_after);
+    } else {
+        char e[600];
+        pg_log(PG_LOG_ERROR, "tls_reload_failed", "\"error\":\"%s\",\"kept\":\"previous certificate\"",
+               pg_json_escape(j->err, strlen(j->err), e, sizeof e));
+    }
+    free(j);
+    s->reload_running = false;
+    if (s->reload_again) {
+        s->reload_again = false;
+        start_reload(s);
+    }
+}
+
+static void start_reload(struct server *s)
+{
+    if (s->reload_running) {
+        s->reload_again = true;
+        return;
+    }
+    struct reload_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return;
+    j->s = s;
+    s->reload_running = true;
+    if (pg_workq_submit(s->base, reload_work, reload_done, j) != 0) {
+        s->reload_running = false;
+        free(j);
+        pg_log(PG_LOG_ERROR, "tls_reload_failed", "\"error\":\"work queue unavailable\"");
+    }
+}
+
+/* ---- SIGTERM: drain ---- */
+
+static void drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct server *s = arg;
+    for (int i = 0; i < s->running; i++)
+        pg_worker_stop(&s->workers[i]);
+}
+
+static void on_term(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct server *s = arg;
+    if (atomic_exchange(&s->draining, true))
+        return;
+    pg_log(PG_LOG_INFO, "draining", "\"signal\":%d,\"drain_ms\":%u", (int)sig, s->cfg->timeouts.drain_ms);
+    for (int i = 0; i < s->running; i++)
+        pg_worker_drain(&s->workers[i]);
+    struct timeval tv = {.tv_sec = s->cfg->timeouts.drain_ms / 1000,
+                         .tv_usec = (s->cfg->timeouts.drain_ms % 1000) * 1000};
+    evtimer_add(s->drain_timer, &tv);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    pg_log(PG_LOG_INFO, "reload_requested", NULL);
+    start_reload(arg);
+}
+
+/* A worker's loop has ended (activated from its thread). */
+static void on_worker_exit(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct server *s = arg;
+    /* event_active calls from several threads may fold into one run. */
+    int done = 0;
+    for (int i = 0; i < s->running; i++)
+        if (atomic_load(&s->workers[i].finished))
+            done++;
+    if (done == s->running)
+        event_base_loopexit(s->base, NULL);
+}
+
+static bool is_ready(void *arg)
+{
+    struct server *s = arg;
+    return !atomic_load(&s->draining) && s->running == s->nworkers;
+}
+
+static int cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int pg_server_run(const struct pg_config *cfg)
+{
+    struct server s = {.cfg = cfg};
+    int status = 1;
+    signal(SIGPIPE, SIG_IGN);
+    evthread_use_pthreads();
+    pg_log_start(cfg->log_level);
+    if (pg_workq_start(2) != 0) {
+        pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"cannot start the work queue\"");
+        goto out_log;
+    }
+    char err[512], e[600];
+    SSL_CTX *ctx = pg_tls_build(&cfg->tls, err, sizeof err);
+    if (!ctx) {
+        pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"%s\"", pg_json_escape(err, strlen(err), e, sizeof e));
+        goto out_workq;
+    }
+    pg_tls_publish(ctx);
+
+    s.base = event_base_new();
+    s.nworkers = cfg->workers > 0 ? cfg->workers : cpu_count();
+    s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);
+    s.exit_ev = s.base ? event_new(s.base, -1, EV_PERSIST, on_worker_exit, &s) : NULL;
+    s.drain_timer = s.base ? evtimer_new(s.base, drain_timeout, &s) : NULL;
+    s.sig_term = s.base ? evsignal_new(s.base, SIGTERM, on_term, &s) : NULL;
+    s.sig_int = s.base ? evsignal_new(s.base, SIGINT, on_term, &s) : NULL;
+    s.sig_hup = s.base ? evsignal_new(s.base, SIGHUP, on_hup, &s) : NULL;
+    if (!s.workers || !s.exit_ev || !s.drain_timer || !s.sig_term || !s.sig_int || !s.sig_hup)
+        goto out;
+    evsignal_add(s.sig_term, NULL);
+    evsignal_add(s.sig_int, NULL);
+    evsignal_add(s.sig_hup, NULL);
+
+    for (int i = 0; i < s.nworkers; i++) {
+        if (pg_worker_init(&s.workers[i], i, cfg, s.exit_ev) != 0 || pg_worker_start(&s.workers[i]) != 0) {
+            pg_worker_join_and_free(&s.workers[i]);
+            for (int k = 0; k < s.running; k++)
+                pg_worker_stop(&s.workers[k]);
+            goto out;
+        }
+        s.running++;
+    }
+    struct pg_admin_hooks hooks = {.ready = is_ready, .arg = &s};
+    s.admin = pg_admin_start(s.base, &cfg->admin_listen, &hooks);
+    if (!s.admin) {
+        for (int k = 0; k < s.running; k++)
+            pg_worker_stop(&s.workers[k]);
+        goto out;
+    }
+    pg_log(PG_LOG_INFO, "listening",
+           "\"address\":\"%s\",\"admin\":\"%s\",\"upstream\":\"%s\",\"workers\":%d,\"version\":\"%s\",\"pid\":%d",
+           cfg->listen.text, cfg->admin_listen.text, cfg->upstream.addr.text, s.nworkers, PHIGUARD_VERSION,
+           (int)getpid());
+    event_base_dispatch(s.base);
+    status = 0;
+    pg_log(PG_LOG_INFO, "stopped", NULL);
+out:
+    if (status != 0)
+        pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"see the lines above\"");
+    for (int i = 0; i < s.running; i++)
+        pg_worker_join_and_free(&s.workers[i]);
+    free(s.workers);
+    pg_admin_free(s.admin);
+    if (s.sig_term)
+        event_free(s.sig_term);
+    if (s.sig_int)
+        event_free(s.sig_int);
+    if (s.sig_hup)
+        event_free(s.sig_hup);
+    if (s.exit_ev)
+        event_free(s.exit_ev);
+    if (s.drain_timer)
+        event_free(s.drain_timer);
+    pg_workq_stop(); /* before the base its results are delivered to goes */
+    if (s.base)
+        event_base_free(s.base);
+    pg_tls_shutdown();
+    goto out_log;
+out_workq:
+    pg_workq_stop();
+out_log:
+    pg_log_stop();
+    return status;
+}

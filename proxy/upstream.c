@@ -1,0 +1,632 @@
+#include "proxy/upstream.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "proxy/conn.h"
+#include "proxy/log.h"
+#include "proxy/request.h"
+#include "proxy/worker.h"
+
+static void up_readcb(struct bufferevent *bev, void *arg);
+static void up_writecb(struct bufferevent *bev, void *arg);
+static void up_eventcb(struct bufferevent *bev, short events, void *arg);
+static bool relay_response(struct pg_request *req);
+
+static void up_free(struct pg_upconn *u)
+{
+    bufferevent_free(u->bev);
+    free(u);
+}
+
+/* ---- the pool ---- */
+
+static void idle_close(struct pg_upconn *u)
+{
+    struct pg_worker *w = u->worker;
+    for (struct pg_upconn **p = &w->idle_up; *p; p = &(*p)->next) {
+        if (*p == u) {
+            *p = u->next;
+            w->nidle_up--;
+            break;
+        }
+    }
+    up_free(u);
+}
+
+/* An idle connection that speaks or closes is of no more use. */
+static void idle_readcb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    idle_close(arg);
+}
+
+static void idle_eventcb(struct bufferevent *bev, short events, void *arg)
+{
+    (void)bev;
+    (void)events;
+    idle_close(arg);
+}
+
+static void pool_put(struct pg_upconn *u)
+{
+    struct pg_worker *w = u->worker;
+    const struct pg_upstream_config *uc = &w->cfg->upstream;
+    u->req = NULL;
+    if (w->draining || w->nidle_up >= uc->max_idle) {
+        up_free(u);
+        return;
+    }
+    struct timeval idle = {.tv_sec = uc->idle_timeout_ms / 1000, .tv_usec = (uc->idle_timeout_ms % 1000) * 1000};
+    bufferevent_setcb(u->bev, idle_readcb, NULL, idle_eventcb, u);
+    bufferevent_set_timeouts(u->bev, &idle, NULL);
+    bufferevent_enable(u->bev, EV_READ);
+    u->next = w->idle_up;
+    w->idle_up = u;
+    w->nidle_up++;
+}
+
+static struct pg_upconn *pool_get(struct pg_worker *w)
+{
+    struct pg_upconn *u = w->idle_up;
+    if (!u)
+        return NULL;
+    w->idle_up = u->next;
+    w->nidle_up--;
+    u->next = NULL;
+    u->reused = true;
+    u->got_data = false;
+    bufferevent_set_timeouts(u->bev, NULL, NULL);
+    return u;
+}
+
+void pg_upstream_pool_clear(struct pg_worker *w)
+{
+    while (w->idle_up) {
+        struct pg_upconn *u = w->idle_up;
+        w->idle_up = u->next;
+        up_free(u);
+    }
+    w->nidle_up = 0;
+}
+
+static struct pg_upconn *up_connect(struct pg_worker *w)
+{
+    const struct pg_addr *a = &w->cfg->upstream.addr;
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    if (!a->is_unix) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    struct pg_upconn *u = calloc(1, sizeof *u);
+    struct bufferevent *bev = u ? bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    if (!bev) {
+        free(u);
+        close(fd);
+        return NULL;
+    }
+    u->worker = w;
+    u->bev = bev;
+    if (bufferevent_socket_connect(bev, (struct sockaddr *)&a->ss, (int)a->len) != 0) {
+        up_free(u);
+        return NULL;
+    }
+    return u;
+}
+
+/* ---- the exchange ---- */
+
+static void arm_up_timer(struct pg_request *req, uint32_t ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    evtimer_add(req->up_timer, &tv);
+}
+
+static void up_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pg_request *req = arg;
+    pg_log(PG_LOG_WARN, "upstream_timeout", "\"request_id\":\"%s\",\"connected\":%s,\"response_started\":%s",
+           req->id, req->up && req->up->connected ? "true" : "false", req->resp_head_done ? "true" : "false");
+    if (!req->resp_head_done)
+        pg_request_respond_error(req, 504, "gateway_timeout");
+    else
+        pg_conn_abort(req->conn); /* mid-body: the client sees a cut, never a forged end */
+}
+
+/* Arms the response timeout once the whole request has been handed over. */
+static void await_response(struct pg_request *req)
+{
+    if (req->body_done && req->up && req->up->connected && !req->resp_paused)
+        arm_up_timer(req, req->worker->cfg->upstream.response_timeout_ms);
+}
+
+static void write_request_head(struct pg_request *req, struct evbuffer *out)
+{
+    struct pg_http_head *h = &req->head;
+    evbuffer_add(out, h->method_name, strlen(h->method_name));
+    evbuffer_add(out, " ", 1);
+    evbuffer_add(out, h->target, h->target_len);
+    evbuffer_add(out, " HTTP/1.1\r\n", 11);
+    for (int i = 0; i < h->n_headers; i++) {
+        const struct pg_header *hd = &h->headers[i];
+        if (hd->drop)
+            continue;
+        evbuffer_add(out, hd->name, hd->name_len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, hd->value, hd->value_len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    size_t extra = evbuffer_get_length(req->up_add_headers);
+    if (extra) /* copied, not moved: a retry writes the head again */
+        evbuffer_add(out, evbuffer_pullup(req->up_add_headers, -1), extra);
+    if (h->body == PG_BODY_LENGTH)
+        evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)h->content_length);
+    else if (h->body == PG_BODY_CHUNKED)
+        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+    if (h->upgrade) {
+        const struct pg_header *up = pg_http_find(h, "upgrade");
+        evbuffer_add(out, "Connection: upgrade\r\nUpgrade: ", 30);
+        evbuffer_add(out, up->value, up->value_len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    evbuffer_add(out, "\r\n", 2);
+}
+
+static int attach(struct pg_request *req)
+{
+    struct pg_worker *w = req->worker;
+    struct pg_upconn *u = pool_get(w);
+    if (!u)
+        u = up_connect(w);
+    if (!u)
+        return -1;
+    u->req = req;
+    req->up = u;
+    req->up_attempts++;
+    bufferevent_setcb(u->bev, up_readcb, up_writecb, up_eventcb, u);
+    bufferevent_setwatermark(u->bev, EV_READ, 0, w->cfg->limits.high_water_bytes);
+    bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+    if (!u->reused)
+        arm_up_timer(req, w->cfg->upstream.connect_timeout_ms);
+    else
+        u->connected = true;
+    write_request_head(req, bufferevent_get_output(u->bev));
+    return 0;
+}
+
+void pg_upstream_start(struct pg_request *req)
+{
+    if (!req->up_timer) {
+        req->up_timer = evtimer_new(req->worker->base, up_timeout, req);
+        if (!req->up_timer) {
+            pg_request_respond_error(req, 500, "internal_error");
+            return;
+        }
+    }
+    req->t_upstream_us = pg_now_us();
+    if (attach(req) != 0) {
+        pg_log(PG_LOG_ERROR, "upstream_connect_failed", "\"request_id\":\"%s\",\"errno\":%d", req->id, errno);
+        pg_request_respond_error(req, 502, "bad_gateway");
+        return;
+    }
+    if (req->head.expect_continue && !req->body_done && !req->continue_sent) {
+        /* The request passed every check: invite the body. */
+        evbuffer_add(bufferevent_get_output(req->conn->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        req->continue_sent = true;
+    }
+    if (!req->body_done)
+        pg_upstream_pump_request(req);
+    else
+        await_response(req);
+}
+
+/* A pooled connection the upstream had already closed fails before any
+ * response byte; a request without a body can safely go again on a new
+ * connection. */
+static bool retry(struct pg_request *req)
+{
+    struct pg_upconn *u = req->up;
+    int m = req->head.method;
+    if (!u->reused || u->got_data || req->head.body != PG_BODY_NONE || req->up_attempts > 1 ||
+        !(m == HTTP_GET || m == HTTP_HEAD || m == HTTP_OPTIONS))
+        return false;
+    req->up = NULL;
+    up_free(u);
+    evtimer_del(req->up_timer);
+    if (attach(req) != 0)
+        return false;
+    await_response(req);
+    return true;
+}
+
+void pg_upstream_abort(struct pg_request *req)
+{
+    struct pg_upconn *u = req->up;
+    if (!u)
+        return;
+    req->up = NULL;
+    if (u->paused_client)
+        pg_conn_resume_read(req->conn);
+    if (req->up_timer)
+        evtimer_del(req->up_timer);
+    up_free(u);
+}
+
+static void move_body(struct evbuffer *in, struct evbuffer *out, size_t n, bool chunk)
+{
+    if (chunk)
+        pg_chunk_begin(out, n);
+    evbuffer_remove_buffer(in, out, n);
+    if (chunk)
+        pg_chunk_end(out);
+}
+
+void pg_upstream_pump_request(struct pg_request *req)
+{
+    struct pg_conn *c = req->conn;
+    struct pg_upconn *u = req->up;
+    if (req->body_done || !u)
+        return;
+    const struct pg_config *cfg = req->worker->cfg;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *out = bufferevent_get_output(u->bev);
+    if (req->head.body == PG_BODY_LENGTH) {
+        size_t have = evbuffer_get_length(in);
+        size_t n = have < req->body_left ? have : (size_t)req->body_left;
+        if (n) {
+            evbuffer_remove_buffer(in, out, n);
+            req->body_left -= n;
+            req->body_bytes += n;
+        }
+        req->body_done = req->body_left == 0;
+    } else {
+        for (;;) {
+            size_t avail = 0;
+            enum pg_chunked_result r = pg_chunked_next(&req->body_chunked, in, &avail);
+            if (r == PG_CHUNKED_MORE)
+                break;
+            if (r == PG_CHUNKED_ERROR) {
+                pg_request_respond_error(req, 400, "bad_request");
+                return;
+            }
+            if (r == PG_CHUNKED_DONE) {
+                pg_chunk_last(out);
+                req->body_done = true;
+                break;
+            }
+            if (req->body_bytes + avail > cfg->limits.max_body_bytes) {
+                pg_request_respond_error(req, 413, "payload_too_large");
+                return;
+            }
+            move_body(in, out, avail, true);
+            pg_chunked_consumed(&req->body_chunked, avail);
+            req->body_bytes += avail;
+        }
+    }
+    if (req->body_done) {
+        pg_conn_arm_timer(c);
+        await_response(req);
+    } else if (evbuffer_get_length(out) > cfg->limits.high_water_bytes) {
+        u->paused_client = true;
+        pg_conn_pause_read(c);
+    }
+}
+
+void pg_upstream_tunnel_to_upstream(struct pg_request *req)
+{
+    struct pg_upconn *u = req->up;
+    if (!u)
+        return;
+    struct evbuffer *out = bufferevent_get_output(u->bev);
+    evbuffer_add_buffer(out, bufferevent_get_input(req->conn->bev));
+    if (evbuffer_get_length(out) > req->worker->cfg->limits.high_water_bytes) {
+        u->paused_client = true;
+        pg_conn_pause_read(req->conn);
+    }
+}
+
+static void up_writecb(struct bufferevent *bev, void *arg)
+{
+    struct pg_upconn *u = arg;
+    struct pg_request *req = u->req;
+    if (!req || evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+        return;
+    if (u->paused_client) {
+        u->paused_client = false;
+        pg_conn_resume_read(req->conn);
+        if (req->conn->state == PG_CONN_TUNNEL)
+            pg_upstream_tunnel_to_upstream(req);
+        else
+            pg_upstream_pump_request(req);
+    }
+}
+
+static void fail_502(struct pg_request *req, const char *why)
+{
+    pg_log(PG_LOG_WARN, "upstream_bad_response", "\"request_id\":\"%s\",\"reason\":\"%s\"", req->id, why);
+    pg_request_respond_error(req, 502, "bad_gateway");
+}
+
+/* Writes the response head for the client: the upstream's status and the
+ * headers the response-headers phase kept, then framing we choose. */
+static void write_response_head(struct pg_request *req)
+{
+    struct pg_http_head *r = &req->resp;
+    struct pg_conn *c = req->conn;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    bool client11 = req->head.minor == 1;
+
+    if (r->status == 101) {
+        req->resp_out = PG_BODY_NONE;
+        req->keep_client = false;
+    } else if (r->body == PG_BODY_LENGTH) {
+        req->resp_out = PG_BODY_LENGTH;
+    } else if (r->body == PG_BODY_NONE) {
+        req->resp_out = PG_BODY_NONE;
+    } else if (client11) {
+        req->resp_out = PG_BODY_CHUNKED;
+    } else {
+        req->resp_out = PG_BODY_UNTIL_CLOSE;
+        req->keep_client = false;
+    }
+    if (!req->head.keep_alive || req->worker->draining)
+        req->keep_client = false;
+
+    if (r->reason)
+        evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", r->status, (int)r->reason_len, r->reason);
+    else
+        evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", r->status, pg_http_reason(r->status));
+    for (int i = 0; i < r->n_headers; i++) {
+        const struct pg_header *hd = &r->headers[i];
+        if (hd->drop)
+            continue;
+        evbuffer_add(out, hd->name, hd->name_len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, hd->value, hd->value_len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    evbuffer_add_buffer(out, req->resp_add_headers);
+    if (req->resp_out == PG_BODY_LENGTH ||
+        (r->body == PG_BODY_NONE && r->status >= 200 && r->status != 204 && pg_http_find(r, "content-length")))
+        evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)r->content_length);
+    else if (req->resp_out == PG_BODY_CHUNKED)
+        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+    if (r->status == 101) {
+        const struct pg_header *up = pg_http_find(r, "upgrade");
+        evbuffer_add(out, "Connection: upgrade\r\n", 21);
+        if (up) {
+            evbuffer_add(out, "Upgrade: ", 9);
+            evbuffer_add(out, up->value, up->value_len);
+            evbuffer_add(out, "\r\n", 2);
+        }
+    } else if (!req->keep_client) {
+        evbuffer_add(out, "Connection: close\r\n", 19);
+    } else if (!client11) {
+        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+    }
+    evbuffer_add(out, "\r\n", 2);
+    req->responded = true;
+    req->status = r->status;
+}
+
+/* Returns 1 when the head is in, 0 when more bytes are needed, -1 when the
+ * request was answered with an error. */
+static int read_response_head(struct pg_request *req)
+{
+    const struct pg_config *cfg = req->worker->cfg;
+    struct evbuffer *in = bufferevent_get_input(req->up->bev);
+    struct pg_http_limits lim = {.max_head_bytes = cfg->limits.max_response_header_bytes, .max_headers = 256};
+    for (;;) {
+        size_t len = evbuffer_get_length(in);
+        if (len == 0)
+            return 0;
+        size_t want = len < lim.max_head_bytes + 1 ? len : lim.max_head_bytes + 1;
+        const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
+        long n = pg_http1_scan_head(data, want, false, &lim);
+        if (n == 0)
+            return 0;
+        if (n < 0) {
+            fail_502(req, n == -431 ? "response head too large" : "malformed response head");
+            return -1;
+        }
+        pg_http_head_free(&req->resp);
+        int rc = pg_http1_parse_response(data, (size_t)n, &lim, req->head.method, &req->resp);
+        evbuffer_drain(in, (size_t)n);
+        if (rc) {
+            fail_502(req, "malformed response head");
+            return -1;
+        }
+        int st = req->resp.status;
+        if (st >= 100 && st < 200 && st != 101)
+            continue; /* interim responses are not relayed: 100-continue is ours */
+        if (st == 101 && !req->head.upgrade) {
+            fail_502(req, "101 without an upgrade request");
+            return -1;
+        }
+        return 1;
+    }
+}
+
+static void finish_exchange(struct pg_request *req)
+{
+    struct pg_upconn *u = req->up;
+    struct pg_conn *c = req->conn;
+    if (req->resp_out == PG_BODY_CHUNKED)
+        pg_chunk_last(bufferevent_get_output(c->bev));
+    evtimer_del(req->up_timer);
+    req->up = NULL;
+    bool reusable = req->resp.keep_alive && req->body_done && req->resp.body != PG_BODY_UNTIL_CLOSE &&
+                    evbuffer_get_length(bufferevent_get_input(u->bev)) == 0;
+    if (u->paused_client)
+        pg_conn_resume_read(c);
+    if (reusable) {
+        u->paused_client = false;
+        pool_put(u);
+    } else {
+        up_free(u);
+    }
+    if (!req->body_done)
+        req->keep_client = false; /* the rest of the body would be read as a request */
+    pg_request_done(req);
+}
+
+/* Returns false when the request has ended (and may be freed). */
+static bool relay_response(struct pg_request *req)
+{
+    struct pg_upconn *u = req->up;
+    struct pg_conn *c = req->conn;
+    const struct pg_config *cfg = req->worker->cfg;
+    if (!req->resp_head_done) {
+        int r = read_response_head(req);
+        if (r <= 0)
+            return r == 0;
+        req->resp_head_done = true;
+        req->resp_left = req->resp.content_length;
+        int st = pg_request_response_headers(req);
+        if (st) {
+            pg_request_respond_error(req, st, "internal_error");
+            return false;
+        }
+        write_response_head(req);
+        if (req->resp.status == 101) {
+            pg_conn_start_tunnel(c);
+            evtimer_del(req->up_timer);
+            /* Bytes either side sent right after the handshake. */
+            evbuffer_add_buffer(bufferevent_get_output(c->bev), bufferevent_get_input(u->bev));
+            pg_upstream_tunnel_to_upstream(req);
+            return true;
+        }
+        if (req->resp.body == PG_BODY_NONE) {
+            finish_exchange(req);
+            return false;
+        }
+    }
+    struct evbuffer *in = bufferevent_get_input(u->bev);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    bool chunk = req->resp_out == PG_BODY_CHUNKED;
+    if (c->state == PG_CONN_TUNNEL) {
+        evbuffer_add_buffer(out, in);
+    } else if (req->resp.body == PG_BODY_LENGTH) {
+        size_t have = evbuffer_get_length(in);
+        size_t n = have < req->resp_left ? have : (size_t)req->resp_left;
+        if (n) {
+            move_body(in, out, n, false);
+            req->resp_left -= n;
+            req->resp_bytes += n;
+        }
+        if (req->resp_left == 0) {
+            finish_exchange(req);
+            return false;
+        }
+    } else if (req->resp.body == PG_BODY_CHUNKED) {
+        for (;;) {
+            size_t avail = 0;
+            enum pg_chunked_result r = pg_chunked_next(&req->resp_chunked, in, &avail);
+            if (r == PG_CHUNKED_MORE)
+                break;
+            if (r == PG_CHUNKED_ERROR) {
+                pg_log(PG_LOG_WARN, "upstream_bad_response", "\"request_id\":\"%s\",\"reason\":\"bad chunk\"",
+                       req->id);
+                pg_conn_abort(c);
+                return false;
+            }
+            if (r == PG_CHUNKED_DONE) {
+                finish_exchange(req);
+                return false;
+            }
+            move_body(in, out, avail, chunk);
+            pg_chunked_consumed(&req->resp_chunked, avail);
+            req->resp_bytes += avail;
+        }
+    } else { /* until close */
+        size_t n = evbuffer_get_length(in);
+        if (n) {
+            move_body(in, out, n, chunk);
+            req->resp_bytes += n;
+        }
+    }
+    if (evbuffer_get_length(out) > cfg->limits.high_water_bytes) {
+        req->resp_paused = true;
+        bufferevent_disable(u->bev, EV_READ);
+        evtimer_del(req->up_timer);
+    } else if (c->state != PG_CONN_TUNNEL) {
+        arm_up_timer(req, cfg->upstream.response_timeout_ms);
+    }
+    return true;
+}
+
+void pg_upstream_pump_response(struct pg_request *req)
+{
+    if (!req->up || !req->resp_paused)
+        return;
+    req->resp_paused = false;
+    bufferevent_enable(req->up->bev, EV_READ);
+    relay_response(req);
+}
+
+static void up_readcb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    struct pg_upconn *u = arg;
+    if (!u->req)
+        return;
+    u->got_data = true;
+    relay_response(u->req);
+}
+
+static void up_eventcb(struct bufferevent *bev, short events, void *arg)
+{
+    (void)bev;
+    struct pg_upconn *u = arg;
+    struct pg_request *req = u->req;
+    if (events & BEV_EVENT_CONNECTED) {
+        u->connected = true;
+        evtimer_del(req->up_timer);
+        await_response(req);
+        return;
+    }
+    if (!(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+        return;
+    int err = EVUTIL_SOCKET_ERROR();
+    struct pg_conn *c = req->conn;
+    if (c->state == PG_CONN_TUNNEL) {
+        evbuffer_add_buffer(bufferevent_get_output(c->bev), bufferevent_get_input(u->bev));
+        req->keep_client = false;
+        pg_upstream_abort(req);
+        pg_request_done(req);
+        return;
+    }
+    if (!req->resp_head_done) {
+        /* A head may have arrived together with the close. */
+        if (evbuffer_get_length(bufferevent_get_input(u->bev)) > 0 && !relay_response(req))
+            return;
+        if (!req->resp_head_done) {
+            if (retry(req))
+                return;
+            pg_log(PG_LOG_WARN, "upstream_closed",
+                   "\"request_id\":\"%s\",\"connected\":%s,\"reused\":%s,\"errno\":%d", req->id,
+                   u->connected ? "true" : "false", u->reused ? "true" : "false", err);
+            pg_request_respond_error(req, 502, "bad_gateway");
+            return;
+        }
+    }
+    if (!relay_response(req))
+        return; /* the response completed */
+    if (req->resp.body == PG_BODY_UNTIL_CLOSE && !(events & BEV_EVENT_ERROR)) {
+        finish_exchange(req);
+        return;
+    }
+    pg_log(PG_LOG_WARN, "upstream_truncated", "\"request_id\":\"%s\"", req->id);
+    pg_conn_abort(c);
+}

@@ -1,0 +1,145 @@
+#include "proxy/worker.h"
+
+#include <errno.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/conn.h"
+#include "proxy/log.h"
+#include "proxy/upstream.h"
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+    (void)l;
+    pg_conn_accept(arg, fd, sa, salen);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    struct pg_worker *w = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    /* EMFILE and friends: libevent retries on the next readiness; say so
+     * once per occurrence without stopping the worker. */
+    pg_log(PG_LOG_WARN, "accept_failed", "\"worker\":%d,\"errno\":%d,\"error\":\"%s\"", w->index, err,
+           evutil_socket_error_to_string(err));
+}
+
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pg_worker *w = arg;
+    if (w->draining)
+        return;
+    w->draining = true;
+    if (w->listener) {
+        evconnlistener_free(w->listener);
+        w->listener = NULL;
+    }
+    pg_upstream_pool_clear(w);
+    for (struct pg_conn *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        pg_conn_drain(c);
+    }
+    pg_worker_conn_closed(w);
+}
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pg_worker *w = arg;
+    w->draining = true;
+    if (w->listener) {
+        evconnlistener_free(w->listener);
+        w->listener = NULL;
+    }
+    if (w->nconns)
+        pg_log(PG_LOG_WARN, "drain_timeout", "\"worker\":%d,\"connections_closed\":%d", w->index, w->nconns);
+    while (w->conns)
+        pg_conn_abort(w->conns);
+    pg_upstream_pool_clear(w);
+    event_base_loopexit(w->base, NULL);
+}
+
+void pg_worker_conn_closed(struct pg_worker *w)
+{
+    if (w->draining && w->nconns == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+int pg_worker_init(struct pg_worker *w, int index, const struct pg_config *cfg, struct event *exit_ev)
+{
+    memset(w, 0, sizeof *w);
+    w->index = index;
+    w->cfg = cfg;
+    w->exit_ev = exit_ev;
+    unsigned char rnd[8];
+    if (RAND_bytes(rnd, sizeof rnd) != 1)
+        return -1;
+    for (size_t i = 0; i < sizeof rnd; i++)
+        snprintf(w->request_prefix + 2 * i, 3, "%02x", rnd[i]);
+    w->base = event_base_new();
+    if (!w->base)
+        return -1;
+    w->drain_ev = event_new(w->base, -1, 0, drain_cb, w);
+    w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
+    /* Each worker has its own listening socket on the same port: the
+     * kernel spreads new connections over them (SO_REUSEPORT). */
+    w->listener = evconnlistener_new_bind(
+        w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
+        1024, (const struct sockaddr *)&cfg->listen.ss, (int)cfg->listen.len);
+    if (!w->drain_ev || !w->stop_ev || !w->listener) {
+        int err = errno;
+        pg_log(PG_LOG_ERROR, "listen_failed", "\"worker\":%d,\"address\":\"%s\",\"error\":\"%s\"", index,
+               cfg->listen.text, strerror(err));
+        return -1;
+    }
+    evconnlistener_set_error_cb(w->listener, accept_error_cb);
+    return 0;
+}
+
+static void *worker_main(void *arg)
+{
+    struct pg_worker *w = arg;
+    event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    atomic_store(&w->finished, true);
+    event_active(w->exit_ev, 0, 0);
+    return NULL;
+}
+
+int pg_worker_start(struct pg_worker *w)
+{
+    return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? 0 : -1;
+}
+
+void pg_worker_drain(struct pg_worker *w)
+{
+    event_active(w->drain_ev, 0, 0);
+}
+
+void pg_worker_stop(struct pg_worker *w)
+{
+    event_active(w->stop_ev, 0, 0);
+}
+
+void pg_worker_join_and_free(struct pg_worker *w)
+{
+    if (w->thread)
+        pthread_join(w->thread, NULL);
+    while (w->conns)
+        pg_conn_abort(w->conns);
+    pg_upstream_pool_clear(w);
+    if (w->listener)
+        evconnlistener_free(w->listener);
+    if (w->drain_ev)
+        event_free(w->drain_ev);
+    if (w->stop_ev)
+        event_free(w->stop_ev);
+    if (w->base)
+        event_base_free(w->base);
+    memset(w, 0, sizeof *w);
+}

@@ -1,0 +1,48 @@
+#ifndef PHIGUARD_WORKER_H
+#define PHIGUARD_WORKER_H
+/* One worker thread: its own event_base, its own SO_REUSEPORT listener, its
+ * own upstream pool. Nothing on its loop blocks. */
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "proxy/config.h"
+
+struct pg_conn;
+struct pg_upconn;
+
+struct pg_worker {
+    int index;
+    const struct pg_config *cfg;
+    struct event_base *base;
+    struct evconnlistener *listener;
+    pthread_t thread;
+    struct event *drain_ev;  /* activated from the main thread on SIGTERM */
+    struct event *stop_ev;   /* drain timeout: close whatever is left */
+    struct event *exit_ev;   /* on the main base: this worker has finished */
+    bool draining;
+    _Atomic bool finished; /* its loop has ended (read by the main thread) */
+    struct pg_conn *conns;   /* every client connection, for draining */
+    int nconns;
+    struct pg_upconn *idle_up; /* pooled upstream connections, most recent first */
+    int nidle_up;
+    uint64_t request_seq;
+    char request_prefix[17]; /* random per start: ids are unique across restarts */
+    uint64_t stat_requests, stat_rejected_conns;
+};
+
+/* Creates the worker's loop and listener on the main thread (so a bind
+ * error stops start-up), then runs it on its own thread. */
+int pg_worker_init(struct pg_worker *w, int index, const struct pg_config *cfg, struct event *exit_ev);
+int pg_worker_start(struct pg_worker *w);
+void pg_worker_drain(struct pg_worker *w); /* thread-safe */
+void pg_worker_stop(struct pg_worker *w);  /* thread-safe: force-close */
+void pg_worker_join_and_free(struct pg_worker *w);
+
+/* Called by conn.c when a connection ends; ends a draining worker's loop
+ * when it was the last. */
+void pg_worker_conn_closed(struct pg_worker *w);
+
+#endif
