@@ -1,7 +1,6 @@
 #include "proxy/conn.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent_ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/ssl.h>
@@ -13,15 +12,16 @@
 #include "proxy/addr.h"
 #include "proxy/log.h"
 #include "proxy/request.h"
+#include "proxy/stream.h"
 #include "proxy/tls.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
 #define LINGER_MS 2000
 
-static void conn_readcb(struct bufferevent *bev, void *arg);
-static void conn_writecb(struct bufferevent *bev, void *arg);
-static void conn_eventcb(struct bufferevent *bev, short events, void *arg);
+static void conn_readcb(struct pg_stream *s, void *arg);
+static void conn_drained(struct pg_stream *s, void *arg);
+static void conn_eventcb(struct pg_stream *s, int what, void *arg);
 static void conn_timeout(evutil_socket_t fd, short what, void *arg);
 static void conn_kick(evutil_socket_t fd, short what, void *arg);
 static void conn_try_head(struct pg_conn *c);
@@ -38,8 +38,7 @@ static void conn_free(struct pg_conn *c)
         event_free(c->timer);
     if (c->kick)
         event_free(c->kick);
-    if (c->bev)
-        bufferevent_free(c->bev); /* closes the socket */
+    pg_stream_free(c->s); /* closes the socket */
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -73,7 +72,7 @@ void pg_conn_accept(struct pg_worker *w, int fd, const struct sockaddr *sa, int 
     c->worker = w;
     c->fd = fd;
     pg_addr_ip_string(sa, c->client_ip, sizeof c->client_ip);
-    c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    c->s = pg_stream_accept_tls(w->base, fd, ssl); /* owns fd and ssl from here */
     c->timer = evtimer_new(w->base, conn_timeout, c);
     c->kick = event_new(w->base, -1, 0, conn_kick, c);
     c->next = w->conns;
@@ -81,18 +80,13 @@ void pg_conn_accept(struct pg_worker *w, int fd, const struct sockaddr *sa, int 
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
-    if (!c->bev || !c->timer || !c->kick) {
-        if (!c->bev) {
-            SSL_free(ssl);
-            close(fd);
-        }
+    if (!c->s || !c->timer || !c->kick) {
         conn_free(c);
         return;
     }
     /* Reading stops once this much is buffered and not yet consumed. */
-    bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->limits.high_water_bytes);
-    bufferevent_setcb(c->bev, conn_readcb, conn_writecb, conn_eventcb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->s->read_high = cfg->limits.high_water_bytes;
+    pg_stream_setcb(c->s, conn_readcb, conn_drained, conn_eventcb, c);
     c->state = PG_CONN_HANDSHAKE;
     pg_conn_arm_timer(c);
 }
@@ -140,15 +134,12 @@ static void begin_shutdown(struct pg_conn *c)
     if (c->shutdown_sent)
         return;
     c->shutdown_sent = true;
-    SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
-    if (ssl && SSL_is_init_finished(ssl))
-        SSL_shutdown(ssl);
-    shutdown(c->fd, SHUT_WR);
+    pg_stream_shutdown_write(c->s);
     if (c->client_eof) {
         conn_free(c);
         return;
     }
-    bufferevent_enable(c->bev, EV_READ);
+    pg_stream_read_enable(c->s);
 }
 
 void pg_conn_close(struct pg_conn *c)
@@ -159,11 +150,27 @@ void pg_conn_close(struct pg_conn *c)
     }
     /* Read and drop whatever the client still sends, whatever the
      * watermark: nothing more of it is served. */
-    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    evbuffer_drain(in, evbuffer_get_length(in));
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+    c->s->read_high = SIZE_MAX;
+    evbuffer_drain(c->s->in, evbuffer_get_length(c->s->in));
+    if (evbuffer_get_length(c->s->out) == 0)
         begin_shutdown(c);
+}
+
+void pg_conn_send(struct pg_conn *c, struct evbuffer *buf)
+{
+    size_t n = evbuffer_get_length(buf);
+    if (n == 0)
+        return;
+    if (n <= 16384)
+        evbuffer_pullup(buf, -1);
+    evbuffer_add_buffer(c->s->out, buf);
+    pg_stream_flush(c->s);
+}
+
+void pg_conn_write(struct pg_conn *c, const void *data, size_t len)
+{
+    evbuffer_add(c->s->out, data, len);
+    pg_stream_flush(c->s);
 }
 
 void pg_conn_abort(struct pg_conn *c)
@@ -175,7 +182,7 @@ void pg_conn_pause_read(struct pg_conn *c)
 {
     if (!c->read_paused) {
         c->read_paused = true;
-        bufferevent_disable(c->bev, EV_READ);
+        pg_stream_read_disable(c->s);
         if (c->state == PG_CONN_REQUEST)
             evtimer_del(c->timer);
     }
@@ -185,7 +192,7 @@ void pg_conn_resume_read(struct pg_conn *c)
 {
     if (c->read_paused) {
         c->read_paused = false;
-        bufferevent_enable(c->bev, EV_READ);
+        pg_stream_read_enable(c->s);
         pg_conn_arm_timer(c);
     }
 }
@@ -200,7 +207,7 @@ void pg_conn_request_finished(struct pg_conn *c, bool keep)
     c->state = PG_CONN_IDLE;
     pg_conn_resume_read(c);
     pg_conn_arm_timer(c);
-    if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+    if (evbuffer_get_length(c->s->in) > 0)
         event_active(c->kick, 0, 0); /* a pipelined request is waiting */
 }
 
@@ -250,7 +257,7 @@ static void reject(struct pg_conn *c, int status)
 static void conn_try_head(struct pg_conn *c)
 {
     const struct pg_config *cfg = c->worker->cfg;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *in = c->s->in;
     size_t len = evbuffer_get_length(in);
     if (len == 0)
         return;
@@ -259,6 +266,16 @@ static void conn_try_head(struct pg_conn *c)
         pg_conn_arm_timer(c);
     }
     struct pg_http_limits lim = request_limits(cfg);
+    /* Rescan a partial head only when a new line has arrived, so a client
+     * trickling bytes cannot make the scan quadratic. */
+    if (len <= lim.max_head_bytes && len > c->head_seen) {
+        struct evbuffer_ptr from;
+        evbuffer_ptr_set(in, &from, c->head_seen, EVBUFFER_PTR_SET);
+        struct evbuffer_ptr lf = evbuffer_search(in, "\n", 1, &from);
+        c->head_seen = len;
+        if (lf.pos < 0)
+            return;
+    }
     size_t want = len < lim.max_head_bytes + 1 ? len : lim.max_head_bytes + 1;
     const char *data = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
     if (!data) {
@@ -272,6 +289,7 @@ static void conn_try_head(struct pg_conn *c)
         reject(c, (int)-n);
         return;
     }
+    c->head_seen = 0;
     struct pg_request *req = pg_request_new(c);
     if (!req) {
         conn_free(c);
@@ -305,7 +323,7 @@ static void conn_kick(evutil_socket_t fd, short what, void *arg)
         conn_try_head(c);
 }
 
-static void conn_readcb(struct bufferevent *bev, void *arg)
+static void conn_readcb(struct pg_stream *s, void *arg)
 {
     struct pg_conn *c = arg;
     switch (c->state) {
@@ -326,21 +344,18 @@ static void conn_readcb(struct bufferevent *bev, void *arg)
         if (c->req)
             pg_upstream_tunnel_to_upstream(c->req);
         break;
-    case PG_CONN_CLOSING: {
-        struct evbuffer *in = bufferevent_get_input(bev);
-        evbuffer_drain(in, evbuffer_get_length(in));
+    case PG_CONN_CLOSING:
+        evbuffer_drain(s->in, evbuffer_get_length(s->in));
         break;
-    }
     case PG_CONN_HANDSHAKE:
         break;
     }
 }
 
-static void conn_writecb(struct bufferevent *bev, void *arg)
+static void conn_drained(struct pg_stream *s, void *arg)
 {
+    (void)s;
     struct pg_conn *c = arg;
-    if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
-        return;
     switch (c->state) {
     case PG_CONN_CLOSING:
         begin_shutdown(c);
@@ -355,17 +370,19 @@ static void conn_writecb(struct bufferevent *bev, void *arg)
     }
 }
 
-static void conn_eventcb(struct bufferevent *bev, short events, void *arg)
+static void conn_eventcb(struct pg_stream *s, int what, void *arg)
 {
-    (void)bev;
     struct pg_conn *c = arg;
-    if (events & BEV_EVENT_CONNECTED) {
+    if (what & PG_STREAM_CONNECTED) {
         c->state = PG_CONN_IDLE;
         pg_conn_arm_timer(c);
         conn_try_head(c);
         return;
     }
-    if (events & BEV_EVENT_EOF && !(events & BEV_EVENT_ERROR)) {
+    if (what & PG_STREAM_ERROR && c->state == PG_CONN_HANDSHAKE)
+        pg_log(PG_LOG_DEBUG, "tls_handshake_failed", "\"client\":\"%s\",\"error\":%d,\"ssl_error\":%lu",
+               c->client_ip, s->error, s->ssl_error);
+    if (what & PG_STREAM_EOF) {
         c->client_eof = true;
         switch (c->state) {
         case PG_CONN_REQUEST:
@@ -373,9 +390,10 @@ static void conn_eventcb(struct bufferevent *bev, short events, void *arg)
                 return; /* half-closed after a full request: answer it, then close */
             break;
         case PG_CONN_TUNNEL:
-            /* Pass the half-close on; the upstream side ends the tunnel. */
+            /* Pass the half-close on once what the client sent is out; the
+             * upstream side ends the tunnel. */
             if (c->req && c->req->up)
-                shutdown(bufferevent_getfd(c->req->up->bev), SHUT_WR);
+                pg_upstream_shutdown_write(c->req->up);
             return;
         case PG_CONN_CLOSING:
             if (c->shutdown_sent)

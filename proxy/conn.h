@@ -1,15 +1,16 @@
 #ifndef PHIGUARD_CONN_H
 #define PHIGUARD_CONN_H
-/* A client connection over a TLS bufferevent: handshake, reading request
+/* A client connection over a TLS stream (proxy/stream.h): handshake, reading request
  * heads, timeouts, watermarks, half-close, lingering close, and the tunnel
  * after a protocol upgrade. */
-#include <event2/bufferevent.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 struct pg_worker;
 struct pg_request;
+struct pg_stream;
 
 enum pg_conn_state {
     PG_CONN_HANDSHAKE,
@@ -23,7 +24,7 @@ enum pg_conn_state {
 struct pg_conn {
     struct pg_worker *worker;
     struct pg_conn *prev, *next;
-    struct bufferevent *bev;
+    struct pg_stream *s;
     int fd;
     enum pg_conn_state state;
     struct event *timer;
@@ -34,6 +35,7 @@ struct pg_conn {
     bool client_eof;      /* the client closed its side (half-close) */
     bool shutdown_sent;   /* close_notify and FIN sent while lingering */
     bool read_paused;     /* client reading paused: the upstream side is full */
+    size_t head_seen;     /* bytes of a partial head already known to hold no new line */
 };
 
 void pg_conn_accept(struct pg_worker *w, int fd, const struct sockaddr *sa, int salen);
@@ -41,6 +43,11 @@ void pg_conn_accept(struct pg_worker *w, int fd, const struct sockaddr *sa, int 
 /* The request ended: go idle (or serve the next pipelined request), or
  * close when keep_client is false. */
 void pg_conn_request_finished(struct pg_conn *c, bool keep);
+/* Hands the bytes staged in buf to TLS in one piece: one record and one
+ * write for a small response instead of one per fragment. buf is emptied. */
+void pg_conn_send(struct pg_conn *c, struct evbuffer *buf);
+/* Queues bytes for the client and writes them now if the socket takes them. */
+void pg_conn_write(struct pg_conn *c, const void *data, size_t len);
 /* Flush what is queued, then close. */
 void pg_conn_close(struct pg_conn *c);
 /* Close at once, dropping queued output (an aborted response). */

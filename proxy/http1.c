@@ -571,10 +571,10 @@ static size_t skip_bws(const char *p, size_t i, size_t n)
 static int check_chunk_ext(const char *p, size_t i, size_t n)
 {
     for (;;) {
-        i = skip_bws(p, i, n);
         if (i == n)
             return 0;
-        if (p[i] != ';')
+        i = skip_bws(p, i, n); /* BWS only in front of a ';' */
+        if (i == n || p[i] != ';')
             return -1;
         i = skip_bws(p, i + 1, n);
         size_t s = i;

@@ -56,7 +56,7 @@ static void *log_writer(void *arg)
             break;
         /* Swap buffers so the writer holds the lock only for the swap. */
         char *full = log_buf;
-        size_t full_len = log_len;
+        size_t full_len = log_len, full_cap = log_cap;
         unsigned long dropped = log_dropped;
         log_buf = mine;
         log_cap = mine_cap;
@@ -70,14 +70,9 @@ static void *log_writer(void *arg)
                              "{\"level\":\"warn\",\"msg\":\"log_lines_dropped\",\"count\":%lu}\n", dropped);
             write_all(STDERR_FILENO, note, (size_t)n);
         }
-        mine = full;
-        mine_cap = full_len > mine_cap ? full_len : mine_cap;
+        mine = full; /* the written buffer becomes the spare */
+        mine_cap = full_cap;
         pthread_mutex_lock(&log_mu);
-        if (mine_cap < log_cap) { /* keep the larger buffer as the spare */
-            free(mine);
-            mine = NULL;
-            mine_cap = 0;
-        }
     }
     pthread_mutex_unlock(&log_mu);
     free(mine);

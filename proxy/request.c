@@ -193,7 +193,7 @@ void pg_request_respond(struct pg_request *req, int status, const char *content_
     if (pg_request_response_headers(req) != 0)
         req->keep_client = false;
 
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = req->worker->stage;
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                              "Cache-Control: no-store\r\n",
                         status, pg_http_reason(status), content_type, body_len);
@@ -205,6 +205,7 @@ void pg_request_respond(struct pg_request *req, int status, const char *content_
     evbuffer_add(out, "\r\n", 2);
     if (req->head.method != HTTP_HEAD)
         evbuffer_add(out, body, body_len);
+    pg_conn_send(c, out);
     req->resp_bytes = body_len;
     pg_request_done(req);
 }

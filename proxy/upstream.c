@@ -13,16 +13,19 @@
 #include "proxy/conn.h"
 #include "proxy/log.h"
 #include "proxy/request.h"
+#include "proxy/stream.h"
 #include "proxy/worker.h"
 
-static void up_readcb(struct bufferevent *bev, void *arg);
-static void up_writecb(struct bufferevent *bev, void *arg);
-static void up_eventcb(struct bufferevent *bev, short events, void *arg);
+static void up_readcb(struct pg_stream *s, void *arg);
+static void up_drained(struct pg_stream *s, void *arg);
+static void up_eventcb(struct pg_stream *s, int what, void *arg);
 static bool relay_response(struct pg_request *req);
 
 static void up_free(struct pg_upconn *u)
 {
-    bufferevent_free(u->bev);
+    pg_stream_free(u->s);
+    if (u->idle_timer)
+        event_free(u->idle_timer);
     free(u);
 }
 
@@ -42,16 +45,23 @@ static void idle_close(struct pg_upconn *u)
 }
 
 /* An idle connection that speaks or closes is of no more use. */
-static void idle_readcb(struct bufferevent *bev, void *arg)
+static void idle_readcb(struct pg_stream *s, void *arg)
 {
-    (void)bev;
+    (void)s;
     idle_close(arg);
 }
 
-static void idle_eventcb(struct bufferevent *bev, short events, void *arg)
+static void idle_eventcb(struct pg_stream *s, int what, void *arg)
 {
-    (void)bev;
-    (void)events;
+    (void)s;
+    (void)what;
+    idle_close(arg);
+}
+
+static void idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
     idle_close(arg);
 }
 
@@ -65,9 +75,9 @@ static void pool_put(struct pg_upconn *u)
         return;
     }
     struct timeval idle = {.tv_sec = uc->idle_timeout_ms / 1000, .tv_usec = (uc->idle_timeout_ms % 1000) * 1000};
-    bufferevent_setcb(u->bev, idle_readcb, NULL, idle_eventcb, u);
-    bufferevent_set_timeouts(u->bev, &idle, NULL);
-    bufferevent_enable(u->bev, EV_READ);
+    pg_stream_setcb(u->s, idle_readcb, NULL, idle_eventcb, u);
+    pg_stream_read_enable(u->s);
+    evtimer_add(u->idle_timer, &idle);
     u->next = w->idle_up;
     w->idle_up = u;
     w->nidle_up++;
@@ -83,7 +93,7 @@ static struct pg_upconn *pool_get(struct pg_worker *w)
     u->next = NULL;
     u->reused = true;
     u->got_data = false;
-    bufferevent_set_timeouts(u->bev, NULL, NULL);
+    evtimer_del(u->idle_timer);
     return u;
 }
 
@@ -100,23 +110,13 @@ void pg_upstream_pool_clear(struct pg_worker *w)
 static struct pg_upconn *up_connect(struct pg_worker *w)
 {
     const struct pg_addr *a = &w->cfg->upstream.addr;
-    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return NULL;
-    if (!a->is_unix) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
     struct pg_upconn *u = calloc(1, sizeof *u);
-    struct bufferevent *bev = u ? bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
-    if (!bev) {
-        free(u);
-        close(fd);
+    if (!u)
         return NULL;
-    }
     u->worker = w;
-    u->bev = bev;
-    if (bufferevent_socket_connect(bev, (struct sockaddr *)&a->ss, (int)a->len) != 0) {
+    u->s = pg_stream_connect(w->base, (const struct sockaddr *)&a->ss, a->len);
+    u->idle_timer = evtimer_new(w->base, idle_timeout, u);
+    if (!u->s || !u->idle_timer) {
         up_free(u);
         return NULL;
     }
@@ -194,14 +194,14 @@ static int attach(struct pg_request *req)
     u->req = req;
     req->up = u;
     req->up_attempts++;
-    bufferevent_setcb(u->bev, up_readcb, up_writecb, up_eventcb, u);
-    bufferevent_setwatermark(u->bev, EV_READ, 0, w->cfg->limits.high_water_bytes);
-    bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+    pg_stream_setcb(u->s, up_readcb, up_drained, up_eventcb, u);
+    u->s->read_high = w->cfg->limits.high_water_bytes;
+    pg_stream_read_enable(u->s);
     if (!u->reused)
         arm_up_timer(req, w->cfg->upstream.connect_timeout_ms);
     else
         u->connected = true;
-    write_request_head(req, bufferevent_get_output(u->bev));
+    write_request_head(req, u->s->out); /* flushed by the caller, with the body's first bytes */
     return 0;
 }
 
@@ -222,13 +222,15 @@ void pg_upstream_start(struct pg_request *req)
     }
     if (req->head.expect_continue && !req->body_done && !req->continue_sent) {
         /* The request passed every check: invite the body. */
-        evbuffer_add(bufferevent_get_output(req->conn->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        pg_conn_write(req->conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
         req->continue_sent = true;
     }
-    if (!req->body_done)
+    if (!req->body_done) {
         pg_upstream_pump_request(req);
-    else
+    } else {
+        pg_stream_flush(req->up->s);
         await_response(req);
+    }
 }
 
 /* A pooled connection the upstream had already closed fails before any
@@ -246,6 +248,7 @@ static bool retry(struct pg_request *req)
     evtimer_del(req->up_timer);
     if (attach(req) != 0)
         return false;
+    pg_stream_flush(req->up->s);
     await_response(req);
     return true;
 }
@@ -279,8 +282,8 @@ void pg_upstream_pump_request(struct pg_request *req)
     if (req->body_done || !u)
         return;
     const struct pg_config *cfg = req->worker->cfg;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    struct evbuffer *out = bufferevent_get_output(u->bev);
+    struct evbuffer *in = c->s->in;
+    struct evbuffer *out = u->s->out;
     if (req->head.body == PG_BODY_LENGTH) {
         size_t have = evbuffer_get_length(in);
         size_t n = have < req->body_left ? have : (size_t)req->body_left;
@@ -314,6 +317,7 @@ void pg_upstream_pump_request(struct pg_request *req)
             req->body_bytes += avail;
         }
     }
+    pg_stream_flush(u->s);
     if (req->body_done) {
         pg_conn_arm_timer(c);
         await_response(req);
@@ -328,20 +332,33 @@ void pg_upstream_tunnel_to_upstream(struct pg_request *req)
     struct pg_upconn *u = req->up;
     if (!u)
         return;
-    struct evbuffer *out = bufferevent_get_output(u->bev);
-    evbuffer_add_buffer(out, bufferevent_get_input(req->conn->bev));
+    struct evbuffer *out = u->s->out;
+    evbuffer_add_buffer(out, req->conn->s->in);
+    pg_stream_flush(u->s);
     if (evbuffer_get_length(out) > req->worker->cfg->limits.high_water_bytes) {
         u->paused_client = true;
         pg_conn_pause_read(req->conn);
     }
 }
 
-static void up_writecb(struct bufferevent *bev, void *arg)
+void pg_upstream_shutdown_write(struct pg_upconn *u)
+{
+    if (evbuffer_get_length(u->s->out) == 0)
+        pg_stream_shutdown_write(u->s);
+    else
+        u->fin_pending = true;
+}
+
+static void up_drained(struct pg_stream *s, void *arg)
 {
     struct pg_upconn *u = arg;
     struct pg_request *req = u->req;
-    if (!req || evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+    if (!req)
         return;
+    if (u->fin_pending) {
+        u->fin_pending = false;
+        pg_stream_shutdown_write(s);
+    }
     if (u->paused_client) {
         u->paused_client = false;
         pg_conn_resume_read(req->conn);
@@ -363,8 +380,7 @@ static void fail_502(struct pg_request *req, const char *why)
 static void write_response_head(struct pg_request *req)
 {
     struct pg_http_head *r = &req->resp;
-    struct pg_conn *c = req->conn;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = req->worker->stage;
     bool client11 = req->head.minor == 1;
 
     if (r->status == 101) {
@@ -425,7 +441,7 @@ static void write_response_head(struct pg_request *req)
 static int read_response_head(struct pg_request *req)
 {
     const struct pg_config *cfg = req->worker->cfg;
-    struct evbuffer *in = bufferevent_get_input(req->up->bev);
+    struct evbuffer *in = req->up->s->in;
     struct pg_http_limits lim = {.max_head_bytes = cfg->limits.max_response_header_bytes, .max_headers = 256};
     for (;;) {
         size_t len = evbuffer_get_length(in);
@@ -462,12 +478,14 @@ static void finish_exchange(struct pg_request *req)
 {
     struct pg_upconn *u = req->up;
     struct pg_conn *c = req->conn;
+    struct evbuffer *stage = req->worker->stage;
     if (req->resp_out == PG_BODY_CHUNKED)
-        pg_chunk_last(bufferevent_get_output(c->bev));
+        pg_chunk_last(stage);
+    pg_conn_send(c, stage);
     evtimer_del(req->up_timer);
     req->up = NULL;
     bool reusable = req->resp.keep_alive && req->body_done && req->resp.body != PG_BODY_UNTIL_CLOSE &&
-                    evbuffer_get_length(bufferevent_get_input(u->bev)) == 0;
+                    evbuffer_get_length(u->s->in) == 0;
     if (u->paused_client)
         pg_conn_resume_read(c);
     if (reusable) {
@@ -503,7 +521,8 @@ static bool relay_response(struct pg_request *req)
             pg_conn_start_tunnel(c);
             evtimer_del(req->up_timer);
             /* Bytes either side sent right after the handshake. */
-            evbuffer_add_buffer(bufferevent_get_output(c->bev), bufferevent_get_input(u->bev));
+            evbuffer_add_buffer(req->worker->stage, u->s->in);
+            pg_conn_send(c, req->worker->stage);
             pg_upstream_tunnel_to_upstream(req);
             return true;
         }
@@ -512,11 +531,12 @@ static bool relay_response(struct pg_request *req)
             return false;
         }
     }
-    struct evbuffer *in = bufferevent_get_input(u->bev);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *in = u->s->in;
+    struct evbuffer *out = req->worker->stage;
     bool chunk = req->resp_out == PG_BODY_CHUNKED;
     if (c->state == PG_CONN_TUNNEL) {
         evbuffer_add_buffer(out, in);
+        pg_conn_arm_timer(c); /* traffic either way keeps a tunnel alive */
     } else if (req->resp.body == PG_BODY_LENGTH) {
         size_t have = evbuffer_get_length(in);
         size_t n = have < req->resp_left ? have : (size_t)req->resp_left;
@@ -538,6 +558,7 @@ static bool relay_response(struct pg_request *req)
             if (r == PG_CHUNKED_ERROR) {
                 pg_log(PG_LOG_WARN, "upstream_bad_response", "\"request_id\":\"%s\",\"reason\":\"bad chunk\"",
                        req->id);
+                evbuffer_drain(out, evbuffer_get_length(out));
                 pg_conn_abort(c);
                 return false;
             }
@@ -556,9 +577,10 @@ static bool relay_response(struct pg_request *req)
             req->resp_bytes += n;
         }
     }
-    if (evbuffer_get_length(out) > cfg->limits.high_water_bytes) {
+    pg_conn_send(c, out);
+    if (evbuffer_get_length(c->s->out) > cfg->limits.high_water_bytes) {
         req->resp_paused = true;
-        bufferevent_disable(u->bev, EV_READ);
+        pg_stream_read_disable(u->s);
         evtimer_del(req->up_timer);
     } else if (c->state != PG_CONN_TUNNEL) {
         arm_up_timer(req, cfg->upstream.response_timeout_ms);
@@ -571,13 +593,13 @@ void pg_upstream_pump_response(struct pg_request *req)
     if (!req->up || !req->resp_paused)
         return;
     req->resp_paused = false;
-    bufferevent_enable(req->up->bev, EV_READ);
+    pg_stream_read_enable(req->up->s);
     relay_response(req);
 }
 
-static void up_readcb(struct bufferevent *bev, void *arg)
+static void up_readcb(struct pg_stream *s, void *arg)
 {
-    (void)bev;
+    (void)s;
     struct pg_upconn *u = arg;
     if (!u->req)
         return;
@@ -585,23 +607,22 @@ static void up_readcb(struct bufferevent *bev, void *arg)
     relay_response(u->req);
 }
 
-static void up_eventcb(struct bufferevent *bev, short events, void *arg)
+static void up_eventcb(struct pg_stream *s, int events, void *arg)
 {
-    (void)bev;
     struct pg_upconn *u = arg;
     struct pg_request *req = u->req;
-    if (events & BEV_EVENT_CONNECTED) {
+    if (events & PG_STREAM_CONNECTED) {
         u->connected = true;
         evtimer_del(req->up_timer);
         await_response(req);
         return;
     }
-    if (!(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+    if (!(events & (PG_STREAM_EOF | PG_STREAM_ERROR)))
         return;
-    int err = EVUTIL_SOCKET_ERROR();
+    int err = s->error;
     struct pg_conn *c = req->conn;
     if (c->state == PG_CONN_TUNNEL) {
-        evbuffer_add_buffer(bufferevent_get_output(c->bev), bufferevent_get_input(u->bev));
+        pg_conn_send(c, u->s->in);
         req->keep_client = false;
         pg_upstream_abort(req);
         pg_request_done(req);
@@ -609,7 +630,7 @@ static void up_eventcb(struct bufferevent *bev, short events, void *arg)
     }
     if (!req->resp_head_done) {
         /* A head may have arrived together with the close. */
-        if (evbuffer_get_length(bufferevent_get_input(u->bev)) > 0 && !relay_response(req))
+        if (evbuffer_get_length(u->s->in) > 0 && !relay_response(req))
             return;
         if (!req->resp_head_done) {
             if (retry(req))
@@ -623,7 +644,7 @@ static void up_eventcb(struct bufferevent *bev, short events, void *arg)
     }
     if (!relay_response(req))
         return; /* the response completed */
-    if (req->resp.body == PG_BODY_UNTIL_CLOSE && !(events & BEV_EVENT_ERROR)) {
+    if (req->resp.body == PG_BODY_UNTIL_CLOSE && !(events & PG_STREAM_ERROR)) {
         finish_exchange(req);
         return;
     }

@@ -2,6 +2,7 @@
 #define PHIGUARD_WORKER_H
 /* One worker thread: its own event_base, its own SO_REUSEPORT listener, its
  * own upstream pool. Nothing on its loop blocks. */
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <pthread.h>
@@ -28,6 +29,7 @@ struct pg_worker {
     int nconns;
     struct pg_upconn *idle_up; /* pooled upstream connections, most recent first */
     int nidle_up;
+    struct evbuffer *stage; /* a response is assembled here, then handed to TLS at once */
     uint64_t request_seq;
     char request_prefix[17]; /* random per start: ids are unique across restarts */
     uint64_t stat_requests, stat_rejected_conns;
