@@ -9,12 +9,72 @@
 #define CHUNK_LINE_MAX 4096
 #define TRAILER_MAX 8192
 
-/* RFC 9110 §5.6.2 tchar. */
+/* RFC 9110 §5.6.2 tchar, as a table: it is asked for every byte of every
+ * field name. */
+static const bool tchar_table[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1, ['-'] = 1,
+    ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1,
+    ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1,
+    ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
 static bool is_tchar(unsigned char c)
 {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return true;
-    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return tchar_table[c];
+}
+
+struct known_header {
+    const char *name;
+    uint8_t len;
+    uint8_t id;
+};
+
+#define KH(n, i) {n, sizeof n - 1, i}
+static const struct known_header known_headers[] = {
+    KH("connection", PG_H_CONNECTION),
+    KH("content-length", PG_H_CONTENT_LENGTH),
+    KH("transfer-encoding", PG_H_TRANSFER_ENCODING),
+    KH("host", PG_H_HOST),
+    KH("upgrade", PG_H_UPGRADE),
+    KH("expect", PG_H_EXPECT),
+    KH("keep-alive", PG_H_KEEP_ALIVE),
+    KH("proxy-connection", PG_H_PROXY_CONNECTION),
+    KH("te", PG_H_TE),
+    KH("trailer", PG_H_TRAILER),
+    KH("proxy-authorization", PG_H_PROXY_AUTHORIZATION),
+    KH("proxy-authenticate", PG_H_PROXY_AUTHENTICATE),
+    KH("x-forwarded-for", PG_H_X_FORWARDED_FOR),
+    KH("x-forwarded-proto", PG_H_X_FORWARDED_PROTO),
+    KH("x-forwarded-host", PG_H_X_FORWARDED_HOST),
+    KH("forwarded", PG_H_FORWARDED),
+    KH("x-real-ip", PG_H_X_REAL_IP),
+    KH("x-request-id", PG_H_X_REQUEST_ID),
+    KH("server", PG_H_SERVER),
+    KH("x-powered-by", PG_H_X_POWERED_BY),
+    KH("strict-transport-security", PG_H_STRICT_TRANSPORT_SECURITY),
+    KH("x-content-type-options", PG_H_X_CONTENT_TYPE_OPTIONS),
+    KH("x-frame-options", PG_H_X_FRAME_OPTIONS),
+    KH("content-security-policy", PG_H_CONTENT_SECURITY_POLICY),
+    KH("referrer-policy", PG_H_REFERRER_POLICY),
+    KH("authorization", PG_H_AUTHORIZATION),
+    KH("cookie", PG_H_COOKIE),
+    KH("content-type", PG_H_CONTENT_TYPE),
+    KH("content-encoding", PG_H_CONTENT_ENCODING),
+    KH("accept", PG_H_ACCEPT),
+    KH("user-agent", PG_H_USER_AGENT),
+};
+
+enum pg_header_id pg_header_id_of(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof known_headers / sizeof known_headers[0]; i++)
+        if (known_headers[i].len == len && strncasecmp(known_headers[i].name, name, len) == 0)
+            return (enum pg_header_id)known_headers[i].id;
+    return PG_H_OTHER;
 }
 
 /* field-value octets: VCHAR, obs-text, SP, HTAB. */
@@ -227,6 +287,14 @@ bool pg_header_is(const struct pg_header *hd, const char *name)
     return hd->name_len == n && strncasecmp(hd->name, name, n) == 0;
 }
 
+struct pg_header *pg_http_find_id(struct pg_http_head *h, enum pg_header_id id)
+{
+    for (int i = 0; i < h->n_headers; i++)
+        if (h->headers[i].id == id)
+            return &h->headers[i];
+    return NULL;
+}
+
 struct pg_header *pg_http_find(struct pg_http_head *h, const char *name)
 {
     for (int i = 0; i < h->n_headers; i++)
@@ -391,8 +459,10 @@ static int run_parser(const char *buf, size_t len, const struct pg_http_limits *
         return 431;
     if (HTTP_PARSER_ERRNO(hp) != HPE_OK || done != len - skip)
         return 400;
-    for (int i = 0; i < out->n_headers; i++)
+    for (int i = 0; i < out->n_headers; i++) {
         trim_ows(&out->headers[i]);
+        out->headers[i].id = (uint8_t)pg_header_id_of(out->headers[i].name, out->headers[i].name_len);
+    }
     out->major = hp->http_major;
     out->minor = hp->http_minor;
     return 0;
@@ -412,7 +482,8 @@ static void collect_framing(struct pg_http_head *h, struct framing *f)
     memset(f, 0, sizeof *f);
     for (int i = 0; i < h->n_headers; i++) {
         struct pg_header *hd = &h->headers[i];
-        if (pg_header_is(hd, "content-length")) {
+        switch (hd->id) {
+        case PG_H_CONTENT_LENGTH: {
             uint64_t v = 0;
             if (parse_content_length(hd, &v) != 0)
                 f->cl_bad = true;
@@ -420,20 +491,29 @@ static void collect_framing(struct pg_http_head *h, struct framing *f)
                 f->cl_conflict = true;
             f->cl = v;
             f->n_cl++;
-        } else if (pg_header_is(hd, "transfer-encoding")) {
+            break;
+        }
+        case PG_H_TRANSFER_ENCODING:
             list_each(hd->value, hd->value_len, te_token, &f->te);
             f->n_te++;
-        } else if (pg_header_is(hd, "connection")) {
+            break;
+        case PG_H_CONNECTION:
             f->conn_close |= pg_http_list_has(hd->value, hd->value_len, "close");
             f->conn_keep_alive |= pg_http_list_has(hd->value, hd->value_len, "keep-alive");
             f->conn_upgrade |= pg_http_list_has(hd->value, hd->value_len, "upgrade");
-        } else if (pg_header_is(hd, "host")) {
+            break;
+        case PG_H_HOST:
             f->host = hd;
             f->n_host++;
-        } else if (pg_header_is(hd, "upgrade")) {
+            break;
+        case PG_H_UPGRADE:
             f->upgrade = hd;
-        } else if (pg_header_is(hd, "expect")) {
+            break;
+        case PG_H_EXPECT:
             f->expect = hd;
+            break;
+        default:
+            break;
         }
     }
 }
@@ -683,9 +763,52 @@ void pg_chunked_consumed(struct pg_chunked *d, size_t n)
 
 void pg_chunk_begin(struct evbuffer *out, size_t n)
 {
+    static const char hex[] = "0123456789abcdef";
     char hdr[24];
-    int len = snprintf(hdr, sizeof hdr, "%zx\r\n", n);
-    evbuffer_add(out, hdr, (size_t)len);
+    size_t i = sizeof hdr;
+    hdr[--i] = '\n';
+    hdr[--i] = '\r';
+    do {
+        hdr[--i] = hex[n & 15];
+        n >>= 4;
+    } while (n);
+    evbuffer_add(out, hdr + i, sizeof hdr - i);
+}
+
+/* Formatting without printf: these run for every response. */
+static size_t fmt_u64(char *end, uint64_t v)
+{
+    char *p = end;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return (size_t)(end - p);
+}
+
+void pg_http_add_status_line(struct evbuffer *out, int status, const char *reason, size_t reason_len)
+{
+    char line[16] = "HTTP/1.1 000 ";
+    line[9] = (char)('0' + status / 100 % 10);
+    line[10] = (char)('0' + status / 10 % 10);
+    line[11] = (char)('0' + status % 10);
+    evbuffer_add(out, line, 13);
+    if (!reason) {
+        reason = pg_http_reason(status);
+        reason_len = strlen(reason);
+    }
+    evbuffer_add(out, reason, reason_len);
+    evbuffer_add(out, "\r\n", 2);
+}
+
+void pg_http_add_content_length(struct evbuffer *out, uint64_t n)
+{
+    char buf[48] = "Content-Length: ";
+    char digits[24];
+    size_t k = fmt_u64(digits + sizeof digits, n);
+    memcpy(buf + 16, digits + sizeof digits - k, k);
+    memcpy(buf + 16 + k, "\r\n", 2);
+    evbuffer_add(out, buf, 16 + k + 2);
 }
 
 void pg_chunk_end(struct evbuffer *out)

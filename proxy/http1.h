@@ -21,12 +21,51 @@ enum pg_body_kind {
     PG_BODY_UNTIL_CLOSE, /* responses only */
 };
 
+/* Fields the proxy itself acts on, recognised once at parse time so that
+ * filters compare small integers instead of names. */
+enum pg_header_id {
+    PG_H_OTHER = 0,
+    PG_H_CONNECTION,
+    PG_H_CONTENT_LENGTH,
+    PG_H_TRANSFER_ENCODING,
+    PG_H_HOST,
+    PG_H_UPGRADE,
+    PG_H_EXPECT,
+    PG_H_KEEP_ALIVE,
+    PG_H_PROXY_CONNECTION,
+    PG_H_TE,
+    PG_H_TRAILER,
+    PG_H_PROXY_AUTHORIZATION,
+    PG_H_PROXY_AUTHENTICATE,
+    PG_H_X_FORWARDED_FOR,
+    PG_H_X_FORWARDED_PROTO,
+    PG_H_X_FORWARDED_HOST,
+    PG_H_FORWARDED,
+    PG_H_X_REAL_IP,
+    PG_H_X_REQUEST_ID,
+    PG_H_SERVER,
+    PG_H_X_POWERED_BY,
+    PG_H_STRICT_TRANSPORT_SECURITY,
+    PG_H_X_CONTENT_TYPE_OPTIONS,
+    PG_H_X_FRAME_OPTIONS,
+    PG_H_CONTENT_SECURITY_POLICY,
+    PG_H_REFERRER_POLICY,
+    PG_H_AUTHORIZATION,
+    PG_H_COOKIE,
+    PG_H_CONTENT_TYPE,
+    PG_H_CONTENT_ENCODING,
+    PG_H_ACCEPT,
+    PG_H_USER_AGENT,
+    PG_H__COUNT
+};
+
 struct pg_header {
     const char *name;
     const char *value; /* OWS trimmed; not NUL-terminated */
     uint32_t name_len;
     uint32_t value_len;
-    bool drop; /* set by filters: not forwarded */
+    uint8_t id; /* enum pg_header_id */
+    bool drop;  /* set by filters: not forwarded */
 };
 
 struct pg_http_head {
@@ -76,6 +115,8 @@ int pg_http1_parse_response(const char *buf, size_t len, const struct pg_http_li
 void pg_http_head_free(struct pg_http_head *h);
 
 struct pg_header *pg_http_find(struct pg_http_head *h, const char *name);
+struct pg_header *pg_http_find_id(struct pg_http_head *h, enum pg_header_id id);
+enum pg_header_id pg_header_id_of(const char *name, size_t len);
 bool pg_header_is(const struct pg_header *hd, const char *name);
 /* True when the comma-separated value list contains token (case-insensitive). */
 bool pg_http_list_has(const char *value, size_t len, const char *token);
@@ -109,5 +150,9 @@ void pg_chunk_end(struct evbuffer *out);
 void pg_chunk_last(struct evbuffer *out);
 
 const char *pg_http_reason(int status);
+/* "HTTP/1.1 <status> <reason>\r\n"; reason NULL: the standard phrase. */
+void pg_http_add_status_line(struct evbuffer *out, int status, const char *reason, size_t reason_len);
+/* "Content-Length: <n>\r\n" */
+void pg_http_add_content_length(struct evbuffer *out, uint64_t n);
 
 #endif

@@ -34,8 +34,16 @@ struct pg_request *pg_request_new(struct pg_conn *conn)
         return NULL;
     }
     struct pg_worker *w = conn->worker;
-    snprintf(req->id, sizeof req->id, "%s%02x%012llx", w->request_prefix, (unsigned)w->index & 0xff,
-             (unsigned long long)++w->request_seq);
+    /* Random per-start prefix, worker index, sequence: unique without a
+     * random draw per request. */
+    static const char hex[] = "0123456789abcdef";
+    memcpy(req->id, w->request_prefix, 16);
+    req->id[16] = hex[(w->index >> 4) & 15];
+    req->id[17] = hex[w->index & 15];
+    uint64_t seq = ++w->request_seq;
+    for (int i = 29; i >= 18; i--, seq >>= 4)
+        req->id[i] = hex[seq & 15];
+    req->id[30] = '\0';
     req->keep_client = true;
     return req;
 }
@@ -194,9 +202,10 @@ void pg_request_respond(struct pg_request *req, int status, const char *content_
         req->keep_client = false;
 
     struct evbuffer *out = req->worker->stage;
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                             "Cache-Control: no-store\r\n",
-                        status, pg_http_reason(status), content_type, body_len);
+    pg_http_add_status_line(out, status, NULL, 0);
+    pg_add_header(out, "Content-Type", content_type, strlen(content_type));
+    pg_http_add_content_length(out, body_len);
+    evbuffer_add(out, "Cache-Control: no-store\r\n", 25);
     if (!req->keep_client)
         evbuffer_add(out, "Connection: close\r\n", 19);
     else if (req->head.minor == 0)

@@ -171,11 +171,11 @@ static void write_request_head(struct pg_request *req, struct evbuffer *out)
     if (extra) /* copied, not moved: a retry writes the head again */
         evbuffer_add(out, evbuffer_pullup(req->up_add_headers, -1), extra);
     if (h->body == PG_BODY_LENGTH)
-        evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)h->content_length);
+        pg_http_add_content_length(out, h->content_length);
     else if (h->body == PG_BODY_CHUNKED)
         evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
     if (h->upgrade) {
-        const struct pg_header *up = pg_http_find(h, "upgrade");
+        const struct pg_header *up = pg_http_find_id(h, PG_H_UPGRADE);
         evbuffer_add(out, "Connection: upgrade\r\nUpgrade: ", 30);
         evbuffer_add(out, up->value, up->value_len);
         evbuffer_add(out, "\r\n", 2);
@@ -399,10 +399,7 @@ static void write_response_head(struct pg_request *req)
     if (!req->head.keep_alive || req->worker->draining)
         req->keep_client = false;
 
-    if (r->reason)
-        evbuffer_add_printf(out, "HTTP/1.1 %d %.*s\r\n", r->status, (int)r->reason_len, r->reason);
-    else
-        evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", r->status, pg_http_reason(r->status));
+    pg_http_add_status_line(out, r->status, r->reason, r->reason_len);
     for (int i = 0; i < r->n_headers; i++) {
         const struct pg_header *hd = &r->headers[i];
         if (hd->drop)
@@ -414,12 +411,12 @@ static void write_response_head(struct pg_request *req)
     }
     evbuffer_add_buffer(out, req->resp_add_headers);
     if (req->resp_out == PG_BODY_LENGTH ||
-        (r->body == PG_BODY_NONE && r->status >= 200 && r->status != 204 && pg_http_find(r, "content-length")))
-        evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)r->content_length);
+        (r->body == PG_BODY_NONE && r->status >= 200 && r->status != 204 && pg_http_find_id(r, PG_H_CONTENT_LENGTH)))
+        pg_http_add_content_length(out, r->content_length);
     else if (req->resp_out == PG_BODY_CHUNKED)
         evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
     if (r->status == 101) {
-        const struct pg_header *up = pg_http_find(r, "upgrade");
+        const struct pg_header *up = pg_http_find_id(r, PG_H_UPGRADE);
         evbuffer_add(out, "Connection: upgrade\r\n", 21);
         if (up) {
             evbuffer_add(out, "Upgrade: ", 9);

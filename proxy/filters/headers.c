@@ -22,22 +22,28 @@ static bool valid_request_id(const char *v, size_t n)
 
 static enum pg_filter_result headers_run(struct pg_request *req)
 {
-    static const char *const replaced[] = {
-        "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", "x-real-ip", "expect",
-    };
     struct pg_http_head *h = &req->head;
     pg_drop_hop_by_hop(h);
     for (int i = 0; i < h->n_headers; i++) {
         struct pg_header *hd = &h->headers[i];
-        for (size_t k = 0; k < sizeof replaced / sizeof replaced[0]; k++)
-            if (pg_header_is(hd, replaced[k]))
-                hd->drop = true;
-        if (pg_header_is(hd, "x-request-id")) {
+        switch (hd->id) {
+        case PG_H_X_FORWARDED_FOR:
+        case PG_H_X_FORWARDED_PROTO:
+        case PG_H_X_FORWARDED_HOST:
+        case PG_H_FORWARDED:
+        case PG_H_X_REAL_IP:
+        case PG_H_EXPECT: /* 100-continue is answered by phiguard */
+            hd->drop = true;
+            break;
+        case PG_H_X_REQUEST_ID:
             hd->drop = true;
             if (valid_request_id(hd->value, hd->value_len)) {
                 memcpy(req->id, hd->value, hd->value_len);
                 req->id[hd->value_len] = '\0';
             }
+            break;
+        default:
+            break;
         }
     }
     struct evbuffer *add = req->up_add_headers;

@@ -5,14 +5,21 @@
 
 bool pg_is_hop_by_hop(const struct pg_header *hd)
 {
-    static const char *const names[] = {
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-        "upgrade", "proxy-authorization", "proxy-authenticate", "content-length",
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (pg_header_is(hd, names[i]))
-            return true;
-    return false;
+    switch (hd->id) {
+    case PG_H_CONNECTION:
+    case PG_H_KEEP_ALIVE:
+    case PG_H_PROXY_CONNECTION:
+    case PG_H_TE:
+    case PG_H_TRAILER:
+    case PG_H_TRANSFER_ENCODING:
+    case PG_H_UPGRADE:
+    case PG_H_PROXY_AUTHORIZATION:
+    case PG_H_PROXY_AUTHENTICATE:
+    case PG_H_CONTENT_LENGTH: /* framing is phiguard's to write */
+        return true;
+    default:
+        return false;
+    }
 }
 
 void pg_drop_hop_by_hop(struct pg_http_head *h)
@@ -22,7 +29,7 @@ void pg_drop_hop_by_hop(struct pg_http_head *h)
             h->headers[i].drop = true;
     for (int i = 0; i < h->n_headers; i++) {
         const struct pg_header *conn = &h->headers[i];
-        if (!pg_header_is(conn, "connection"))
+        if (conn->id != PG_H_CONNECTION)
             continue;
         for (int j = 0; j < h->n_headers; j++) {
             struct pg_header *hd = &h->headers[j];

@@ -9,15 +9,19 @@
 
 struct sec_header {
     const char *name;
+    enum pg_header_id id;
     size_t offset;
 };
 
 static const struct sec_header sec_headers[] = {
-    {"Strict-Transport-Security", offsetof(struct pg_security_headers_config, strict_transport_security)},
-    {"X-Content-Type-Options", offsetof(struct pg_security_headers_config, x_content_type_options)},
-    {"X-Frame-Options", offsetof(struct pg_security_headers_config, x_frame_options)},
-    {"Content-Security-Policy", offsetof(struct pg_security_headers_config, content_security_policy)},
-    {"Referrer-Policy", offsetof(struct pg_security_headers_config, referrer_policy)},
+    {"Strict-Transport-Security", PG_H_STRICT_TRANSPORT_SECURITY,
+     offsetof(struct pg_security_headers_config, strict_transport_security)},
+    {"X-Content-Type-Options", PG_H_X_CONTENT_TYPE_OPTIONS,
+     offsetof(struct pg_security_headers_config, x_content_type_options)},
+    {"X-Frame-Options", PG_H_X_FRAME_OPTIONS, offsetof(struct pg_security_headers_config, x_frame_options)},
+    {"Content-Security-Policy", PG_H_CONTENT_SECURITY_POLICY,
+     offsetof(struct pg_security_headers_config, content_security_policy)},
+    {"Referrer-Policy", PG_H_REFERRER_POLICY, offsetof(struct pg_security_headers_config, referrer_policy)},
 };
 
 static const char *configured(const struct pg_config *cfg, const struct sec_header *s)
@@ -33,10 +37,10 @@ static enum pg_filter_result secheaders_run(struct pg_request *req)
         pg_drop_hop_by_hop(r);
         for (int i = 0; i < r->n_headers; i++) {
             struct pg_header *hd = &r->headers[i];
-            if (pg_header_is(hd, "server") || pg_header_is(hd, "x-powered-by") || pg_header_is(hd, "x-request-id"))
+            if (hd->id == PG_H_SERVER || hd->id == PG_H_X_POWERED_BY || hd->id == PG_H_X_REQUEST_ID)
                 hd->drop = true;
             for (size_t k = 0; k < sizeof sec_headers / sizeof sec_headers[0]; k++)
-                if (configured(cfg, &sec_headers[k]) && pg_header_is(hd, sec_headers[k].name))
+                if (hd->id == sec_headers[k].id && configured(cfg, &sec_headers[k]))
                     hd->drop = true; /* the configured value wins */
         }
     }
