@@ -125,17 +125,18 @@ void pg_conn_arm_timer(struct pg_conn *c)
     }
 }
 
-/* Sends close_notify and FIN once everything queued is written, then
- * keeps reading (and discarding) until the client closes or the linger
- * time passes, so that unread input does not turn our close into a reset
- * that could destroy the response in flight. */
+/* Sends close_notify and FIN once everything queued is written. When the
+ * client may still be sending (an unread body, bytes the kernel holds),
+ * keeps reading and discarding until it closes or the linger time passes:
+ * closing a socket with unread input sends a reset, which can destroy the
+ * response still in flight. Otherwise the socket closes at once. */
 static void begin_shutdown(struct pg_conn *c)
 {
     if (c->shutdown_sent)
         return;
     c->shutdown_sent = true;
     pg_stream_shutdown_write(c->s);
-    if (c->client_eof) {
+    if (c->client_eof || (!c->linger && !c->s->readable)) {
         conn_free(c);
         return;
     }
@@ -151,6 +152,8 @@ void pg_conn_close(struct pg_conn *c)
     /* Read and drop whatever the client still sends, whatever the
      * watermark: nothing more of it is served. */
     c->s->read_high = SIZE_MAX;
+    if (evbuffer_get_length(c->s->in) > 0)
+        c->linger = true;
     evbuffer_drain(c->s->in, evbuffer_get_length(c->s->in));
     if (evbuffer_get_length(c->s->out) == 0)
         begin_shutdown(c);
@@ -374,6 +377,8 @@ static void conn_eventcb(struct pg_stream *s, int what, void *arg)
 {
     struct pg_conn *c = arg;
     if (what & PG_STREAM_CONNECTED) {
+        pg_log(PG_LOG_DEBUG, "tls_handshake", "\"client\":\"%s\",\"version\":\"%s\",\"resumed\":%s", c->client_ip,
+               SSL_get_version(s->ssl), SSL_session_reused(s->ssl) ? "true" : "false");
         c->state = PG_CONN_IDLE;
         pg_conn_arm_timer(c);
         conn_try_head(c);

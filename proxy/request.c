@@ -191,7 +191,11 @@ void pg_request_respond(struct pg_request *req, int status, const char *content_
     req->status = status;
     req->responded = true;
     /* Unread request body bytes would be taken for the next request. */
-    if (!req->body_done || !req->head.keep_alive || c->worker->draining || status == 400 || status == 408)
+    if (!req->body_done) {
+        req->keep_client = false;
+        c->linger = true;
+    }
+    if (!req->head.keep_alive || c->worker->draining || status == 400 || status == 408)
         req->keep_client = false;
 
     /* The response-headers phase adds the security headers to our own

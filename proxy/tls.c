@@ -58,6 +58,10 @@ SSL_CTX *pg_tls_build(const struct pg_tls_config *cfg, char *err, size_t errlen)
     /* Read whole socket buffers rather than a record header, then its body:
      * half the read calls per request. */
     SSL_CTX_set_read_ahead(ctx, 1);
+    /* TLS 1.3 resumption works from stateless tickets; a server-side
+     * session store would only cost a lock and a hash insert per handshake
+     * (and is per process, useless across replicas). */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1) {
         openssl_reason(err, errlen, "cipher list", NULL);
         goto fail;

@@ -491,8 +491,10 @@ static void finish_exchange(struct pg_request *req)
     } else {
         up_free(u);
     }
-    if (!req->body_done)
+    if (!req->body_done) {
         req->keep_client = false; /* the rest of the body would be read as a request */
+        c->linger = true;
+    }
     pg_request_done(req);
 }
 
