@@ -6,6 +6,7 @@
 #include "proxy/conn.h"
 #include "proxy/filters/filters.h"
 #include "proxy/request.h"
+#include "proxy/worker.h"
 
 static bool valid_request_id(const char *v, size_t n)
 {
@@ -49,8 +50,15 @@ static enum pg_filter_result headers_run(struct pg_request *req)
     struct evbuffer *add = req->up_add_headers;
     pg_add_header(add, "X-Forwarded-For", req->conn->client_ip, strlen(req->conn->client_ip));
     pg_add_header(add, "X-Forwarded-Proto", "https", 5);
-    if (h->host)
+    if (h->host) {
         pg_add_header(add, "X-Forwarded-Host", h->host, h->host_len);
+    } else {
+        /* An HTTP/1.0 request may come without Host; the upstream is
+         * spoken to in HTTP/1.1, which requires one. */
+        const struct pg_addr *up = &req->worker->cfg->upstream.addr;
+        const char *name = up->is_unix ? "localhost" : up->text;
+        pg_add_header(add, "Host", name, strlen(name));
+    }
     pg_add_header(add, "X-Request-Id", req->id, strlen(req->id));
     return PG_NEXT;
 }
