@@ -5,7 +5,7 @@ ASAN_DIR     ?= build-asan
 JOBS         ?= $(shell nproc)
 CTEST_FLAGS  ?= --output-on-failure -j $(JOBS)
 
-.PHONY: all deps build asan test test-unit test-asan demo bench clean
+.PHONY: all deps build asan test test-unit demo bench fuzz clean
 
 all: build
 
@@ -35,5 +35,14 @@ demo: build
 bench: build
 	@bash bench/run.sh $(BUILD_DIR)/phiguard
 
+# Each libFuzzer target for FUZZ_SECONDS on a scratch copy of its corpus
+# (tests/fuzz/corpus/<name>/, the committed seeds and regressions).
+FUZZ_DIR     ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@CC=clang cmake -S . -B $(FUZZ_DIR) -DPHIGUARD_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(FUZZ_DIR) -j $(JOBS)
+	@bash tests/fuzz/run.sh $(FUZZ_DIR)/tests/fuzz $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)
