@@ -12,6 +12,7 @@
 #include "proxy/admin.h"
 #include "proxy/log.h"
 #include "proxy/tls.h"
+#include "proxy/watch.h"
 #include "proxy/worker.h"
 #include "proxy/workq.h"
 
@@ -23,6 +24,7 @@ struct server {
     struct event *exit_ev, *drain_timer;
     struct event *sig_term, *sig_int, *sig_hup;
     struct pg_admin *admin;
+    struct pg_watch *tls_watch;
     _Atomic bool draining;
     bool reload_running, reload_again;
 };
@@ -109,6 +111,13 @@ static void on_term(evutil_socket_t sig, short what, void *arg)
     evtimer_add(s->drain_timer, &tv);
 }
 
+/* The certificate or key changed on disk (cert-manager, a Secret update). */
+static void on_tls_files_changed(void *arg)
+{
+    pg_log(PG_LOG_INFO, "reload_requested", "\"reason\":\"tls files changed\"");
+    start_reload(arg);
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
@@ -193,6 +202,8 @@ int pg_server_run(const struct pg_config *cfg)
             pg_worker_stop(&s.workers[k]);
         goto out;
     }
+    const char *tls_files[] = {cfg->tls.certificate, cfg->tls.key, cfg->tls.client_ca, NULL};
+    s.tls_watch = pg_watch_new(s.base, tls_files, on_tls_files_changed, &s);
     pg_log(PG_LOG_INFO, "listening",
            "\"address\":\"%s\",\"admin\":\"%s\",\"upstream\":\"%s\",\"workers\":%d,\"version\":\"%s\",\"pid\":%d",
            cfg->listen.text, cfg->admin_listen.text, cfg->upstream.addr.text, s.nworkers, PHIGUARD_VERSION,
@@ -207,6 +218,7 @@ out:
         pg_worker_join_and_free(&s.workers[i]);
     free(s.workers);
     pg_admin_free(s.admin);
+    pg_watch_free(s.tls_watch);
     if (s.sig_term)
         event_free(s.sig_term);
     if (s.sig_int)
