@@ -1,0 +1,433 @@
+/* phiguard.yaml: a table of keys drives the loader, so a new setting is one
+ * row. Every error names FILE:LINE:COL, the key, and what was expected; all
+ * errors are collected before giving up. */
+#include "proxy/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <openssl/ssl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <yaml.h>
+
+enum kind { K_SECTION, K_STRING, K_PATH, K_NULLABLE, K_BOOL, K_INT, K_SIZE, K_DURATION, K_ADDR, K_ENUM };
+
+struct enum_value {
+    const char *name;
+    int value;
+};
+
+struct key {
+    const char *path; /* dotted */
+    enum kind kind;
+    size_t offset;
+    const char *def; /* default, in the same syntax as the file; NULL: none */
+    bool required;
+    long long min, max;
+    const struct enum_value *enums;
+};
+
+static const struct enum_value tls_versions[] = {{"1.2", TLS1_2_VERSION}, {"1.3", TLS1_3_VERSION}, {NULL, 0}};
+static const struct enum_value client_auths[] = {
+    {"none", PG_CLIENT_AUTH_NONE}, {"optional", PG_CLIENT_AUTH_OPTIONAL}, {"require", PG_CLIENT_AUTH_REQUIRE}, {NULL, 0}};
+static const struct enum_value log_levels[] = {
+    {"debug", PG_LOG_DEBUG}, {"info", PG_LOG_INFO}, {"warn", PG_LOG_WARN}, {"error", PG_LOG_ERROR}, {NULL, 0}};
+
+#define OFF(f) offsetof(struct pg_config, f)
+#define SECTION(p) {p, K_SECTION, 0, NULL, false, 0, 0, NULL}
+
+static const struct key keys[] = {
+    {"listen", K_ADDR, OFF(listen), NULL, true, 0, 0, NULL},
+    {"workers", K_INT, OFF(workers), "0", false, 0, 256, NULL},
+    {"instance_id", K_STRING, OFF(instance_id), NULL, false, 0, 0, NULL},
+    SECTION("tls"),
+    {"tls.certificate", K_PATH, OFF(tls.certificate), NULL, true, 0, 0, NULL},
+    {"tls.key", K_PATH, OFF(tls.key), NULL, true, 0, 0, NULL},
+    {"tls.min_version", K_ENUM, OFF(tls.min_version), "1.3", false, 0, 0, tls_versions},
+    {"tls.client_ca", K_PATH, OFF(tls.client_ca), NULL, false, 0, 0, NULL},
+    {"tls.client_auth", K_ENUM, OFF(tls.client_auth), NULL, false, 0, 0, client_auths},
+    SECTION("upstream"),
+    {"upstream.address", K_ADDR, OFF(upstream.addr), NULL, true, 0, 0, NULL},
+    {"upstream.connect_timeout", K_DURATION, OFF(upstream.connect_timeout_ms), "5s", false, 1, 3600000, NULL},
+    {"upstream.response_timeout", K_DURATION, OFF(upstream.response_timeout_ms), "60s", false, 1, 86400000, NULL},
+    {"upstream.idle_timeout", K_DURATION, OFF(upstream.idle_timeout_ms), "60s", false, 1, 86400000, NULL},
+    {"upstream.max_idle", K_INT, OFF(upstream.max_idle), "64", false, 0, 100000, NULL},
+    SECTION("admin"),
+    {"admin.listen", K_ADDR, OFF(admin_listen), "127.0.0.1:9090", false, 0, 0, NULL},
+    SECTION("limits"),
+    {"limits.max_header_bytes", K_SIZE, OFF(limits.max_header_bytes), "16KiB", false, 1024, 1 << 20, NULL},
+    {"limits.max_headers", K_INT, OFF(limits.max_headers), "100", false, 1, 1000, NULL},
+    {"limits.max_body_bytes", K_SIZE, OFF(limits.max_body_bytes), "10MiB", false, 0, 1LL << 40, NULL},
+    {"limits.max_response_header_bytes", K_SIZE, OFF(limits.max_response_header_bytes), "64KiB", false, 1024,
+     1 << 20, NULL},
+    {"limits.max_connections", K_INT, OFF(limits.max_connections), "10000", false, 1, 1000000, NULL},
+    {"limits.high_water_bytes", K_SIZE, OFF(limits.high_water_bytes), "256KiB", false, 16384, 1 << 30, NULL},
+    SECTION("timeouts"),
+    {"timeouts.header_read", K_DURATION, OFF(timeouts.header_read_ms), "10s", false, 1, 3600000, NULL},
+    {"timeouts.body_read", K_DURATION, OFF(timeouts.body_read_ms), "30s", false, 1, 3600000, NULL},
+    {"timeouts.keepalive", K_DURATION, OFF(timeouts.keepalive_ms), "60s", false, 1, 86400000, NULL},
+    {"timeouts.handshake", K_DURATION, OFF(timeouts.handshake_ms), "10s", false, 1, 3600000, NULL},
+    {"timeouts.drain", K_DURATION, OFF(timeouts.drain_ms), "30s", false, 0, 3600000, NULL},
+    SECTION("security_headers"),
+    {"security_headers.strict_transport_security", K_NULLABLE, OFF(security_headers.strict_transport_security),
+     "max-age=63072000; includeSubDomains", false, 0, 0, NULL},
+    {"security_headers.x_content_type_options", K_NULLABLE, OFF(security_headers.x_content_type_options), "nosniff",
+     false, 0, 0, NULL},
+    {"security_headers.x_frame_options", K_NULLABLE, OFF(security_headers.x_frame_options), "DENY", false, 0, 0,
+     NULL},
+    {"security_headers.content_security_policy", K_NULLABLE, OFF(security_headers.content_security_policy),
+     "default-src 'none'; frame-ancestors 'none'", false, 0, 0, NULL},
+    {"security_headers.referrer_policy", K_NULLABLE, OFF(security_headers.referrer_policy), "no-referrer", false,
+     0, 0, NULL},
+    SECTION("log"),
+    {"log.level", K_ENUM, OFF(log_level), "info", false, 0, 0, log_levels},
+    {"log.access", K_BOOL, OFF(access_log), "true", false, 0, 0, NULL},
+};
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+struct loader {
+    const char *file;
+    char dir[PATH_MAX];
+    struct pg_config *cfg;
+    char *err;
+    size_t errlen, used;
+    int nerrors;
+    bool seen[NKEYS];
+};
+
+static void __attribute__((format(printf, 5, 6)))
+report(struct loader *L, const yaml_mark_t *mark, const char *key, const char *unused, const char *fmt, ...)
+{
+    (void)unused;
+    L->nerrors++;
+    if (L->used + 1 >= L->errlen)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int n = snprintf(L->err + L->used, L->errlen - L->used, "%s:%zu:%zu: %s%s%s\n", L->file,
+                     mark ? mark->line + 1 : 1, mark ? mark->column + 1 : 1, key ? key : "", key ? ": " : "", msg);
+    if (n > 0)
+        L->used += (size_t)n < L->errlen - L->used ? (size_t)n : L->errlen - L->used - 1;
+}
+
+static const struct key *find_key(const char *path, size_t *index)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].path, path) == 0) {
+            *index = i;
+            return &keys[i];
+        }
+    return NULL;
+}
+
+static bool is_null_scalar(const yaml_node_t *n)
+{
+    const char *v = (const char *)n->data.scalar.value;
+    return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           (strcmp(v, "null") == 0 || strcmp(v, "~") == 0 || strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0 ||
+            v[0] == '\0');
+}
+
+/* "16KiB", "10MiB", "1GiB", "512" (bytes). */
+static int parse_size(const char *v, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (end == v || n < 0 || errno)
+        return -1;
+    long long mult = 1;
+    if (*end == '\0')
+        mult = 1;
+    else if (strcmp(end, "KiB") == 0)
+        mult = 1LL << 10;
+    else if (strcmp(end, "MiB") == 0)
+        mult = 1LL << 20;
+    else if (strcmp(end, "GiB") == 0)
+        mult = 1LL << 30;
+    else
+        return -1;
+    if (n > LLONG_MAX / mult)
+        return -1;
+    *out = n * mult;
+    return 0;
+}
+
+/* "500ms", "10s", "30m", "1h", or a plain number of seconds; in ms. */
+static int parse_duration(const char *v, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (end == v || n < 0 || errno)
+        return -1;
+    long long mult;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "m") == 0)
+        mult = 60000;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000;
+    else
+        return -1;
+    if (n > LLONG_MAX / mult)
+        return -1;
+    *out = n * mult;
+    return 0;
+}
+
+static const char *kind_expectation(const struct key *k)
+{
+    switch (k->kind) {
+    case K_BOOL: return "expected true or false";
+    case K_INT: return "expected a whole number";
+    case K_SIZE: return "expected a size such as 16384, 16KiB, 10MiB or 1GiB";
+    case K_DURATION: return "expected a duration such as 500ms, 10s, 30m or 1h";
+    case K_ADDR: return "expected host:port, [v6]:port or unix:/path";
+    default: return "expected a string";
+    }
+}
+
+/* Converts the scalar text v for key k into the config. mark may be NULL
+ * (a built-in default). Returns 0, or -1 after reporting. */
+static int set_value(struct loader *L, const struct key *k, const char *v, bool is_null, const yaml_mark_t *mark)
+{
+    void *field = (char *)L->cfg + k->offset;
+    char msg[300];
+    switch (k->kind) {
+    case K_SECTION:
+        return 0;
+    case K_NULLABLE:
+    case K_STRING:
+    case K_PATH: {
+        char **dst = field;
+        free(*dst);
+        *dst = NULL;
+        if (is_null || !*v) {
+            if (k->kind == K_NULLABLE || !k->required)
+                return 0;
+            report(L, mark, k->path, NULL, "expected a non-empty string");
+            return -1;
+        }
+        if (k->kind == K_PATH && v[0] != '/') {
+            char full[PATH_MAX * 2];
+            snprintf(full, sizeof full, "%s/%s", L->dir, v);
+            *dst = strdup(full);
+        } else {
+            *dst = strdup(v);
+        }
+        return *dst ? 0 : -1;
+    }
+    case K_BOOL:
+        if (!is_null && strcmp(v, "true") == 0)
+            *(bool *)field = true;
+        else if (!is_null && strcmp(v, "false") == 0)
+            *(bool *)field = false;
+        else
+            goto bad;
+        return 0;
+    case K_INT:
+    case K_SIZE:
+    case K_DURATION: {
+        long long n;
+        char *end;
+        if (is_null)
+            goto bad;
+        if (k->kind == K_INT) {
+            errno = 0;
+            n = strtoll(v, &end, 10);
+            if (end == v || *end || errno)
+                goto bad;
+        } else if ((k->kind == K_SIZE ? parse_size(v, &n) : parse_duration(v, &n)) != 0) {
+            goto bad;
+        }
+        if (n < k->min || n > k->max) {
+            report(L, mark, k->path, NULL, "%s is out of range (%lld to %lld%s)", v, k->min, k->max,
+                   k->kind == K_DURATION ? " ms" : k->kind == K_SIZE ? " bytes" : "");
+            return -1;
+        }
+        if (k->kind == K_INT)
+            *(int *)field = (int)n;
+        else if (k->kind == K_SIZE)
+            *(size_t *)field = (size_t)n;
+        else
+            *(uint32_t *)field = (uint32_t)n;
+        return 0;
+    }
+    case K_ADDR:
+        if (is_null)
+            goto bad;
+        if (pg_addr_parse(v, field, msg, sizeof msg) != 0) {
+            report(L, mark, k->path, NULL, "%s", msg);
+            return -1;
+        }
+        return 0;
+    case K_ENUM:
+        for (const struct enum_value *e = k->enums; !is_null && e->name; e++)
+            if (strcmp(e->name, v) == 0) {
+                *(int *)field = e->value;
+                return 0;
+            }
+        if (k->enums == tls_versions && !is_null && (strcmp(v, "1.0") == 0 || strcmp(v, "1.1") == 0)) {
+            report(L, mark, k->path, NULL, "TLS below 1.2 is not allowed; expected \"1.2\" or \"1.3\"");
+            return -1;
+        }
+        {
+            size_t used = 0;
+            msg[0] = '\0';
+            for (const struct enum_value *e = k->enums; e->name && used < sizeof msg; e++)
+                used += (size_t)snprintf(msg + used, sizeof msg - used, "%s%s", used ? ", " : "", e->name);
+        }
+        report(L, mark, k->path, NULL, "expected one of: %s", msg);
+        return -1;
+    }
+bad:
+    report(L, mark, k->path, NULL, "%s", kind_expectation(k));
+    return -1;
+}
+
+static void load_mapping(struct loader *L, yaml_document_t *doc, yaml_node_t *map, const char *prefix)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(doc, p->value);
+        if (!kn || kn->type != YAML_SCALAR_NODE) {
+            report(L, kn ? &kn->start_mark : NULL, prefix[0] ? prefix : NULL, NULL, "expected a key name");
+            continue;
+        }
+        char path[256];
+        snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", (const char *)kn->data.scalar.value);
+        size_t idx;
+        const struct key *k = find_key(path, &idx);
+        if (!k) {
+            report(L, &kn->start_mark, path, NULL, "unknown key");
+            continue;
+        }
+        if (L->seen[idx]) {
+            report(L, &kn->start_mark, path, NULL, "duplicate key");
+            continue;
+        }
+        L->seen[idx] = true;
+        if (k->kind == K_SECTION) {
+            if (vn->type != YAML_MAPPING_NODE) {
+                report(L, &vn->start_mark, path, NULL, "expected a mapping of keys");
+                continue;
+            }
+            load_mapping(L, doc, vn, path);
+            continue;
+        }
+        if (vn->type != YAML_SCALAR_NODE) {
+            report(L, &vn->start_mark, path, NULL, "%s, not a %s", kind_expectation(k),
+                   vn->type == YAML_MAPPING_NODE ? "mapping" : "list");
+            continue;
+        }
+        set_value(L, k, (const char *)vn->data.scalar.value, is_null_scalar(vn), &vn->start_mark);
+    }
+}
+
+static void apply_defaults(struct loader *L)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].def)
+            set_value(L, &keys[i], keys[i].def, false, NULL);
+}
+
+static void finish(struct loader *L, const yaml_mark_t *top)
+{
+    struct pg_config *cfg = L->cfg;
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].required && !L->seen[i])
+            report(L, top, keys[i].path, NULL, "missing (required)");
+    size_t idx = 0;
+    find_key("tls.client_auth", &idx);
+    if (!L->seen[idx])
+        cfg->tls.client_auth = cfg->tls.client_ca ? PG_CLIENT_AUTH_REQUIRE : PG_CLIENT_AUTH_NONE;
+    else if (cfg->tls.client_auth != PG_CLIENT_AUTH_NONE && !cfg->tls.client_ca)
+        report(L, top, "tls.client_auth", NULL, "needs tls.client_ca, the CA bundle that signs client certificates");
+    if (!cfg->instance_id) {
+        const char *pod = getenv("POD_NAME");
+        char host[256] = "phiguard";
+        if (!pod || !*pod) {
+            gethostname(host, sizeof host - 1);
+            pod = host;
+        }
+        cfg->instance_id = strdup(pod);
+    }
+}
+
+int pg_config_load(const char *file, struct pg_config *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (errlen)
+        err[0] = '\0';
+    struct loader L = {.file = file, .cfg = out, .err = err, .errlen = errlen};
+    const char *slash = strrchr(file, '/');
+    if (slash)
+        snprintf(L.dir, sizeof L.dir, "%.*s", (int)(slash - file ? slash - file : 1), file);
+    else if (!getcwd(L.dir, sizeof L.dir))
+        strcpy(L.dir, ".");
+    out->path = strdup(file);
+    apply_defaults(&L);
+
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        report(&L, NULL, NULL, NULL, "cannot open: %s", strerror(errno));
+        pg_config_free(out);
+        return -1;
+    }
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, f);
+    if (!yaml_parser_load(&parser, &doc)) {
+        report(&L, &parser.problem_mark, NULL, NULL, "YAML syntax error: %s", parser.problem ? parser.problem : "?");
+        yaml_parser_delete(&parser);
+        fclose(f);
+        pg_config_free(out);
+        return -1;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    yaml_mark_t top = {0};
+    if (!root) {
+        report(&L, NULL, NULL, NULL, "the file is empty; expected a mapping of settings");
+    } else if (root->type != YAML_MAPPING_NODE) {
+        report(&L, &root->start_mark, NULL, NULL, "expected a mapping of settings at the top level");
+    } else {
+        top = root->start_mark;
+        load_mapping(&L, &doc, root, "");
+        finish(&L, &top);
+    }
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    if (L.nerrors) {
+        pg_config_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+void pg_config_free(struct pg_config *cfg)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        enum kind k = keys[i].kind;
+        if (k == K_STRING || k == K_PATH || k == K_NULLABLE) {
+            char **p = (char **)((char *)cfg + keys[i].offset);
+            free(*p);
+            *p = NULL;
+        }
+    }
+    free(cfg->path);
+    cfg->path = NULL;
+    free(cfg->instance_id);
+    cfg->instance_id = NULL;
+}
