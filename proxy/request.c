@@ -144,8 +144,35 @@ static void run_log_phase(struct pg_request *req)
         fl->items[i]->run(req);
 }
 
+struct pg_ticket {
+    struct pg_request *req; /* NULL once the request is gone */
+};
+
+struct pg_ticket *pg_request_suspend(struct pg_request *req)
+{
+    struct pg_ticket *t = malloc(sizeof *t);
+    if (!t)
+        return NULL;
+    t->req = req;
+    req->ticket = t;
+    return t;
+}
+
+struct pg_request *pg_ticket_redeem(struct pg_ticket *t)
+{
+    struct pg_request *req = t->req;
+    if (req)
+        req->ticket = NULL;
+    free(t);
+    return req;
+}
+
 static void abort_suspended_filter(struct pg_request *req)
 {
+    if (req->ticket) {
+        req->ticket->req = NULL; /* the async work will find the request gone */
+        req->ticket = NULL;
+    }
     if (!req->suspended)
         return;
     req->suspended = false;

@@ -13,6 +13,7 @@
 struct pg_conn;
 struct pg_worker;
 struct pg_upconn;
+struct pg_ticket;
 
 struct pg_request {
     struct pg_conn *conn;
@@ -29,6 +30,7 @@ struct pg_request {
     enum pg_phase phase;
     int filter_index;
     bool suspended;
+    struct pg_ticket *ticket; /* held by the async work of a suspended filter */
 
     /* Request body, client to upstream. */
     uint64_t body_left;
@@ -68,6 +70,15 @@ void pg_request_resume(struct pg_request *req, enum pg_filter_result result);
 
 /* Runs the response-headers phase; returns 0 or an HTTP status to fail with. */
 int pg_request_response_headers(struct pg_request *req);
+
+/* Async work (a Redis reply, an Argon2 result) must never keep a bare
+ * pointer to a request: the client may leave while it runs. A filter that
+ * suspends takes a ticket and gives it to the async work; the work, back on
+ * the request's loop, redeems it: the request, or NULL when it is gone. The
+ * ticket is freed by the redeem either way. Filters then return PG_SUSPEND
+ * and later call pg_request_resume. */
+struct pg_ticket *pg_request_suspend(struct pg_request *req);
+struct pg_request *pg_ticket_redeem(struct pg_ticket *t);
 
 /* phiguard's own answer: a JSON body {"error": code, "request_id": id}. It
  * ends the request (log phase included). */
