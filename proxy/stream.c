@@ -36,7 +36,7 @@ static struct pg_stream *stream_new(struct event_base *base, int fd, SSL *ssl)
     s->read_high = 256 * 1024;
     s->reading = true;
     if (!s->in || !s->out || !evbuffer_add_cb(s->in, input_drained, s) ||
-        event_assign(&s->ev, base, fd, EV_READ | EV_WRITE | EV_PERSIST | EV_ET, stream_cb, s) != 0 ||
+        event_assign(&s->ev, base, fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, stream_cb, s) != 0 ||
         event_add(&s->ev, NULL) != 0) {
         if (s->in)
             evbuffer_free(s->in);
@@ -257,8 +257,10 @@ static int do_read(struct pg_stream *s)
             evbuffer_commit_space(s->in, v, nv);
             got = 1;
             /* A short read emptied the socket; the next byte brings a new
-             * edge, so no read is needed just to see EAGAIN. */
-            if ((size_t)n < want) {
+             * edge, so no read is needed just to see EAGAIN. A FIN that came
+             * with the data brings no edge of its own: once the peer is known
+             * to have closed (EPOLLRDHUP), read on until the 0. */
+            if ((size_t)n < want && !s->peer_closed) {
                 s->readable = false;
                 return got;
             }
@@ -392,8 +394,10 @@ static void stream_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     struct pg_stream *s = arg;
-    if (what & EV_READ)
+    if (what & (EV_READ | EV_CLOSED))
         s->readable = true;
+    if (what & EV_CLOSED)
+        s->peer_closed = true;
     if (what & EV_WRITE)
         s->writable = true;
     s->depth++;

@@ -42,6 +42,7 @@ struct pg_stream {
     bool reading;            /* the owner wants input */
     bool connecting, handshaking, open;
     bool eof, failed, write_shut;
+    bool peer_closed;        /* EPOLLRDHUP seen: the peer sent its FIN */
     bool ssl_write_wants_read;
     int ssl_retry_len;       /* an SSL_write to retry with the same length */
     int depth;               /* callbacks of this stream on the stack */
