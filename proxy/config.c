@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "policy/units.h"
+
 enum kind { K_SECTION, K_STRING, K_PATH, K_NULLABLE, K_BOOL, K_INT, K_SIZE, K_DURATION, K_ADDR, K_ENUM };
 
 struct enum_value {
@@ -135,56 +137,6 @@ static bool is_null_scalar(const yaml_node_t *n)
             v[0] == '\0');
 }
 
-/* "16KiB", "10MiB", "1GiB", "512" (bytes). */
-static int parse_size(const char *v, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    if (end == v || n < 0 || errno)
-        return -1;
-    long long mult = 1;
-    if (*end == '\0')
-        mult = 1;
-    else if (strcmp(end, "KiB") == 0)
-        mult = 1LL << 10;
-    else if (strcmp(end, "MiB") == 0)
-        mult = 1LL << 20;
-    else if (strcmp(end, "GiB") == 0)
-        mult = 1LL << 30;
-    else
-        return -1;
-    if (n > LLONG_MAX / mult)
-        return -1;
-    *out = n * mult;
-    return 0;
-}
-
-/* "500ms", "10s", "30m", "1h", or a plain number of seconds; in ms. */
-static int parse_duration(const char *v, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    if (end == v || n < 0 || errno)
-        return -1;
-    long long mult;
-    if (*end == '\0' || strcmp(end, "s") == 0)
-        mult = 1000;
-    else if (strcmp(end, "ms") == 0)
-        mult = 1;
-    else if (strcmp(end, "m") == 0)
-        mult = 60000;
-    else if (strcmp(end, "h") == 0)
-        mult = 3600000;
-    else
-        return -1;
-    if (n > LLONG_MAX / mult)
-        return -1;
-    *out = n * mult;
-    return 0;
-}
-
 static const char *kind_expectation(const struct key *k)
 {
     switch (k->kind) {
@@ -247,7 +199,7 @@ static int set_value(struct loader *L, const struct key *k, const char *v, bool 
             n = strtoll(v, &end, 10);
             if (end == v || *end || errno)
                 goto bad;
-        } else if ((k->kind == K_SIZE ? parse_size(v, &n) : parse_duration(v, &n)) != 0) {
+        } else if ((k->kind == K_SIZE ? pg_parse_size(v, &n) : pg_parse_duration_ms(v, &n)) != 0) {
             goto bad;
         }
         if (n < k->min || n > k->max) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/cli_policy.h"
 #include "proxy/config.h"
 #include "proxy/server.h"
 
@@ -15,6 +16,11 @@ static void usage(FILE *out)
             "commands:\n"
             "  serve -c FILE          run the proxy with the configuration FILE\n"
             "  config check FILE      validate a configuration file and exit\n"
+            "  policy check FILE      validate an access policy (every error, with line:column)\n"
+            "  policy test FILE TESTS run a policy's test cases\n"
+            "  policy explain [-p FILE] --role ROLE METHOD PATH\n"
+            "                         which rule decides, and why\n"
+            "  policy diff OLD NEW    what each role gains or loses\n"
             "\n"
             "options:\n"
             "  -h, --help             show this help\n"
@@ -102,6 +108,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "config") == 0)
         return cmd_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "policy") == 0)
+        return pg_cli_policy(argc - 1, argv + 1);
     fprintf(stderr, "phiguard: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

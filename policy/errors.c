@@ -1,0 +1,34 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/policy.h"
+
+void pg_policy_errors_add(struct pg_policy_errors *e, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (e->count == e->cap) {
+        int cap = e->cap ? e->cap * 2 : 16;
+        char **g = realloc(e->items, (size_t)cap * sizeof *g);
+        if (!g)
+            return;
+        e->items = g;
+        e->cap = cap;
+    }
+    e->items[e->count] = strdup(buf);
+    if (e->items[e->count])
+        e->count++;
+}
+
+void pg_policy_errors_free(struct pg_policy_errors *e)
+{
+    for (int i = 0; i < e->count; i++)
+        free(e->items[i]);
+    free(e->items);
+    memset(e, 0, sizeof *e);
+}

@@ -1,0 +1,74 @@
+#include "policy/units.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int number_then_unit(const char *text, long long *n, const char **unit)
+{
+    char *end;
+    errno = 0;
+    *n = strtoll(text, &end, 10);
+    if (end == text || *n < 0 || errno || (text[0] < '0' || text[0] > '9'))
+        return -1;
+    *unit = end;
+    return 0;
+}
+
+static int scaled(long long n, long long mult, long long *out)
+{
+    if (n > LLONG_MAX / mult)
+        return -1;
+    *out = n * mult;
+    return 0;
+}
+
+int pg_parse_duration_ms(const char *text, long long *out_ms)
+{
+    long long n;
+    const char *u;
+    if (number_then_unit(text, &n, &u) != 0)
+        return -1;
+    static const struct {
+        const char *unit;
+        long long ms;
+    } units[] = {{"", 1000}, {"s", 1000}, {"ms", 1}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(u, units[i].unit) == 0)
+            return scaled(n, units[i].ms, out_ms);
+    return -1;
+}
+
+int pg_parse_size(const char *text, long long *out_bytes)
+{
+    long long n;
+    const char *u;
+    if (number_then_unit(text, &n, &u) != 0)
+        return -1;
+    static const struct {
+        const char *unit;
+        long long mult;
+    } units[] = {{"", 1}, {"KiB", 1LL << 10}, {"MiB", 1LL << 20}, {"GiB", 1LL << 30}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(u, units[i].unit) == 0)
+            return scaled(n, units[i].mult, out_bytes);
+    return -1;
+}
+
+int pg_parse_rate(const char *text, double *per_sec)
+{
+    long long n;
+    const char *u;
+    if (number_then_unit(text, &n, &u) != 0 || n == 0)
+        return -1;
+    if (strcmp(u, "/s") == 0)
+        *per_sec = (double)n;
+    else if (strcmp(u, "/m") == 0)
+        *per_sec = (double)n / 60.0;
+    else if (strcmp(u, "/h") == 0)
+        *per_sec = (double)n / 3600.0;
+    else
+        return -1;
+    return 0;
+}
