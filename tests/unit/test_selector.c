@@ -1,0 +1,84 @@
+/* PHI field selectors (policy/selector.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/selector.h"
+
+static bool matches(const char *sel, const char *const *path)
+{
+    struct pg_sel_step *steps;
+    int n;
+    char why[128];
+    assert_int_equal(pg_selector_compile(sel, &steps, &n, why, sizeof why), 0);
+    struct pg_json_level lv[16];
+    int depth = 0;
+    for (; path[depth]; depth++) {
+        lv[depth].key = strcmp(path[depth], "#") ? path[depth] : NULL; /* "#" = an array index */
+        lv[depth].key_len = lv[depth].key ? strlen(path[depth]) : 0;
+    }
+    bool m = pg_selector_match(steps, n, lv, depth);
+    pg_selector_free(steps, n);
+    return m;
+}
+
+#define PATH(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static void test_match(void **state)
+{
+    (void)state;
+    assert_true(matches("$.birthDate", PATH("birthDate")));
+    assert_false(matches("$.birthDate", PATH("name", "birthDate")));
+    assert_true(matches("$.identifier[*].value", PATH("identifier", "#", "value")));
+    assert_false(matches("$.identifier[*].value", PATH("identifier", "value")));
+    assert_true(matches("$..family", PATH("entry", "#", "resource", "name", "#", "family")));
+    assert_true(matches("$..family", PATH("family")));
+    assert_false(matches("$..family", PATH("family", "x")));
+    assert_true(matches("$.entry[*]..value", PATH("entry", "#", "resource", "telecom", "#", "value")));
+    assert_true(matches("$.name[*].given[*]", PATH("name", "#", "given", "#")));
+}
+
+static void test_compile_errors(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"name", "$", "$.", "$..", "$.a[0]", "$.a b", "$[*]", "$.a.[*]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct pg_sel_step *steps;
+        int n;
+        char why[128];
+        if (pg_selector_compile(bad[i], &steps, &n, why, sizeof why) == 0)
+            fail_msg("'%s' compiled", bad[i]);
+    }
+}
+
+static void test_logical_path(void **state)
+{
+    (void)state;
+    struct pg_sel_step *steps;
+    int n;
+    char why[128];
+    assert_int_equal(pg_selector_compile("$.identifier[*].value", &steps, &n, why, sizeof why), 0);
+    char *lp = pg_selector_logical_path("Patient", steps, n);
+    assert_string_equal(lp, "Patient.identifier.value");
+    free(lp);
+    pg_selector_free(steps, n);
+    assert_int_equal(pg_selector_compile("$..family", &steps, &n, why, sizeof why), 0);
+    lp = pg_selector_logical_path("Bundle", steps, n);
+    assert_string_equal(lp, "Bundle.**.family");
+    free(lp);
+    pg_selector_free(steps, n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_match),
+        cmocka_unit_test(test_compile_errors),
+        cmocka_unit_test(test_logical_path),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
