@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "proxy/log.h"
+#include "proxy/policy_store.h"
 
 struct pg_admin {
     struct evhttp *http;
@@ -42,6 +43,10 @@ static void admin_cb(struct evhttp_request *r, void *arg)
             reply_json(r, 200, "OK", "{\"status\":\"ready\"}\n");
         else
             reply_json(r, 503, "Service Unavailable", "{\"status\":\"not_ready\"}\n");
+    } else if (strcmp(path, "/policy") == 0) {
+        char body[1024];
+        pg_policy_store_describe(body, sizeof body);
+        reply_json(r, 200, "OK", body);
     } else {
         reply_json(r, 404, "Not Found", "{\"error\":\"not_found\"}\n");
     }

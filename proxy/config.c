@@ -85,6 +85,8 @@ static const struct key keys[] = {
      "default-src 'none'; frame-ancestors 'none'", false, 0, 0, NULL},
     {"security_headers.referrer_policy", K_NULLABLE, OFF(security_headers.referrer_policy), "no-referrer", false,
      0, 0, NULL},
+    SECTION("policy"),
+    {"policy.file", K_PATH, OFF(policy_file), NULL, false, 0, 0, NULL},
     SECTION("log"),
     {"log.level", K_ENUM, OFF(log_level), "info", false, 0, 0, log_levels},
     {"log.access", K_BOOL, OFF(access_log), "true", false, 0, 0, NULL},

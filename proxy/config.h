@@ -65,6 +65,7 @@ struct pg_config {
     struct pg_security_headers_config security_headers;
     enum pg_log_level log_level;
     bool access_log;
+    char *policy_file; /* the access policy; NULL: no RBAC phase (warned at start) */
 };
 
 /* Loads and validates FILE. On error returns -1 and writes every error, one

@@ -7,6 +7,7 @@
 
 #include <http_parser.h>
 
+#include "policy/policy.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
 #include "proxy/upstream.h"
@@ -62,6 +63,7 @@ void pg_request_free(struct pg_request *req)
         evbuffer_free(req->resp_add_headers);
     pg_http_head_free(&req->head);
     pg_http_head_free(&req->resp);
+    pg_policy_unref(req->policy);
     free(req);
 }
 

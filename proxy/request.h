@@ -52,6 +52,13 @@ struct pg_request {
     uint64_t resp_bytes;
     bool resp_paused; /* upstream reading paused: client output is full */
 
+    /* Who and what decided (authn and authz phases). */
+    struct pg_policy *policy; /* the snapshot this request is decided under */
+    int roles[16];            /* role indices in that policy, set by authentication */
+    int nroles;
+    bool authenticated;
+    const struct pg_route *route; /* the rule that decided, for audit and logs */
+
     /* Outcome. */
     int status;
     bool responded;   /* a response head went to the client */

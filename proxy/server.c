@@ -11,6 +11,7 @@
 
 #include "proxy/admin.h"
 #include "proxy/log.h"
+#include "proxy/policy_store.h"
 #include "proxy/tls.h"
 #include "proxy/watch.h"
 #include "proxy/worker.h"
@@ -24,7 +25,7 @@ struct server {
     struct event *exit_ev, *drain_timer;
     struct event *sig_term, *sig_int, *sig_hup;
     struct pg_admin *admin;
-    struct pg_watch *tls_watch;
+    struct pg_watch *tls_watch, *policy_watch;
     _Atomic bool draining;
     bool reload_running, reload_again;
 };
@@ -118,12 +119,21 @@ static void on_tls_files_changed(void *arg)
     start_reload(arg);
 }
 
+static void on_policy_changed(void *arg)
+{
+    struct server *s = arg;
+    pg_log(PG_LOG_INFO, "reload_requested", "\"reason\":\"policy file changed\"");
+    pg_policy_store_reload(s->base);
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
     (void)what;
-    pg_log(PG_LOG_INFO, "reload_requested", NULL);
-    start_reload(arg);
+    struct server *s = arg;
+    pg_log(PG_LOG_INFO, "reload_requested", "\"reason\":\"SIGHUP\"");
+    start_reload(s);
+    pg_policy_store_reload(s->base);
 }
 
 /* A worker's loop has ended (activated from its thread). */
@@ -171,6 +181,17 @@ int pg_server_run(const struct pg_config *cfg)
         goto out_workq;
     }
     pg_tls_publish(ctx);
+    if (cfg->policy_file) {
+        if (pg_policy_store_init(cfg->policy_file) != 0) {
+            pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"the policy has errors (see above)\"");
+            pg_tls_shutdown();
+            pg_policy_store_shutdown();
+            goto out_workq;
+        }
+    } else {
+        pg_log(PG_LOG_WARN, "no_policy",
+               "\"detail\":\"policy.file is not set: requests are not authorized by a policy\"");
+    }
 
     s.base = event_base_new();
     s.nworkers = cfg->workers > 0 ? cfg->workers : cpu_count();
@@ -204,6 +225,10 @@ int pg_server_run(const struct pg_config *cfg)
     }
     const char *tls_files[] = {cfg->tls.certificate, cfg->tls.key, cfg->tls.client_ca, NULL};
     s.tls_watch = pg_watch_new(s.base, tls_files, on_tls_files_changed, &s);
+    if (cfg->policy_file) {
+        const char *policy_files[] = {cfg->policy_file, NULL};
+        s.policy_watch = pg_watch_new(s.base, policy_files, on_policy_changed, &s);
+    }
     pg_log(PG_LOG_INFO, "listening",
            "\"address\":\"%s\",\"admin\":\"%s\",\"upstream\":\"%s\",\"workers\":%d,\"version\":\"%s\",\"pid\":%d",
            cfg->listen.text, cfg->admin_listen.text, cfg->upstream.addr.text, s.nworkers, PHIGUARD_VERSION,
@@ -219,6 +244,7 @@ out:
     free(s.workers);
     pg_admin_free(s.admin);
     pg_watch_free(s.tls_watch);
+    pg_watch_free(s.policy_watch);
     if (s.sig_term)
         event_free(s.sig_term);
     if (s.sig_int)
@@ -233,6 +259,7 @@ out:
     if (s.base)
         event_base_free(s.base);
     pg_tls_shutdown();
+    pg_policy_store_shutdown();
     goto out_log;
 out_workq:
     pg_workq_stop();
