@@ -24,36 +24,33 @@ static int scaled(long long n, long long mult, long long *out)
     return 0;
 }
 
+struct unit {
+    const char *suffix;
+    long long mult;
+};
+
+static int parse_with_units(const char *text, const struct unit *units, size_t n, long long *out)
+{
+    long long v;
+    const char *u;
+    if (number_then_unit(text, &v, &u) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(u, units[i].suffix) == 0)
+            return scaled(v, units[i].mult, out);
+    return -1;
+}
+
 int pg_parse_duration_ms(const char *text, long long *out_ms)
 {
-    long long n;
-    const char *u;
-    if (number_then_unit(text, &n, &u) != 0)
-        return -1;
-    static const struct {
-        const char *unit;
-        long long ms;
-    } units[] = {{"", 1000}, {"s", 1000}, {"ms", 1}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-        if (strcmp(u, units[i].unit) == 0)
-            return scaled(n, units[i].ms, out_ms);
-    return -1;
+    static const struct unit units[] = {{"", 1000}, {"s", 1000}, {"ms", 1}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    return parse_with_units(text, units, sizeof units / sizeof units[0], out_ms);
 }
 
 int pg_parse_size(const char *text, long long *out_bytes)
 {
-    long long n;
-    const char *u;
-    if (number_then_unit(text, &n, &u) != 0)
-        return -1;
-    static const struct {
-        const char *unit;
-        long long mult;
-    } units[] = {{"", 1}, {"KiB", 1LL << 10}, {"MiB", 1LL << 20}, {"GiB", 1LL << 30}};
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-        if (strcmp(u, units[i].unit) == 0)
-            return scaled(n, units[i].mult, out_bytes);
-    return -1;
+    static const struct unit units[] = {{"", 1}, {"KiB", 1LL << 10}, {"MiB", 1LL << 20}, {"GiB", 1LL << 30}};
+    return parse_with_units(text, units, sizeof units / sizeof units[0], out_bytes);
 }
 
 int pg_parse_rate(const char *text, double *per_sec)

@@ -801,6 +801,19 @@ void pg_http_add_status_line(struct evbuffer *out, int status, const char *reaso
     evbuffer_add(out, "\r\n", 2);
 }
 
+void pg_http_add_kept_headers(struct evbuffer *out, const struct pg_http_head *h)
+{
+    for (int i = 0; i < h->n_headers; i++) {
+        const struct pg_header *hd = &h->headers[i];
+        if (hd->drop)
+            continue;
+        evbuffer_add(out, hd->name, hd->name_len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, hd->value, hd->value_len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+}
+
 void pg_http_add_content_length(struct evbuffer *out, uint64_t n)
 {
     char buf[48] = "Content-Length: ";

@@ -152,6 +152,8 @@ void pg_chunk_last(struct evbuffer *out);
 const char *pg_http_reason(int status);
 /* "HTTP/1.1 <status> <reason>\r\n"; reason NULL: the standard phrase. */
 void pg_http_add_status_line(struct evbuffer *out, int status, const char *reason, size_t reason_len);
+/* Every header of h that no filter marked drop, as "Name: value\r\n". */
+void pg_http_add_kept_headers(struct evbuffer *out, const struct pg_http_head *h);
 /* "Content-Length: <n>\r\n" */
 void pg_http_add_content_length(struct evbuffer *out, uint64_t n);
 

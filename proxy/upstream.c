@@ -158,15 +158,7 @@ static void write_request_head(struct pg_request *req, struct evbuffer *out)
     evbuffer_add(out, " ", 1);
     evbuffer_add(out, h->target, h->target_len);
     evbuffer_add(out, " HTTP/1.1\r\n", 11);
-    for (int i = 0; i < h->n_headers; i++) {
-        const struct pg_header *hd = &h->headers[i];
-        if (hd->drop)
-            continue;
-        evbuffer_add(out, hd->name, hd->name_len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, hd->value, hd->value_len);
-        evbuffer_add(out, "\r\n", 2);
-    }
+    pg_http_add_kept_headers(out, h);
     size_t extra = evbuffer_get_length(req->up_add_headers);
     if (extra) /* copied, not moved: a retry writes the head again */
         evbuffer_add(out, evbuffer_pullup(req->up_add_headers, -1), extra);
@@ -400,15 +392,7 @@ static void write_response_head(struct pg_request *req)
         req->keep_client = false;
 
     pg_http_add_status_line(out, r->status, r->reason, r->reason_len);
-    for (int i = 0; i < r->n_headers; i++) {
-        const struct pg_header *hd = &r->headers[i];
-        if (hd->drop)
-            continue;
-        evbuffer_add(out, hd->name, hd->name_len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, hd->value, hd->value_len);
-        evbuffer_add(out, "\r\n", 2);
-    }
+    pg_http_add_kept_headers(out, r);
     evbuffer_add_buffer(out, req->resp_add_headers);
     if (req->resp_out == PG_BODY_LENGTH ||
         (r->body == PG_BODY_NONE && r->status >= 200 && r->status != 204 && pg_http_find_id(r, PG_H_CONTENT_LENGTH)))
