@@ -16,7 +16,7 @@
 
 #include "policy/units.h"
 
-enum kind { K_SECTION, K_STRING, K_PATH, K_NULLABLE, K_BOOL, K_INT, K_SIZE, K_DURATION, K_ADDR, K_ENUM };
+enum kind { K_SECTION, K_STRING, K_PATH, K_NULLABLE, K_BOOL, K_INT, K_SIZE, K_DURATION, K_ADDR, K_ENUM, K_IDENTITIES };
 
 struct enum_value {
     const char *name;
@@ -85,6 +85,7 @@ static const struct key keys[] = {
      "default-src 'none'; frame-ancestors 'none'", false, 0, 0, NULL},
     {"security_headers.referrer_policy", K_NULLABLE, OFF(security_headers.referrer_policy), "no-referrer", false,
      0, 0, NULL},
+    {"client_identities", K_IDENTITIES, 0, NULL, false, 0, 0, NULL},
     SECTION("policy"),
     {"policy.file", K_PATH, OFF(policy_file), NULL, false, 0, 0, NULL},
     SECTION("log"),
@@ -159,6 +160,7 @@ static int set_value(struct loader *L, const struct key *k, const char *v, bool 
     char msg[300];
     switch (k->kind) {
     case K_SECTION:
+    case K_IDENTITIES: /* read by load_identities */
         return 0;
     case K_NULLABLE:
     case K_STRING:
@@ -249,6 +251,62 @@ bad:
     return -1;
 }
 
+static const char *scalar_of(yaml_document_t *doc, yaml_node_t *map, const char *key, yaml_node_t **at)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+        if (k->type == YAML_SCALAR_NODE && strcmp((const char *)k->data.scalar.value, key) == 0) {
+            *at = v;
+            return v->type == YAML_SCALAR_NODE ? (const char *)v->data.scalar.value : NULL;
+        }
+    }
+    *at = NULL;
+    return NULL;
+}
+
+/* client_identities: [{subject_cn, user, roles: [..]}] */
+static void load_identities(struct loader *L, yaml_document_t *doc, yaml_node_t *list)
+{
+    if (list->type != YAML_SEQUENCE_NODE) {
+        report(L, &list->start_mark, "client_identities", NULL, "expected a list of {subject_cn, user, roles}");
+        return;
+    }
+    int count = (int)(list->data.sequence.items.top - list->data.sequence.items.start);
+    L->cfg->cert_identities = calloc((size_t)count + 1, sizeof *L->cfg->cert_identities);
+    for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++) {
+        yaml_node_t *m = yaml_document_get_node(doc, *it), *at;
+        if (m->type != YAML_MAPPING_NODE) {
+            report(L, &m->start_mark, "client_identities", NULL, "expected {subject_cn, user, roles}");
+            continue;
+        }
+        for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = yaml_document_get_node(doc, p->key);
+            const char *name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
+            if (strcmp(name, "subject_cn") && strcmp(name, "user") && strcmp(name, "roles"))
+                report(L, &k->start_mark, "client_identities", NULL, "unknown key '%s' (subject_cn, user, roles)", name);
+        }
+        struct pg_cert_identity *id = &L->cfg->cert_identities[L->cfg->n_cert_identities++];
+        const char *cn = scalar_of(doc, m, "subject_cn", &at), *user = scalar_of(doc, m, "user", &at);
+        if (!cn || !*cn || !user || !*user)
+            report(L, &m->start_mark, "client_identities", NULL, "subject_cn and user are required");
+        id->subject_cn = cn ? strdup(cn) : NULL;
+        id->user = user ? strdup(user) : NULL;
+        scalar_of(doc, m, "roles", &at);
+        if (!at || at->type != YAML_SEQUENCE_NODE || at->data.sequence.items.top == at->data.sequence.items.start) {
+            report(L, at ? &at->start_mark : &m->start_mark, "client_identities.roles", NULL,
+                   "expected a list of role names");
+            continue;
+        }
+        int n = (int)(at->data.sequence.items.top - at->data.sequence.items.start);
+        id->roles = calloc((size_t)n, sizeof *id->roles);
+        for (yaml_node_item_t *r = at->data.sequence.items.start; r < at->data.sequence.items.top; r++) {
+            yaml_node_t *rn = yaml_document_get_node(doc, *r);
+            if (rn->type == YAML_SCALAR_NODE)
+                id->roles[id->nroles++] = strdup((const char *)rn->data.scalar.value);
+        }
+    }
+}
+
 static void load_mapping(struct loader *L, yaml_document_t *doc, yaml_node_t *map, const char *prefix)
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
@@ -279,6 +337,10 @@ static void load_mapping(struct loader *L, yaml_document_t *doc, yaml_node_t *ma
             load_mapping(L, doc, vn, path);
             continue;
         }
+        if (k->kind == K_IDENTITIES) {
+            load_identities(L, doc, vn);
+            continue;
+        }
         if (vn->type != YAML_SCALAR_NODE) {
             report(L, &vn->start_mark, path, NULL, "%s, not a %s", kind_expectation(k),
                    vn->type == YAML_MAPPING_NODE ? "mapping" : "list");
@@ -307,6 +369,8 @@ static void finish(struct loader *L, const yaml_mark_t *top)
         cfg->tls.client_auth = cfg->tls.client_ca ? PG_CLIENT_AUTH_REQUIRE : PG_CLIENT_AUTH_NONE;
     else if (cfg->tls.client_auth != PG_CLIENT_AUTH_NONE && !cfg->tls.client_ca)
         report(L, top, "tls.client_auth", NULL, "needs tls.client_ca, the CA bundle that signs client certificates");
+    if (cfg->n_cert_identities && cfg->tls.client_auth == PG_CLIENT_AUTH_NONE)
+        report(L, top, "client_identities", NULL, "need tls.client_ca (client certificates are not asked for)");
     if (!cfg->instance_id) {
         const char *pod = getenv("POD_NAME");
         char host[256] = "phiguard";
@@ -380,6 +444,17 @@ void pg_config_free(struct pg_config *cfg)
             *p = NULL;
         }
     }
+    for (int i = 0; i < cfg->n_cert_identities; i++) {
+        struct pg_cert_identity *id = &cfg->cert_identities[i];
+        free(id->subject_cn);
+        free(id->user);
+        for (int k = 0; k < id->nroles; k++)
+            free(id->roles[k]);
+        free(id->roles);
+    }
+    free(cfg->cert_identities);
+    cfg->cert_identities = NULL;
+    cfg->n_cert_identities = 0;
     free(cfg->path);
     cfg->path = NULL;
     free(cfg->instance_id);

@@ -52,6 +52,15 @@ struct pg_security_headers_config {
     char *referrer_policy;
 };
 
+/* A client authenticated by a certificate from tls.client_ca, by the
+ * certificate's subject common name. */
+struct pg_cert_identity {
+    char *subject_cn;
+    char *user;
+    char **roles; /* role names, resolved against the running policy per request */
+    int nroles;
+};
+
 struct pg_config {
     char *path;                /* the file it was loaded from */
     struct pg_addr listen;
@@ -66,6 +75,8 @@ struct pg_config {
     enum pg_log_level log_level;
     bool access_log;
     char *policy_file; /* the access policy; NULL: no RBAC phase (warned at start) */
+    struct pg_cert_identity *cert_identities;
+    int n_cert_identities;
 };
 
 /* Loads and validates FILE. On error returns -1 and writes every error, one

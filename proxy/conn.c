@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -379,6 +380,13 @@ static void conn_eventcb(struct pg_stream *s, int what, void *arg)
     if (what & PG_STREAM_CONNECTED) {
         pg_log(PG_LOG_DEBUG, "tls_handshake", "\"client\":\"%s\",\"version\":\"%s\",\"resumed\":%s", c->client_ip,
                SSL_get_version(s->ssl), SSL_session_reused(s->ssl) ? "true" : "false");
+        X509 *peer = SSL_get0_peer_certificate(s->ssl);
+        if (peer && SSL_get_verify_result(s->ssl) == X509_V_OK) {
+            int n = X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, c->peer_cn,
+                                              sizeof c->peer_cn);
+            if (n <= 0 || (size_t)n != strlen(c->peer_cn)) /* absent, cut, or with an embedded NUL */
+                c->peer_cn[0] = '\0';
+        }
         c->state = PG_CONN_IDLE;
         pg_conn_arm_timer(c);
         conn_try_head(c);

@@ -31,6 +31,7 @@ struct pg_conn {
     struct event *kick; /* start the next pipelined request from a fresh callback */
     struct pg_request *req;
     char client_ip[64];
+    char peer_cn[128]; /* subject CN of a verified client certificate, or "" */
     uint64_t requests;
     bool client_eof;      /* the client closed its side (half-close) */
     bool shutdown_sent;   /* close_notify and FIN sent while lingering */

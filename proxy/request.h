@@ -57,6 +57,9 @@ struct pg_request {
     int roles[16];            /* role indices in that policy, set by authentication */
     int nroles;
     bool authenticated;
+    const char *user;              /* the authenticated user id */
+    const char *const *role_names; /* its roles, resolved against the policy by authz */
+    int nrole_names;
     const struct pg_route *route; /* the rule that decided, for audit and logs */
 
     /* Outcome. */

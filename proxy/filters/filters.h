@@ -3,6 +3,7 @@
 #include "proxy/filter.h"
 
 extern const struct pg_filter pg_filter_headers;    /* headers: hop-by-hop, X-Forwarded-*, request id */
+extern const struct pg_filter pg_filter_authn;      /* authn: who is asking */
 extern const struct pg_filter pg_filter_rbac;       /* authz: the policy decides */
 extern const struct pg_filter pg_filter_forward;    /* upstream: hand the request to the upstream */
 extern const struct pg_filter pg_filter_secheaders; /* response headers: security headers */

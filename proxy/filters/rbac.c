@@ -49,6 +49,14 @@ static enum pg_filter_result rbac_run(struct pg_request *req)
     struct pg_http_head *h = &req->head;
     struct pg_request_view rq = {.method = h->method_name, .path = h->target, .path_len = h->path_len,
                                  .query = query_lookup, .header = header_lookup, .ctx = h};
+    /* Role names to indices in this request's policy snapshot; a name the
+     * policy does not define grants nothing. */
+    req->nroles = 0;
+    for (int i = 0; i < req->nrole_names && req->nroles < (int)(sizeof req->roles / sizeof req->roles[0]); i++) {
+        int idx = pg_policy_role_index(req->policy, req->role_names[i]);
+        if (idx >= 0)
+            req->roles[req->nroles++] = idx;
+    }
     struct pg_decision d;
     pg_policy_decide(req->policy, req->roles, req->nroles, &rq, &d);
     req->route = d.route;

@@ -4,6 +4,7 @@
 #include "proxy/filters/filters.h"
 
 static const struct pg_filter *const headers_phase[] = {&pg_filter_headers};
+static const struct pg_filter *const authn_phase[] = {&pg_filter_authn};
 static const struct pg_filter *const authz_phase[] = {&pg_filter_rbac};
 static const struct pg_filter *const upstream_phase[] = {&pg_filter_forward};
 static const struct pg_filter *const response_headers_phase[] = {&pg_filter_secheaders};
@@ -13,6 +14,7 @@ static const struct pg_filter *const log_phase[] = {&pg_filter_accesslog};
 
 static const struct pg_filter_list phases[PG_PHASE_COUNT] = {
     [PG_PHASE_HEADERS] = LIST(headers_phase),
+    [PG_PHASE_AUTHN] = LIST(authn_phase),
     [PG_PHASE_AUTHZ] = LIST(authz_phase),
     [PG_PHASE_UPSTREAM] = LIST(upstream_phase),
     [PG_PHASE_RESPONSE_HEADERS] = LIST(response_headers_phase),

@@ -135,3 +135,50 @@ def test_reload_good_bad_and_in_flight(make_proxy, certs, workdir):
     assert parse_responses(raw_exchange(p.port, certs, ok))[0][0] == 401
     t.join(timeout=10)
     assert parse_responses(result["out"])[0][0] == 200
+
+
+# Roles through the real proxy: a client certificate (CN clinic-client, from
+# the test CA) is mapped to one role at a time; the example policy decides.
+ROLE_CASES = [
+    ("physician", b"GET", b"/fhir/Patient/1", "allow"),
+    ("physician", b"DELETE", b"/fhir/Patient/1", "deny"),
+    ("billing", b"GET", b"/fhir/Patient/1", "allow"),
+    ("billing", b"GET", b"/fhir/Observation/1", "deny"),
+    ("nurse", b"POST", b"/fhir/MedicationRequest", "deny"),
+    ("front_desk", b"POST", b"/fhir/Patient", "allow"),
+    ("researcher", b"GET", b"/fhir/Patient/1", "deny"),
+    ("security_admin", b"GET", b"/fhir/Patient/1", "deny"),
+    ("medical_records", b"GET", b"/fhir/$export", "allow"),
+    ("physician", b"GET", b"/fhir/$export", "deny"),
+]
+
+
+def test_roles_from_client_certificates(make_proxy, certs, backend):
+    from phiguard_harness import tls_connect, read_all
+    by_role = {}
+    for role, method, path, expected in ROLE_CASES:
+        if role not in by_role:
+            by_role[role] = make_proxy({"tls": {"client_ca": f"{certs}/ca.pem", "client_auth": "optional"},
+                                        "client_identities": [{"subject_cn": "clinic-client", "user": f"u-{role}",
+                                                               "roles": [role]}],
+                                        "policy": {"file": POLICY}}, name=f"role-{role}")
+        p = by_role[role]
+        backend.clear()
+        s = tls_connect(p.port, certs, cert="client")
+        body = b'{"resourceType":"Patient"}' if method == b"POST" else b""
+        s.sendall(method + b" " + path + b" HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Auth-Roles: system_owner\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        status = parse_responses(read_all(s))[0][0]
+        s.close()
+        seen = backend.requests_seen()
+        if expected == "deny":
+            assert status == 403, (role, method, path, status)
+            assert seen == [], (role, path)
+        else:
+            assert status not in (401, 403) and len(seen) == 1, (role, method, path, status)
+            sent = {k.lower(): v for k, v in seen[0]["headers"]}
+            assert sent["x-auth-user"] == f"u-{role}"
+            assert sent["x-auth-roles"] == role  # the client's own X-Auth-Roles was dropped
+    # Without a certificate the same proxy sees no identity.
+    out = raw_exchange(by_role["physician"].port, certs, b"GET /fhir/Patient/1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert parse_responses(out)[0][0] == 401

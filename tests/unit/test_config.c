@@ -181,6 +181,31 @@ static void test_whole_file_errors(void **state)
     assert_non_null(strstr(err, "/nonexistent/x.yaml:1:1: cannot open"));
 }
 
+static void test_client_identities(void **state)
+{
+    (void)state;
+    struct pg_config c;
+    char err[2048], text[1024];
+    snprintf(text, sizeof text,
+             "listen: \"127.0.0.1:8443\"\ntls:\n  certificate: c.pem\n  key: k.pem\n  client_ca: ca.pem\n"
+             "  client_auth: optional\nupstream:\n  address: \"127.0.0.1:8080\"\n"
+             "client_identities:\n  - {subject_cn: lab-interface, user: svc-lab, roles: [service_account, read_only]}\n");
+    assert_int_equal(load(text, &c, err, sizeof err), 0);
+    assert_int_equal(c.n_cert_identities, 1);
+    assert_string_equal(c.cert_identities[0].subject_cn, "lab-interface");
+    assert_int_equal(c.cert_identities[0].nroles, 2);
+    assert_string_equal(c.cert_identities[0].roles[1], "read_only");
+    pg_config_free(&c);
+    /* Without client certificates there is nothing to map. */
+    snprintf(text, sizeof text, "%sclient_identities:\n  - {subject_cn: x, user: y, roles: [nurse]}\n", minimal);
+    assert_int_equal(load(text, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "client_identities: need tls.client_ca"));
+    snprintf(text, sizeof text, "%sclient_identities:\n  - {subject_cn: x, roles: []}\n", minimal);
+    assert_int_equal(load(text, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "subject_cn and user are required"));
+    assert_non_null(strstr(err, "client_identities.roles: expected a list of role names"));
+}
+
 static void test_sample_config_loads(void **state)
 {
     (void)state;
@@ -200,7 +225,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),          cmocka_unit_test(test_types),
         cmocka_unit_test(test_mtls_and_unix),     cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_whole_file_errors), cmocka_unit_test(test_sample_config_loads),
+        cmocka_unit_test(test_whole_file_errors), cmocka_unit_test(test_client_identities),
+        cmocka_unit_test(test_sample_config_loads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
