@@ -4,7 +4,8 @@
 #   bench/run.sh [PATH/TO/phiguard]        (make bench)
 #
 # Knobs (environment): ROUNDS (5), DURATION seconds per run (8),
-# CONNECTIONS (50), SCENARIOS ("keepalive handshake body64k").
+# CONNECTIONS (50), SCENARIOS ("keepalive handshake handshake_capped body64k"),
+# PROXY_QUOTA (percent of a core for handshake_capped, 50).
 #
 # Pinning on a 2-core machine: the load generator (wrk) and the backend on
 # core 0, the proxy under test alone on core 1, one worker for both proxies,
@@ -17,7 +18,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-8}
 CONNECTIONS=${CONNECTIONS:-50}
-SCENARIOS=${SCENARIOS:-"keepalive handshake body64k"}
+SCENARIOS=${SCENARIOS:-"keepalive handshake handshake_capped body64k"}
+PROXY_QUOTA=${PROXY_QUOTA:-50}
 LOAD_CPU=0
 PROXY_CPU=1
 
@@ -30,8 +32,10 @@ work=$(mktemp -d /tmp/phiguard-bench.XXXXXX)
 out_dir="$top/bench/out"
 mkdir -p "$out_dir"
 pids=()
+cgroot=/sys/fs/cgroup/cpu
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for g in pgbench-nginx pgbench-phiguard; do rmdir "$cgroot/$g" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -129,18 +133,37 @@ nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# handshake_capped: with wrk and the backend saturating CPU 0, a new-connection
+# run measures the load generator as much as the proxy (a proxy that answers
+# faster leaves wrk fewer events per wakeup, so wrk spends more per
+# connection). Capping each proxy at PROXY_QUOTA% of its core (cgroup v1 CPU
+# quota) makes the proxy the bottleneck, so handshakes/s measures the proxy.
+capped_ok=0
+if [ -w "$cgroot" ] && mkdir -p "$cgroot/pgbench-nginx" "$cgroot/pgbench-phiguard" 2>/dev/null; then
+  for g in pgbench-nginx pgbench-phiguard; do
+    echo 100000 > "$cgroot/$g/cpu.cfs_period_us"
+    echo $((PROXY_QUOTA * 1000)) > "$cgroot/$g/cpu.cfs_quota_us"
+  done
+  capped_ok=1
+fi
+# cap PID GROUP | uncap PID: move every thread of PID in or out
+cap() { for t in /proc/$1/task/*; do echo "${t##*/}" > "$cgroot/$2/tasks"; done; }
+uncap() { for t in /proc/$1/task/*; do echo "${t##*/}" > "$cgroot/tasks"; done; }
+
 # run NAME PID URL SCENARIO -> one result line
 run() {
   local name=$1 pid=$2 base=$3 scenario=$4 path=/ extra=()
   case $scenario in
-    handshake) extra=(-H "Connection: close") ;;
+    handshake|handshake_capped) extra=(-H "Connection: close") ;;
     body64k) path=/64k ;;
   esac
   local t0=0 t1=0
+  [ "$scenario" = handshake_capped ] && cap "$pid" "pgbench-$name"
   [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
   local out
   out=$(taskset -c $LOAD_CPU wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${extra[@]}" "$base$path")
   [ -n "$pid" ] && t1=$(cpu_ticks "$pid")
+  [ "$scenario" = handshake_capped ] && uncap "$pid"
   echo "$out" > "$work/last-wrk.txt"
   /usr/bin/python3 "$top/bench/parse_wrk.py" "$name" "$scenario" "$((t1 - t0))" "$(getconf CLK_TCK)" < "$work/last-wrk.txt"
 }
@@ -150,7 +173,10 @@ echo -e "contender\tscenario\trps\tp50_ms\tp99_ms\trequests\terrors\tcpu_us_per_
 echo "bench: $ROUNDS rounds x ${DURATION}s, $CONNECTIONS connections; wrk+backend on CPU $LOAD_CPU, proxy on CPU $PROXY_CPU" >&2
 for round in $(seq 1 "$ROUNDS"); do
   for scenario in $SCENARIOS; do
-    if [ "$scenario" != handshake ]; then
+    if [ "$scenario" = handshake_capped ] && [ $capped_ok = 0 ]; then
+      echo "bench: no writable cgroup v1 cpu controller: skipping handshake_capped" >&2; continue
+    fi
+    if [ "${scenario#handshake}" = "$scenario" ]; then
       run backend "" "http://127.0.0.1:$backend_port" "$scenario" >> "$results"
     fi
     # Alternate which proxy goes first, so drift in the machine's load
