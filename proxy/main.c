@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "proxy/cli_policy.h"
+#include "proxy/cli_user.h"
 #include "proxy/config.h"
 #include "proxy/server.h"
 
@@ -21,6 +22,7 @@ static void usage(FILE *out)
             "  policy explain [-p FILE] --role ROLE METHOD PATH\n"
             "                         which rule decides, and why\n"
             "  policy diff OLD NEW    what each role gains or loses\n"
+            "  user hash [--stdin]    a password (12+ characters) to its Argon2id PHC string\n"
             "\n"
             "options:\n"
             "  -h, --help             show this help\n"
@@ -110,6 +112,8 @@ int main(int argc, char **argv)
         return cmd_config(argc - 1, argv + 1);
     if (strcmp(cmd, "policy") == 0)
         return pg_cli_policy(argc - 1, argv + 1);
+    if (strcmp(cmd, "user") == 0)
+        return pg_cli_user(argc - 1, argv + 1);
     fprintf(stderr, "phiguard: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
