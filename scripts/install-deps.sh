@@ -8,7 +8,7 @@ packages=(
   libevent-dev libssl-dev libhiredis-dev libyaml-dev libargon2-dev
   liboath-dev libhttp-parser-dev libyajl-dev libjwt-dev libqrencode-dev
   zlib1g-dev libcmocka-dev
-  redis-server redis-tools nginx-light wrk curl openssl
+  redis-server redis-tools nginx-light wrk curl openssl oathtool
   python3 python3-pytest python3-requests python3-redis python3-argon2
 )
 
