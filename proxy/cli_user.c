@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "policy/password.h"
+#include "policy/users.h"
 
 /* Reads one line without echo when stdin is a terminal. */
 static ssize_t read_secret(const char *prompt, char *buf, size_t len)
@@ -76,10 +77,31 @@ out:
     return rc;
 }
 
+static int cmd_check(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: phiguard user check FILE\n");
+        return 2;
+    }
+    struct pg_policy_errors errs = {0};
+    struct pg_users *u = pg_users_load(argv[1], &errs);
+    for (int i = 0; i < errs.count; i++)
+        fprintf(stderr, "%s\n", errs.items[i]);
+    pg_policy_errors_free(&errs);
+    if (!u)
+        return 1;
+    printf("%s: ok (%d users)\n", argv[1], u->count);
+    pg_users_unref(u);
+    return 0;
+}
+
 int pg_cli_user(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "hash"))
         return cmd_hash(argc - 1, argv + 1);
-    fprintf(stderr, "usage: phiguard user hash [--stdin] [--min-length N]\n");
+    if (argc >= 2 && !strcmp(argv[1], "check"))
+        return cmd_check(argc - 1, argv + 1);
+    fprintf(stderr, "usage: phiguard user hash [--stdin] [--min-length N]\n"
+                    "       phiguard user check FILE\n");
     return 2;
 }

@@ -23,6 +23,7 @@ static void usage(FILE *out)
             "                         which rule decides, and why\n"
             "  policy diff OLD NEW    what each role gains or loses\n"
             "  user hash [--stdin]    a password (12+ characters) to its Argon2id PHC string\n"
+            "  user check FILE        validate a users file\n"
             "\n"
             "options:\n"
             "  -h, --help             show this help\n"
