@@ -1,6 +1,8 @@
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "policy/policy.h"
@@ -31,4 +33,24 @@ void pg_policy_errors_free(struct pg_policy_errors *e)
         free(e->items[i]);
     free(e->items);
     memset(e, 0, sizeof *e);
+}
+
+char *pg_policy_read_file(const char *file, size_t max, size_t *len, struct pg_policy_errors *errs)
+{
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        pg_policy_errors_add(errs, "%s:1:1: cannot open: %s", file, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    bool failed = !buf || ferror(f);
+    fclose(f);
+    if (failed || n > max) {
+        pg_policy_errors_add(errs, "%s:1:1: %s", file, failed ? "cannot read" : "the file is too large");
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
 }

@@ -807,36 +807,10 @@ struct pg_policy *pg_policy_load_buffer(const char *name, const char *data, size
 
 struct pg_policy *pg_policy_load(const char *file, struct pg_policy_errors *errs)
 {
-    FILE *f = fopen(file, "rb");
-    if (!f) {
-        pg_policy_errors_add(errs, "%s:1:1: cannot open: %s", file, strerror(errno));
+    size_t len;
+    char *buf = pg_policy_read_file(file, 16u << 20, &len, errs);
+    if (!buf)
         return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 65536;
-            if (cap > (16u << 20)) {
-                pg_policy_errors_add(errs, "%s:1:1: the file is larger than 16 MiB", file);
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            char *g = realloc(buf, cap);
-            if (!g) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = g;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    fclose(f);
     struct pg_policy *p = pg_policy_load_buffer(file, buf, len, errs);
     free(buf);
     return p;

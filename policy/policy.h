@@ -130,6 +130,9 @@ struct pg_policy_errors {
 };
 void pg_policy_errors_free(struct pg_policy_errors *e);
 void pg_policy_errors_add(struct pg_policy_errors *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reads a whole file of at most max bytes (the loaders' one read); NULL
+ * with an error added when it cannot. */
+char *pg_policy_read_file(const char *file, size_t max, size_t *len, struct pg_policy_errors *errs);
 
 /* Loads, validates and compiles FILE. NULL when anything is wrong; errs
  * then holds every error. Reads the file: call it off the event loops. */

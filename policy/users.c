@@ -142,21 +142,11 @@ struct pg_users *pg_users_load_buffer(const char *name, const char *data, size_t
 
 struct pg_users *pg_users_load(const char *file, struct pg_policy_errors *errs)
 {
-    FILE *f = fopen(file, "rb");
-    if (!f) {
-        pg_policy_errors_add(errs, "%s:1:1: cannot open: %s", file, strerror(errno));
+    size_t len;
+    char *buf = pg_policy_read_file(file, 1u << 20, &len, errs);
+    if (!buf)
         return NULL;
-    }
-    char *buf = malloc(1 << 20);
-    size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
-    bool too_big = buf && n == (1 << 20) - 1 && !feof(f);
-    fclose(f);
-    if (too_big) {
-        pg_policy_errors_add(errs, "%s:1:1: the file is larger than 1 MiB", file);
-        free(buf);
-        return NULL;
-    }
-    struct pg_users *u = buf ? pg_users_load_buffer(file, buf, n, errs) : NULL;
+    struct pg_users *u = pg_users_load_buffer(file, buf, len, errs);
     free(buf);
     return u;
 }
