@@ -136,8 +136,9 @@ static void begin_shutdown(struct pg_conn *c)
     if (c->shutdown_sent)
         return;
     c->shutdown_sent = true;
-    pg_stream_shutdown_write(c->s);
-    if (c->client_eof || (!c->linger && !c->s->readable)) {
+    bool linger = !c->client_eof && (c->linger || c->s->readable);
+    pg_stream_shutdown_write(c->s, linger);
+    if (!linger) {
         conn_free(c);
         return;
     }

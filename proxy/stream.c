@@ -292,7 +292,7 @@ void pg_stream_flush(struct pg_stream *s)
         event_active(&s->ev, EV_WRITE, 0); /* report the failure from the loop */
 }
 
-void pg_stream_shutdown_write(struct pg_stream *s)
+void pg_stream_shutdown_write(struct pg_stream *s, bool fin)
 {
     if (s->write_shut || s->dead)
         return;
@@ -302,7 +302,8 @@ void pg_stream_shutdown_write(struct pg_stream *s)
         SSL_shutdown(s->ssl); /* queues close_notify; we do not wait for the peer's */
         ERR_clear_error();
     }
-    shutdown(s->fd, SHUT_WR);
+    if (fin) /* not needed when the socket is closed right after: close sends it */
+        shutdown(s->fd, SHUT_WR);
 }
 
 /* Tells the owner; returns false when the owner freed the stream. */
@@ -338,6 +339,11 @@ static void handle(struct pg_stream *s)
             return;
     }
     if (s->handshaking) {
+        /* A server handshake starts with the client's hello: trying before
+         * any byte has arrived would only cost a read that finds nothing. */
+        if (!s->readable && !s->handshake_started)
+            return;
+        s->handshake_started = true;
         ERR_clear_error();
         errno = 0;
         int r = SSL_do_handshake(s->ssl);

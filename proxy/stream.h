@@ -40,7 +40,7 @@ struct pg_stream {
     /* State. */
     bool readable, writable; /* the kernel said so since our last EAGAIN */
     bool reading;            /* the owner wants input */
-    bool connecting, handshaking, open;
+    bool connecting, handshaking, handshake_started, open;
     bool eof, failed, write_shut;
     bool peer_closed;        /* EPOLLRDHUP seen: the peer sent its FIN */
     bool ssl_write_wants_read;
@@ -64,8 +64,9 @@ void pg_stream_read_disable(struct pg_stream *s);
 /* Writes what is queued in s->out now, as far as the kernel takes it; the
  * rest goes when the socket is writable again. Call it after queueing. */
 void pg_stream_flush(struct pg_stream *s);
-/* Sends TLS close_notify (if TLS) and FIN; reading goes on. */
-void pg_stream_shutdown_write(struct pg_stream *s);
+/* Sends TLS close_notify (if TLS) and, when fin, a FIN at once; reading
+ * goes on. */
+void pg_stream_shutdown_write(struct pg_stream *s, bool fin);
 /* Closes the socket and frees the stream (deferred when called from one of
  * its own callbacks). */
 void pg_stream_free(struct pg_stream *s);

@@ -336,7 +336,7 @@ void pg_upstream_tunnel_to_upstream(struct pg_request *req)
 void pg_upstream_shutdown_write(struct pg_upconn *u)
 {
     if (evbuffer_get_length(u->s->out) == 0)
-        pg_stream_shutdown_write(u->s);
+        pg_stream_shutdown_write(u->s, true);
     else
         u->fin_pending = true;
 }
@@ -349,7 +349,7 @@ static void up_drained(struct pg_stream *s, void *arg)
         return;
     if (u->fin_pending) {
         u->fin_pending = false;
-        pg_stream_shutdown_write(s);
+        pg_stream_shutdown_write(s, true);
     }
     if (u->paused_client) {
         u->paused_client = false;
