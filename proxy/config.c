@@ -390,7 +390,7 @@ int pg_config_load(const char *file, struct pg_config *out, char *err, size_t er
     struct loader L = {.file = file, .cfg = out, .err = err, .errlen = errlen};
     const char *slash = strrchr(file, '/');
     if (slash)
-        snprintf(L.dir, sizeof L.dir, "%.*s", (int)(slash - file ? slash - file : 1), file);
+        snprintf(L.dir, sizeof L.dir, "%.*s", slash == file ? 1 : (int)(slash - file), file); /* "/x.yaml": "/" */
     else if (!getcwd(L.dir, sizeof L.dir))
         strcpy(L.dir, ".");
     out->path = strdup(file);
