@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -102,12 +102,12 @@ struct loader {
     size_t errlen, used;
     int nerrors;
     bool seen[NKEYS];
+    yaml_mark_t marks[NKEYS]; /* where each key was given, for checks across keys */
 };
 
-static void __attribute__((format(printf, 5, 6)))
-report(struct loader *L, const yaml_mark_t *mark, const char *key, const char *unused, const char *fmt, ...)
+static void __attribute__((format(printf, 4, 5)))
+report(struct loader *L, const yaml_mark_t *mark, const char *key, const char *fmt, ...)
 {
-    (void)unused;
     L->nerrors++;
     if (L->used + 1 >= L->errlen)
         return;
@@ -171,12 +171,17 @@ static int set_value(struct loader *L, const struct key *k, const char *v, bool 
         if (is_null || !*v) {
             if (k->kind == K_NULLABLE || !k->required)
                 return 0;
-            report(L, mark, k->path, NULL, "expected a non-empty string");
+            report(L, mark, k->path, "expected a non-empty string");
             return -1;
         }
         if (k->kind == K_PATH && v[0] != '/') {
             char full[PATH_MAX * 2];
-            snprintf(full, sizeof full, "%s/%s", L->dir, v);
+            size_t dlen = strlen(L->dir);
+            int n = snprintf(full, sizeof full, "%s%s%s", L->dir, dlen && L->dir[dlen - 1] == '/' ? "" : "/", v);
+            if (n < 0 || (size_t)n >= sizeof full) {
+                report(L, mark, k->path, "path too long");
+                return -1;
+            }
             *dst = strdup(full);
         } else {
             *dst = strdup(v);
@@ -207,7 +212,7 @@ static int set_value(struct loader *L, const struct key *k, const char *v, bool 
             goto bad;
         }
         if (n < k->min || n > k->max) {
-            report(L, mark, k->path, NULL, "%s is out of range (%lld to %lld%s)", v, k->min, k->max,
+            report(L, mark, k->path, "%s is out of range (%lld to %lld%s)", v, k->min, k->max,
                    k->kind == K_DURATION ? " ms" : k->kind == K_SIZE ? " bytes" : "");
             return -1;
         }
@@ -223,7 +228,7 @@ static int set_value(struct loader *L, const struct key *k, const char *v, bool 
         if (is_null)
             goto bad;
         if (pg_addr_parse(v, field, msg, sizeof msg) != 0) {
-            report(L, mark, k->path, NULL, "%s", msg);
+            report(L, mark, k->path, "%s", msg);
             return -1;
         }
         return 0;
@@ -234,7 +239,7 @@ static int set_value(struct loader *L, const struct key *k, const char *v, bool 
                 return 0;
             }
         if (k->enums == tls_versions && !is_null && (strcmp(v, "1.0") == 0 || strcmp(v, "1.1") == 0)) {
-            report(L, mark, k->path, NULL, "TLS below 1.2 is not allowed; expected \"1.2\" or \"1.3\"");
+            report(L, mark, k->path, "TLS below 1.2 is not allowed; expected \"1.2\" or \"1.3\"");
             return -1;
         }
         {
@@ -243,11 +248,11 @@ static int set_value(struct loader *L, const struct key *k, const char *v, bool 
             for (const struct enum_value *e = k->enums; e->name && used < sizeof msg; e++)
                 used += (size_t)snprintf(msg + used, sizeof msg - used, "%s%s", used ? ", " : "", e->name);
         }
-        report(L, mark, k->path, NULL, "expected one of: %s", msg);
+        report(L, mark, k->path, "expected one of: %s", msg);
         return -1;
     }
 bad:
-    report(L, mark, k->path, NULL, "%s", kind_expectation(k));
+    report(L, mark, k->path, "%s", kind_expectation(k));
     return -1;
 }
 
@@ -268,7 +273,7 @@ static const char *scalar_of(yaml_document_t *doc, yaml_node_t *map, const char 
 static void load_identities(struct loader *L, yaml_document_t *doc, yaml_node_t *list)
 {
     if (list->type != YAML_SEQUENCE_NODE) {
-        report(L, &list->start_mark, "client_identities", NULL, "expected a list of {subject_cn, user, roles}");
+        report(L, &list->start_mark, "client_identities", "expected a list of {subject_cn, user, roles}");
         return;
     }
     int count = (int)(list->data.sequence.items.top - list->data.sequence.items.start);
@@ -276,24 +281,31 @@ static void load_identities(struct loader *L, yaml_document_t *doc, yaml_node_t 
     for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++) {
         yaml_node_t *m = yaml_document_get_node(doc, *it), *at;
         if (m->type != YAML_MAPPING_NODE) {
-            report(L, &m->start_mark, "client_identities", NULL, "expected {subject_cn, user, roles}");
+            report(L, &m->start_mark, "client_identities", "expected {subject_cn, user, roles}");
             continue;
         }
         for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
             yaml_node_t *k = yaml_document_get_node(doc, p->key);
             const char *name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
             if (strcmp(name, "subject_cn") && strcmp(name, "user") && strcmp(name, "roles"))
-                report(L, &k->start_mark, "client_identities", NULL, "unknown key '%s' (subject_cn, user, roles)", name);
+                report(L, &k->start_mark, "client_identities", "unknown key '%s' (subject_cn, user, roles)", name);
+            for (yaml_node_pair_t *q = m->data.mapping.pairs.start; q < p; q++) {
+                yaml_node_t *earlier = yaml_document_get_node(doc, q->key);
+                if (earlier->type == YAML_SCALAR_NODE && strcmp((const char *)earlier->data.scalar.value, name) == 0) {
+                    report(L, &k->start_mark, "client_identities", "duplicate key '%s'", name);
+                    break;
+                }
+            }
         }
         struct pg_cert_identity *id = &L->cfg->cert_identities[L->cfg->n_cert_identities++];
         const char *cn = scalar_of(doc, m, "subject_cn", &at), *user = scalar_of(doc, m, "user", &at);
         if (!cn || !*cn || !user || !*user)
-            report(L, &m->start_mark, "client_identities", NULL, "subject_cn and user are required");
+            report(L, &m->start_mark, "client_identities", "subject_cn and user are required");
         id->subject_cn = cn ? strdup(cn) : NULL;
         id->user = user ? strdup(user) : NULL;
         scalar_of(doc, m, "roles", &at);
         if (!at || at->type != YAML_SEQUENCE_NODE || at->data.sequence.items.top == at->data.sequence.items.start) {
-            report(L, at ? &at->start_mark : &m->start_mark, "client_identities.roles", NULL,
+            report(L, at ? &at->start_mark : &m->start_mark, "client_identities.roles",
                    "expected a list of role names");
             continue;
         }
@@ -301,8 +313,10 @@ static void load_identities(struct loader *L, yaml_document_t *doc, yaml_node_t 
         id->roles = calloc((size_t)n, sizeof *id->roles);
         for (yaml_node_item_t *r = at->data.sequence.items.start; r < at->data.sequence.items.top; r++) {
             yaml_node_t *rn = yaml_document_get_node(doc, *r);
-            if (rn->type == YAML_SCALAR_NODE)
+            if (rn->type == YAML_SCALAR_NODE && rn->data.scalar.length)
                 id->roles[id->nroles++] = strdup((const char *)rn->data.scalar.value);
+            else
+                report(L, &rn->start_mark, "client_identities.roles", "expected a role name");
         }
     }
 }
@@ -313,7 +327,7 @@ static void load_mapping(struct loader *L, yaml_document_t *doc, yaml_node_t *ma
         yaml_node_t *kn = yaml_document_get_node(doc, p->key);
         yaml_node_t *vn = yaml_document_get_node(doc, p->value);
         if (!kn || kn->type != YAML_SCALAR_NODE) {
-            report(L, kn ? &kn->start_mark : NULL, prefix[0] ? prefix : NULL, NULL, "expected a key name");
+            report(L, kn ? &kn->start_mark : NULL, prefix[0] ? prefix : NULL, "expected a key name");
             continue;
         }
         char path[256];
@@ -321,17 +335,18 @@ static void load_mapping(struct loader *L, yaml_document_t *doc, yaml_node_t *ma
         size_t idx;
         const struct key *k = find_key(path, &idx);
         if (!k) {
-            report(L, &kn->start_mark, path, NULL, "unknown key");
+            report(L, &kn->start_mark, path, "unknown key");
             continue;
         }
         if (L->seen[idx]) {
-            report(L, &kn->start_mark, path, NULL, "duplicate key");
+            report(L, &kn->start_mark, path, "duplicate key");
             continue;
         }
         L->seen[idx] = true;
+        L->marks[idx] = vn->start_mark;
         if (k->kind == K_SECTION) {
             if (vn->type != YAML_MAPPING_NODE) {
-                report(L, &vn->start_mark, path, NULL, "expected a mapping of keys");
+                report(L, &vn->start_mark, path, "expected a mapping of keys");
                 continue;
             }
             load_mapping(L, doc, vn, path);
@@ -342,7 +357,7 @@ static void load_mapping(struct loader *L, yaml_document_t *doc, yaml_node_t *ma
             continue;
         }
         if (vn->type != YAML_SCALAR_NODE) {
-            report(L, &vn->start_mark, path, NULL, "%s, not a %s", kind_expectation(k),
+            report(L, &vn->start_mark, path, "%s, not a %s", kind_expectation(k),
                    vn->type == YAML_MAPPING_NODE ? "mapping" : "list");
             continue;
         }
@@ -362,15 +377,17 @@ static void finish(struct loader *L, const yaml_mark_t *top)
     struct pg_config *cfg = L->cfg;
     for (size_t i = 0; i < NKEYS; i++)
         if (keys[i].required && !L->seen[i])
-            report(L, top, keys[i].path, NULL, "missing (required)");
-    size_t idx = 0;
-    find_key("tls.client_auth", &idx);
-    if (!L->seen[idx])
+            report(L, top, keys[i].path, "missing (required)");
+    size_t auth = 0, ids = 0;
+    find_key("tls.client_auth", &auth);
+    find_key("client_identities", &ids);
+    if (!L->seen[auth])
         cfg->tls.client_auth = cfg->tls.client_ca ? PG_CLIENT_AUTH_REQUIRE : PG_CLIENT_AUTH_NONE;
     else if (cfg->tls.client_auth != PG_CLIENT_AUTH_NONE && !cfg->tls.client_ca)
-        report(L, top, "tls.client_auth", NULL, "needs tls.client_ca, the CA bundle that signs client certificates");
+        report(L, &L->marks[auth], "tls.client_auth",
+               "needs tls.client_ca, the CA bundle that signs client certificates");
     if (cfg->n_cert_identities && cfg->tls.client_auth == PG_CLIENT_AUTH_NONE)
-        report(L, top, "client_identities", NULL, "need tls.client_ca (client certificates are not asked for)");
+        report(L, &L->marks[ids], "client_identities", "need tls.client_ca (client certificates are not asked for)");
     if (!cfg->instance_id) {
         const char *pod = getenv("POD_NAME");
         char host[256] = "phiguard";
@@ -382,23 +399,51 @@ static void finish(struct loader *L, const yaml_mark_t *top)
     }
 }
 
+/* The directory relative paths in FILE are resolved against, made absolute
+ * so a later chdir cannot change what they name. Symlinks are kept: a
+ * Kubernetes volume swaps its ..data link and the watcher must see it. */
+static int config_dir(const char *file, char *dir, size_t len)
+{
+    char cwd[PATH_MAX];
+    const char *slash = strrchr(file, '/');
+    int n;
+    if (file[0] == '/') {
+        n = snprintf(dir, len, "%.*s", slash == file ? 1 : (int)(slash - file), file); /* "/x.yaml": "/" */
+    } else {
+        if (!getcwd(cwd, sizeof cwd))
+            return -1;
+        n = slash ? snprintf(dir, len, "%s/%.*s", cwd, (int)(slash - file), file) : snprintf(dir, len, "%s", cwd);
+    }
+    if (n < 0 || (size_t)n >= len) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
 int pg_config_load(const char *file, struct pg_config *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (errlen)
         err[0] = '\0';
     struct loader L = {.file = file, .cfg = out, .err = err, .errlen = errlen};
-    const char *slash = strrchr(file, '/');
-    if (slash)
-        snprintf(L.dir, sizeof L.dir, "%.*s", slash == file ? 1 : (int)(slash - file), file); /* "/x.yaml": "/" */
-    else if (!getcwd(L.dir, sizeof L.dir))
-        strcpy(L.dir, ".");
     out->path = strdup(file);
     apply_defaults(&L);
+    if (config_dir(file, L.dir, sizeof L.dir) != 0) {
+        report(&L, NULL, NULL, "cannot resolve the directory of the file: %s", strerror(errno));
+        pg_config_free(out);
+        return -1;
+    }
 
     FILE *f = fopen(file, "rb");
+    struct stat st;
+    if (f && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f); /* fopen succeeds on a directory; reading it would not */
+        f = NULL;
+        errno = EISDIR;
+    }
     if (!f) {
-        report(&L, NULL, NULL, NULL, "cannot open: %s", strerror(errno));
+        report(&L, NULL, NULL, "cannot open: %s", strerror(errno));
         pg_config_free(out);
         return -1;
     }
@@ -407,7 +452,7 @@ int pg_config_load(const char *file, struct pg_config *out, char *err, size_t er
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_file(&parser, f);
     if (!yaml_parser_load(&parser, &doc)) {
-        report(&L, &parser.problem_mark, NULL, NULL, "YAML syntax error: %s", parser.problem ? parser.problem : "?");
+        report(&L, &parser.problem_mark, NULL, "YAML syntax error: %s", parser.problem ? parser.problem : "?");
         yaml_parser_delete(&parser);
         fclose(f);
         pg_config_free(out);
@@ -416,9 +461,9 @@ int pg_config_load(const char *file, struct pg_config *out, char *err, size_t er
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     yaml_mark_t top = {0};
     if (!root) {
-        report(&L, NULL, NULL, NULL, "the file is empty; expected a mapping of settings");
+        report(&L, NULL, NULL, "the file is empty; expected a mapping of settings");
     } else if (root->type != YAML_MAPPING_NODE) {
-        report(&L, &root->start_mark, NULL, NULL, "expected a mapping of settings at the top level");
+        report(&L, &root->start_mark, NULL, "expected a mapping of settings at the top level");
     } else {
         top = root->start_mark;
         load_mapping(&L, &doc, root, "");

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +127,7 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-    {"unknown key", "colour: blue\n", ":7:1: colour: unknown key"},
+    {"unknown key", "colour: blue\n", ":7:1: colour: unknown key\n"},
     {"section given twice", "tls:\n  ciphers: x\n", ":7:1: tls: duplicate key"},
     {"unknown key in section", "limits:\n  max_bodies: 3\n", ":8:3: limits.max_bodies: unknown key"},
     {"duplicate key", "workers: 1\nworkers: 2\n", ":8:1: workers: duplicate key"},
@@ -140,20 +141,36 @@ static const struct bad_case bad_cases[] = {
     {"scalar given a list", "workers: [1, 2]\n", ":7:10: workers: expected a whole number, not a list"},
     {"bad address", "admin:\n  listen: localhost\n", ":8:11: admin.listen: expected host:port"},
     {"bad port", "admin:\n  listen: \"127.0.0.1:70000\"\n", ":8:11: admin.listen: port must be a number"},
-    {"relative unix path", "admin:\n  listen: unix:run.sock\n", "a unix socket path must be absolute"},
+    {"relative unix path", "admin:\n  listen: unix:run.sock\n",
+     ":8:11: admin.listen: a unix socket path must be absolute (unix:/path)\n"},
+    {"null address", "admin:\n  listen: null\n", ":8:11: admin.listen: expected host:port, [v6]:port or unix:/path\n"},
+    {"duplicate key in a section", "log:\n  level: info\n  level: warn\n", ":9:3: log.level: duplicate key\n"},
+    {"size out of range", "limits:\n  max_header_bytes: 1GiB\n",
+     ":8:21: limits.max_header_bytes: 1GiB is out of range (1024 to 1048576 bytes)\n"},
+    {"duration out of range", "timeouts:\n  handshake: 0s\n",
+     ":8:14: timeouts.handshake: 0s is out of range (1 to 3600000 ms)\n"},
+    {"unknown section", "upstream2: 1\n", ":7:1: upstream2: unknown key\n"},
+    {"empty section", "log:\n", ":7:5: log: expected a mapping of keys\n"},
+    {"list at the top of a section", "log:\n  - level\n", ":8:3: log: expected a mapping of keys\n"},
+    {"a key that is a list", "[a]: 1\n", ":7:1: expected a key name\n"},
 };
 
 static void test_errors(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
-        char text[1024], err[2048];
+        char text[1024], err[2048], line[512];
         snprintf(text, sizeof text, "%s%s", minimal, bad_cases[i].text);
+        /* Each error line starts with the file's name and the place. */
+        snprintf(line, sizeof line, "%s/c.yaml%s", tmpdir, bad_cases[i].error);
         struct pg_config c;
         if (load(text, &c, err, sizeof err) == 0)
             fail_msg("%s: loaded", bad_cases[i].name);
-        if (!strstr(err, bad_cases[i].error))
-            fail_msg("%s: expected '%s' in:\n%s", bad_cases[i].name, bad_cases[i].error, err);
+        if (!strstr(err, line))
+            fail_msg("%s: expected '%s' in:\n%s", bad_cases[i].name, line, err);
+        /* The loader failed, so the struct holds nothing to free. */
+        assert_null(c.path);
+        assert_null(c.tls.certificate);
     }
 }
 
@@ -178,7 +195,143 @@ static void test_whole_file_errors(void **state)
     assert_int_equal(load("", &c, err, sizeof err), -1);
     assert_non_null(strstr(err, "the file is empty"));
     assert_int_equal(pg_config_load("/nonexistent/x.yaml", &c, err, sizeof err), -1);
-    assert_non_null(strstr(err, "/nonexistent/x.yaml:1:1: cannot open"));
+    assert_string_equal(err, "/nonexistent/x.yaml:1:1: cannot open: No such file or directory\n");
+    assert_int_equal(pg_config_load(tmpdir, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, ":1:1: cannot open: Is a directory\n"));
+}
+
+/* Loads minimal + the tls keys in extra; returns the error text. */
+static int load_tls(const char *extra, struct pg_config *c, char *err, size_t errlen)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "listen: \"127.0.0.1:8443\"\ntls:\n  certificate: c.pem\n  key: k.pem\n%s"
+             "upstream:\n  address: \"127.0.0.1:8080\"\n",
+             extra);
+    return load(text, c, err, errlen);
+}
+
+static void test_tls_settings(void **state)
+{
+    (void)state;
+    struct pg_config c;
+    char err[1024], want[256];
+    assert_int_equal(load_tls("  min_version: \"1.1\"\n", &c, err, sizeof err), -1);
+    snprintf(want, sizeof want,
+             "%s/c.yaml:5:16: tls.min_version: TLS below 1.2 is not allowed; expected \"1.2\" or \"1.3\"\n", tmpdir);
+    assert_string_equal(err, want);
+    assert_int_equal(load_tls("  min_version: 1.0\n", &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, ":5:16: tls.min_version: TLS below 1.2 is not allowed"));
+    assert_int_equal(load_tls("  min_version: \"1.4\"\n", &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, ":5:16: tls.min_version: expected one of: 1.2, 1.3\n"));
+    /* client_auth without a CA is reported where client_auth is written. */
+    assert_int_equal(load_tls("  client_auth: require\n", &c, err, sizeof err), -1);
+    snprintf(want, sizeof want,
+             "%s/c.yaml:5:16: tls.client_auth: needs tls.client_ca, the CA bundle that signs client certificates\n",
+             tmpdir);
+    assert_string_equal(err, want);
+    assert_int_equal(load_tls("  client_ca: ca.pem\n  client_auth: optional\n", &c, err, sizeof err), 0);
+    assert_int_equal(c.tls.client_auth, PG_CLIENT_AUTH_OPTIONAL);
+    pg_config_free(&c);
+    assert_int_equal(load_tls("  client_ca: ca.pem\n  client_auth: none\n", &c, err, sizeof err), 0);
+    assert_int_equal(c.tls.client_auth, PG_CLIENT_AUTH_NONE);
+    pg_config_free(&c);
+    /* A required path may not be empty; an optional one may be null. */
+    assert_int_equal(load_tls("  client_ca: null\n", &c, err, sizeof err), 0);
+    assert_null(c.tls.client_ca);
+    pg_config_free(&c);
+    assert_int_equal(load("listen: \"127.0.0.1:8443\"\ntls:\n  certificate: \"\"\n  key: k.pem\n"
+                          "upstream:\n  address: \"127.0.0.1:8080\"\n",
+                          &c, err, sizeof err),
+                     -1);
+    snprintf(want, sizeof want, "%s/c.yaml:3:16: tls.certificate: expected a non-empty string\n", tmpdir);
+    assert_string_equal(err, want);
+}
+
+static void test_value_forms(void **state)
+{
+    (void)state;
+    struct pg_config c;
+    char err[1024], text[1024];
+    /* A plain number of seconds, plain bytes, a name resolved at load. */
+    snprintf(text, sizeof text,
+             "%stimeouts:\n  drain: 45\n  body_read: 30m\nlimits:\n  high_water_bytes: 65536\n"
+             "admin:\n  listen: \"localhost:9091\"\ninstance_id: \"node-a\"\n",
+             minimal);
+    assert_int_equal(load(text, &c, err, sizeof err), 0);
+    assert_int_equal(c.timeouts.drain_ms, 45000);
+    assert_int_equal(c.timeouts.body_read_ms, 30 * 60 * 1000);
+    assert_int_equal(c.limits.high_water_bytes, 65536);
+    assert_string_equal(c.admin_listen.text, "localhost:9091");
+    assert_int_equal(c.admin_listen.ss.ss_family, AF_INET);
+    assert_string_equal(c.instance_id, "node-a");
+    pg_config_free(&c);
+}
+
+static void test_instance_id_from_host_name(void **state)
+{
+    (void)state;
+    struct pg_config c;
+    char err[1024], host[256] = "";
+    unsetenv("POD_NAME");
+    gethostname(host, sizeof host - 1);
+    assert_int_equal(load(minimal, &c, err, sizeof err), 0);
+    assert_string_equal(c.instance_id, host);
+    pg_config_free(&c);
+    setenv("POD_NAME", "", 1); /* empty counts as unset */
+    assert_int_equal(load(minimal, &c, err, sizeof err), 0);
+    unsetenv("POD_NAME");
+    assert_string_equal(c.instance_id, host);
+    pg_config_free(&c);
+}
+
+/* A config named by a relative path still yields absolute file paths. */
+static void test_relative_config_path(void **state)
+{
+    (void)state;
+    struct pg_config c;
+    char err[1024], cwd[4096], want[256];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(load(minimal, &c, err, sizeof err), 0); /* writes tmpdir/c.yaml */
+    pg_config_free(&c);
+    assert_int_equal(chdir("/tmp"), 0);
+    char rel[128];
+    snprintf(rel, sizeof rel, "%s/c.yaml", tmpdir + strlen("/tmp/"));
+    int rc = pg_config_load(rel, &c, err, sizeof err);
+    assert_int_equal(chdir(cwd), 0);
+    if (rc != 0)
+        fail_msg("%s", err);
+    snprintf(want, sizeof want, "%s/c.pem", tmpdir);
+    assert_string_equal(c.tls.certificate, want);
+    assert_string_equal(c.path, rel);
+    pg_config_free(&c);
+}
+
+static void test_small_error_buffer(void **state)
+{
+    (void)state;
+    struct pg_config c;
+    char err[24];
+    memset(err, 'x', sizeof err);
+    /* Five errors do not fit: the text is cut, still terminated. */
+    assert_int_equal(load("a: 1\nb: 2\nc: 3\nd: 4\ne: 5\n", &c, err, sizeof err), -1);
+    assert_non_null(memchr(err, '\0', sizeof err));
+    assert_int_equal(strlen(err), sizeof err - 1);
+    assert_int_equal(strncmp(err, tmpdir, strlen(tmpdir)), 0);
+    assert_int_equal(load("a: 1\n", &c, NULL, 0), -1); /* no buffer at all */
+}
+
+static void test_free_is_safe(void **state)
+{
+    (void)state;
+    struct pg_config c;
+    memset(&c, 0, sizeof c);
+    pg_config_free(&c);
+    char err[256];
+    assert_int_equal(load(minimal, &c, err, sizeof err), 0);
+    pg_config_free(&c);
+    pg_config_free(&c); /* a second free finds nothing left */
+    assert_null(c.path);
 }
 
 static void test_client_identities(void **state)
@@ -204,6 +357,17 @@ static void test_client_identities(void **state)
     assert_int_equal(load(text, &c, err, sizeof err), -1);
     assert_non_null(strstr(err, "subject_cn and user are required"));
     assert_non_null(strstr(err, "client_identities.roles: expected a list of role names"));
+    snprintf(text, sizeof text, "%sclient_identities:\n  - {subject_cn: x, user: y, user: z, roles: [a]}\n",
+             minimal);
+    assert_int_equal(load(text, &c, err, sizeof err), -1);
+    if (!strstr(err, ":8:30: client_identities: duplicate key 'user'\n"))
+        fail_msg("%s", err);
+    snprintf(text, sizeof text, "%sclient_identities:\n  - {subject_cn: x, user: y, roles: [a, [b]]}\n", minimal);
+    assert_int_equal(load(text, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, ":8:41: client_identities.roles: expected a role name\n"));
+    snprintf(text, sizeof text, "%sclient_identities: {subject_cn: x}\n", minimal);
+    assert_int_equal(load(text, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, ":7:20: client_identities: expected a list of {subject_cn, user, roles}\n"));
 }
 
 static void test_sample_config_loads(void **state)
@@ -226,6 +390,9 @@ int main(void)
         cmocka_unit_test(test_defaults),          cmocka_unit_test(test_types),
         cmocka_unit_test(test_mtls_and_unix),     cmocka_unit_test(test_errors),
         cmocka_unit_test(test_whole_file_errors), cmocka_unit_test(test_client_identities),
+        cmocka_unit_test(test_tls_settings),      cmocka_unit_test(test_value_forms),
+        cmocka_unit_test(test_instance_id_from_host_name), cmocka_unit_test(test_relative_config_path),
+        cmocka_unit_test(test_small_error_buffer), cmocka_unit_test(test_free_is_safe),
         cmocka_unit_test(test_sample_config_loads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
