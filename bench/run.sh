@@ -1,195 +1,235 @@
 #!/usr/bin/env bash
-# phiguard against nginx, same machine, same certificate, same backend.
+# phiguard against nginx: same machine, same certificate, same backend.
 #
-#   bench/run.sh [PATH/TO/phiguard]        (make bench)
+#   bench/run.sh [PATH/TO/phiguard]            (make bench: build/phiguard)
 #
-# Knobs (environment): ROUNDS (5), DURATION seconds per run (8),
-# CONNECTIONS (50), SCENARIOS ("keepalive handshake handshake_capped body64k"),
-# PROXY_QUOTA (percent of a core for handshake_capped, 50).
+# Knobs (environment):
+#   ROUNDS       rounds; contenders alternate within each round (5)
+#   DURATION     seconds per wrk run (5)
+#   CONNECTIONS  wrk connections (50)
+#   SCENARIOS    "keepalive handshake handshake_capped body64k"
+#   CONTENDERS   "backend nginx phiguard" ("backend nginx" needs no binary)
+#   PROXY_QUOTA  percent of its core each proxy gets in handshake_capped (50)
+#   WARMUP       seconds of unrecorded load per contender before round 1 (1)
+#   LOAD_CPU     core for wrk and the backend (0)
+#   PROXY_CPU    core for the proxy under test (1)
+#   KEEP_WORK    1 keeps the temporary directory (configs, logs) for a look
 #
-# Pinning on a 2-core machine: the load generator (wrk) and the backend on
-# core 0, the proxy under test alone on core 1, one worker for both proxies,
-# so the comparison is per core. Contenders alternate within each round and
-# the medians over rounds are reported, with the proxy's CPU time per
-# request from /proc (the least noisy figure on a shared machine).
+# wrk -t1 and the backend share LOAD_CPU; the proxy under test has PROXY_CPU
+# to itself; both proxies run one worker, so the comparison is per core.
+# Contenders alternate within each round (their order rotates every round),
+# and medians over rounds are reported: the machine is shared and noisy. The
+# proxy's CPU time per request (user+system from /proc/PID/stat over a run,
+# divided by the requests wrk completed) is the steadiest figure of all.
+# Results: a Markdown table on stdout, and bench/out/results-*.{tsv,md}.
 set -euo pipefail
-bin=$(readlink -f "${1:-build/phiguard}")
-top=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source-path=SCRIPTDIR
+bench_dir=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$bench_dir/.." && pwd)
+. "$bench_dir/lib/common.sh"
+. "$bench_dir/lib/cpucap.sh"
+. "$bench_dir/lib/contenders.sh"
+
 ROUNDS=${ROUNDS:-5}
-DURATION=${DURATION:-8}
+DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-50}
 SCENARIOS=${SCENARIOS:-"keepalive handshake handshake_capped body64k"}
+CONTENDERS=${CONTENDERS:-"backend nginx phiguard"}
 PROXY_QUOTA=${PROXY_QUOTA:-50}
-LOAD_CPU=0
-PROXY_CPU=1
+WARMUP=${WARMUP:-1}
+LOAD_CPU=${LOAD_CPU:-0}
+PROXY_CPU=${PROXY_CPU:-1}
 
-for tool in wrk nginx openssl curl taskset; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (make deps)"; exit 1; }
+for knob in ROUNDS DURATION CONNECTIONS PROXY_QUOTA WARMUP LOAD_CPU PROXY_CPU; do
+  [[ ${!knob} =~ ^[0-9]+$ ]] || die "$knob must be a whole number, not '${!knob}'"
 done
-[ -x "$bin" ] || { echo "bench: no phiguard binary at $bin (make build)"; exit 1; }
+if [ "$ROUNDS" -lt 1 ] || [ "$DURATION" -lt 1 ] || [ "$CONNECTIONS" -lt 1 ]; then
+  die "ROUNDS, DURATION and CONNECTIONS must be at least 1"
+fi
+if [ "$PROXY_QUOTA" -lt 1 ] || [ "$PROXY_QUOTA" -gt 100 ]; then die "PROXY_QUOTA is a percentage: 1..100"; fi
+for s in $SCENARIOS; do
+  case $s in keepalive | handshake | handshake_capped | body64k) ;;
+  *) die "unknown scenario '$s' (keepalive, handshake, handshake_capped, body64k)" ;;
+  esac
+done
+has() { [[ " $CONTENDERS " == *" $1 "* ]]; }
+for c in $CONTENDERS; do
+  case $c in backend | nginx | phiguard) ;; *) die "unknown contender '$c' (backend, nginx, phiguard)" ;; esac
+done
+
+for tool in wrk nginx openssl curl taskset pgrep /usr/bin/python3; do
+  command -v "$tool" >/dev/null || die "$tool is missing (make deps installs it)"
+done
+cores=$(nproc --all)
+for knob in LOAD_CPU PROXY_CPU; do
+  [ "${!knob}" -lt "$cores" ] || die "$knob=${!knob}, but this machine has CPUs 0..$((cores - 1))"
+done
+[ "$LOAD_CPU" != "$PROXY_CPU" ] || say "warning: LOAD_CPU = PROXY_CPU: load generator and proxy share a core"
+
+bin=""
+if has phiguard; then
+  bin=$(readlink -f "${1:-$top/build/phiguard}" || true)
+  if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+    die "no phiguard binary at ${1:-$top/build/phiguard} (make build), or run without it: CONTENDERS=\"backend nginx\" $0"
+  fi
+fi
 
 work=$(mktemp -d /tmp/phiguard-bench.XXXXXX)
-out_dir="$top/bench/out"
-mkdir -p "$out_dir"
-pids=()
-cgroot=/sys/fs/cgroup/cpu
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for g in pgbench-nginx pgbench-phiguard; do rmdir "$cgroot/$g" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
+wrk_pid=""
+on_exit() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  [ -z "$wrk_pid" ] || kill -TERM "$wrk_pid" 2>/dev/null || true
+  cpucap_remove
+  stop_all
+  if [ "${KEEP_WORK:-0}" = 1 ]; then say "kept $work"; else rm -rf "$work"; fi
+  exit "$rc"
 }
-trap cleanup EXIT INT TERM
-
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+trap on_exit EXIT
+trap 'say "interrupted"; exit 130' INT
+trap 'say "terminated"; exit 143' TERM HUP
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=localhost" \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null ||
+  die "openssl could not make the self-signed certificate"
 head -c 65536 /dev/urandom > "$work/64k.bin"
-# nginx workers run as nobody: let them read the files.
-chmod 755 "$work"; chmod 644 "$work"/*
+# nginx workers run as nobody: let them read the body file.
+chmod 755 "$work"
+chmod 644 "$work"/*
 
-backend_port=$(port); nginx_port=$(port); pg_port=$(port); pg_admin=$(port)
+read -r backend_port nginx_port pg_port pg_admin_port <<<"$(free_ports 4)"
+nginx_pid=""
+phiguard_pid=""
 
-# The backend: nginx answering a small fixed body, and a 64 KiB file.
-cat > "$work/backend.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/backend.pid;
-error_log $work/backend.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  server {
-    listen 127.0.0.1:$backend_port;
-    keepalive_requests 1000000;
-    location = /64k { alias $work/64k.bin; }
-    location / { return 200 "hello from the backend, a small body\n"; }
-  }
-}
-CONF
+# The backend serves every contender, so it always runs.
+start_backend
+has nginx && start_nginx
+has phiguard && start_phiguard "$bin"
 
-# nginx as a TLS 1.3 reverse proxy doing the same header work as phiguard:
-# upstream keep-alive, the five security headers, a request id, forwarding
-# headers, X-Powered-By hidden.
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx.err warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  upstream app { server 127.0.0.1:$backend_port; keepalive 256; }
-  server {
-    listen 127.0.0.1:$nginx_port ssl;
-    ssl_certificate $work/cert.pem;
-    ssl_certificate_key $work/key.pem;
-    ssl_protocols TLSv1.3;
-    keepalive_requests 1000000;
-    location / {
-      proxy_pass http://app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For \$remote_addr;
-      proxy_set_header X-Forwarded-Proto https;
-      proxy_set_header X-Forwarded-Host \$host;
-      proxy_set_header X-Request-Id \$request_id;
-      proxy_hide_header X-Powered-By;
-      add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;
-      add_header X-Content-Type-Options nosniff always;
-      add_header X-Frame-Options DENY always;
-      add_header Content-Security-Policy "default-src 'none'; frame-ancestors 'none'" always;
-      add_header Referrer-Policy no-referrer always;
-      add_header X-Request-Id \$request_id always;
-    }
-  }
-}
-CONF
-
-cat > "$work/phiguard.yaml" <<CONF
-listen: "127.0.0.1:$pg_port"
-workers: 1
-tls: {certificate: $work/cert.pem, key: $work/key.pem, min_version: "1.3"}
-upstream: {address: "127.0.0.1:$backend_port", max_idle: 256}
-admin: {listen: "127.0.0.1:$pg_admin"}
-limits: {max_connections: 100000}
-log: {level: warn, access: false}
-CONF
-
-taskset -c $LOAD_CPU nginx -c "$work/backend.conf" & pids+=($!)
-taskset -c $PROXY_CPU nginx -c "$work/nginx.conf" & pids+=($!)
-taskset -c $PROXY_CPU "$bin" serve -c "$work/phiguard.yaml" 2>"$work/phiguard.log" & pg_pid=$!; pids+=($pg_pid)
-
-ready() { for _ in $(seq 1 100); do curl -fsk -o /dev/null "$1" && return 0; sleep 0.1; done; return 1; }
-ready "http://127.0.0.1:$backend_port/" || { echo "bench: backend did not start"; cat "$work/backend.err"; exit 1; }
-ready "https://127.0.0.1:$nginx_port/" || { echo "bench: nginx did not start"; cat "$work/nginx.err"; exit 1; }
-ready "http://127.0.0.1:$pg_admin/readyz" || { echo "bench: phiguard did not start"; cat "$work/phiguard.log"; exit 1; }
-for url in "https://127.0.0.1:$nginx_port/" "https://127.0.0.1:$pg_port/"; do
-  code=$(curl -sk -o /dev/null -w '%{http_code}' "$url")
-  [ "$code" = 200 ] || { echo "bench: $url answered $code"; exit 1; }
+# Both proxies must negotiate the same thing with wrk's OpenSSL, or the
+# comparison is not of equal work.
+tls_nginx="" tls_phiguard=""
+for who in nginx phiguard; do
+  has "$who" || continue
+  port_var=${who/phiguard/pg}_port
+  summary=$(tls_summary "127.0.0.1:${!port_var}")
+  [[ $summary == "TLSv1.3 "*" http/1.1" ]] || die "$who negotiates '$summary', expected TLSv1.3 with ALPN http/1.1"
+  printf -v "tls_$who" '%s' "$summary"
 done
-nginx_worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-# handshake_capped: with wrk and the backend saturating CPU 0, a new-connection
-# run measures the load generator as much as the proxy (a proxy that answers
-# faster leaves wrk fewer events per wakeup, so wrk spends more per
-# connection). Capping each proxy at PROXY_QUOTA% of its core (cgroup v1 CPU
-# quota) makes the proxy the bottleneck, so handshakes/s measures the proxy.
-capped_ok=0
-if [ -w "$cgroot" ] && mkdir -p "$cgroot/pgbench-nginx" "$cgroot/pgbench-phiguard" 2>/dev/null; then
-  for g in pgbench-nginx pgbench-phiguard; do
-    echo 100000 > "$cgroot/$g/cpu.cfs_period_us"
-    echo $((PROXY_QUOTA * 1000)) > "$cgroot/$g/cpu.cfs_quota_us"
-  done
-  capped_ok=1
+if has nginx && has phiguard && [ "$tls_nginx" != "$tls_phiguard" ]; then
+  say "warning: the proxies negotiate differently: nginx '$tls_nginx', phiguard '$tls_phiguard'"
 fi
-# cap PID GROUP | uncap PID: move every thread of PID in or out
-cap() { for t in /proc/$1/task/*; do echo "${t##*/}" > "$cgroot/$2/tasks"; done; }
-uncap() { for t in /proc/$1/task/*; do echo "${t##*/}" > "$cgroot/tasks"; done; }
 
-# run NAME PID URL SCENARIO -> one result line
-run() {
-  local name=$1 pid=$2 base=$3 scenario=$4 path=/ extra=()
+capped_ok=0
+if [[ " $SCENARIOS " == *" handshake_capped "* ]]; then
+  if cpucap_init "$PROXY_QUOTA"; then capped_ok=1; else
+    say "no writable cgroup v1 cpu controller: handshake_capped is skipped"
+  fi
+fi
+
+url_of() {
+  case $1 in
+    backend) echo "http://127.0.0.1:$backend_port" ;;
+    nginx) echo "https://127.0.0.1:$nginx_port" ;;
+    phiguard) echo "https://127.0.0.1:$pg_port" ;;
+  esac
+}
+pid_of() {
+  case $1 in backend) echo "" ;; nginx) echo "$nginx_pid" ;; phiguard) echo "$phiguard_pid" ;; esac
+}
+
+# wrk_run OUT ARGS...: wrk on the load core, in the background so that a
+# signal reaches the trap at once rather than after the run.
+wrk_run() {
+  local out=$1
+  shift
+  taskset -c "$LOAD_CPU" wrk -t1 "$@" > "$out" 2>&1 &
+  wrk_pid=$!
+  local rc=0
+  wait "$wrk_pid" || rc=$?
+  wrk_pid=""
+  [ $rc = 0 ] || die "wrk failed ($rc): $(tail -3 "$out")"
+}
+
+# measure ROUND CONTENDER SCENARIO: one wrk run, one TSV line on stdout.
+measure() {
+  local round=$1 who=$2 scenario=$3 path=/ extra=()
   case $scenario in
-    handshake|handshake_capped) extra=(-H "Connection: close") ;;
+    handshake | handshake_capped) extra=(-H "Connection: close") ;;
     body64k) path=/64k ;;
   esac
-  local t0=0 t1=0
-  [ "$scenario" = handshake_capped ] && cap "$pid" "pgbench-$name"
-  [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
-  local out
-  out=$(taskset -c $LOAD_CPU wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "${extra[@]}" "$base$path")
-  [ -n "$pid" ] && t1=$(cpu_ticks "$pid")
-  [ "$scenario" = handshake_capped ] && uncap "$pid"
-  echo "$out" > "$work/last-wrk.txt"
-  /usr/bin/python3 "$top/bench/parse_wrk.py" "$name" "$scenario" "$((t1 - t0))" "$(getconf CLK_TCK)" < "$work/last-wrk.txt"
+  local pid t0=0 t1=0
+  pid=$(pid_of "$who")
+  if [ "$scenario" = handshake_capped ]; then cpucap_enter "$pid"; fi
+  [ -z "$pid" ] || t0=$(cpu_ticks "$pid")
+  wrk_run "$work/wrk.out" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${extra[@]}" "$(url_of "$who")$path"
+  if [ -n "$pid" ]; then
+    kill -0 "$pid" 2>/dev/null || die "$who (pid $pid) died during the $scenario run: $(tail -5 "$work/$who".{log,err} 2>/dev/null)"
+    t1=$(cpu_ticks "$pid")
+  fi
+  if [ "$scenario" = handshake_capped ]; then cpucap_leave "$pid"; fi
+  /usr/bin/python3 "$bench_dir/parse_wrk.py" "$round" "$who" "$scenario" "$((t1 - t0))" "$(getconf CLK_TCK)" \
+    < "$work/wrk.out" || die "could not read wrk's output for $who/$scenario: $(head -5 "$work/wrk.out")"
 }
 
-results="$out_dir/results-$(date -u +%Y%m%dT%H%M%SZ).tsv"
-echo -e "contender\tscenario\trps\tp50_ms\tp99_ms\trequests\terrors\tcpu_us_per_req" > "$results"
-echo "bench: $ROUNDS rounds x ${DURATION}s, $CONNECTIONS connections; wrk+backend on CPU $LOAD_CPU, proxy on CPU $PROXY_CPU" >&2
+# Scenario -> its contenders, in CONTENDERS' order. A plain-HTTP backend does
+# no handshake, so the handshake scenarios compare the proxies only.
+contenders_of() {
+  local c list=()
+  for c in $CONTENDERS; do
+    case $1 in handshake*) [ "$c" = backend ] && continue ;; esac
+    list+=("$c")
+  done
+  echo "${list[@]}"
+}
+
+# rotate N WORDS...: the words rotated left by N, so that each contender runs
+# first, second and last equally often and drift favours none.
+rotate() {
+  local n=$1
+  shift
+  local a=("$@") i
+  for ((i = 0; i < ${#a[@]}; i++)); do printf '%s ' "${a[(i + n) % ${#a[@]}]}"; done
+}
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+out_dir="$bench_dir/out"
+mkdir -p "$out_dir"
+results="$out_dir/results-$stamp.tsv"
+meta="$work/meta.txt"
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+{
+  echo "command: ROUNDS=$ROUNDS DURATION=$DURATION CONNECTIONS=$CONNECTIONS SCENARIOS=\"$SCENARIOS\" CONTENDERS=\"$CONTENDERS\" bench/run.sh${bin:+ ${1:-build/phiguard}}"
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)"
+  echo "machine: $cores × $cpu_model; $(nginx -v 2>&1 | sed 's/^nginx version: //'), $(openssl version | cut -d' ' -f1-2), wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}')"
+  echo "pinning: wrk -t1 and the backend (nginx, 1 worker) on CPU $LOAD_CPU; the proxy under test (1 worker) alone on CPU $PROXY_CPU"
+  [ -z "$tls_nginx" ] || echo "nginx TLS: $tls_nginx"
+  [ -z "$tls_phiguard" ] || echo "phiguard TLS: $tls_phiguard"
+  [ -z "$bin" ] || echo "phiguard binary: $bin (sha256 $(sha256sum "$bin" | cut -c1-12))"
+  [ $capped_ok = 0 ] || echo "handshake_capped: each proxy held to $PROXY_QUOTA% of its core (cgroup v1 cpu quota)"
+} > "$meta"
+sed 's/^/bench: /' "$meta" >&2
+
+if [ "$WARMUP" -gt 0 ]; then
+  for who in $CONTENDERS; do
+    wrk_run "$work/warmup.out" -c"$CONNECTIONS" -d"${WARMUP}s" "$(url_of "$who")/"
+  done
+fi
+
+echo -e "round\tcontender\tscenario\trps\tp50_ms\tp99_ms\trequests\tseconds\terrors\tcpu_ticks\tcpu_us_per_req" > "$results"
+started=$SECONDS
 for round in $(seq 1 "$ROUNDS"); do
   for scenario in $SCENARIOS; do
-    if [ "$scenario" = handshake_capped ] && [ $capped_ok = 0 ]; then
-      echo "bench: no writable cgroup v1 cpu controller: skipping handshake_capped" >&2; continue
-    fi
-    if [ "${scenario#handshake}" = "$scenario" ]; then
-      run backend "" "http://127.0.0.1:$backend_port" "$scenario" >> "$results"
-    fi
-    # Alternate which proxy goes first, so drift in the machine's load
-    # does not favour one of them.
-    if [ $((round % 2)) -eq 1 ]; then order="nginx phiguard"; else order="phiguard nginx"; fi
-    for who in $order; do
-      if [ $who = nginx ]; then
-        run nginx "$nginx_worker" "https://127.0.0.1:$nginx_port" "$scenario" >> "$results"
-      else
-        run phiguard "$pg_pid" "https://127.0.0.1:$pg_port" "$scenario" >> "$results"
-      fi
+    [ "$scenario" != handshake_capped ] || [ $capped_ok = 1 ] || continue
+    # shellcheck disable=SC2046
+    for who in $(rotate $((round - 1)) $(contenders_of "$scenario")); do
+      measure "$round" "$who" "$scenario" >> "$results"
     done
-    echo "bench: round $round $scenario done" >&2
   done
+  say "round $round/$ROUNDS done ($((SECONDS - started)) s)"
 done
-/usr/bin/python3 "$top/bench/summarize.py" "$results" "$ROUNDS" "$DURATION" "$CONNECTIONS" | tee "${results%.tsv}.md"
+
+/usr/bin/python3 "$bench_dir/summarize.py" "$results" "$meta" "$(getconf CLK_TCK)" > "${results%.tsv}.md"
+cp "${results%.tsv}.md" "$out_dir/latest.md"
+cat "${results%.tsv}.md"
+say "raw results: $results; table: ${results%.tsv}.md (and bench/out/latest.md)"
