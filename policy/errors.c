@@ -1,14 +1,21 @@
+/* The loaders' error list, and their one file read. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <stdbool.h>
 #include <string.h>
 
 #include "policy/policy.h"
 
 void pg_policy_errors_add(struct pg_policy_errors *e, const char *fmt, ...)
 {
+    /* A hostile file can produce an error per byte; the first ones are
+     * what an admin reads, the rest only need counting. */
+    if (e->count >= PG_POLICY_MAX_ERRORS) {
+        e->dropped++;
+        return;
+    }
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -17,14 +24,23 @@ void pg_policy_errors_add(struct pg_policy_errors *e, const char *fmt, ...)
     if (e->count == e->cap) {
         int cap = e->cap ? e->cap * 2 : 16;
         char **g = realloc(e->items, (size_t)cap * sizeof *g);
-        if (!g)
+        if (!g) {
+            e->dropped++;
             return;
+        }
         e->items = g;
         e->cap = cap;
     }
     e->items[e->count] = strdup(buf);
     if (e->items[e->count])
         e->count++;
+    else
+        e->dropped++;
+}
+
+int pg_policy_errors_total(const struct pg_policy_errors *e)
+{
+    return e->count + e->dropped;
 }
 
 void pg_policy_errors_free(struct pg_policy_errors *e)

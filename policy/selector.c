@@ -20,6 +20,10 @@ int pg_selector_compile(const char *text, struct pg_sel_step **steps, int *nstep
     }
     size_t cap = strlen(text) + 1;
     struct pg_sel_step *out = calloc(cap, sizeof *out);
+    if (!out) {
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
     int n = 0;
     const char *p = text + 1;
     while (*p) {
@@ -49,14 +53,17 @@ int pg_selector_compile(const char *text, struct pg_sel_step **steps, int *nstep
         }
         out[n].kind = kind;
         out[n].key = strndup(s, (size_t)(p - s));
+        if (!out[n].key) {
+            snprintf(why, whylen, "out of memory");
+            goto fail;
+        }
         n++;
     }
-    if (n == 0) {
-        snprintf(why, whylen, "$ alone selects the whole body; name a field");
-        goto fail;
-    }
-    if (out[n - 1].kind == PG_SEL_ANY_INDEX && n == 1) {
-        snprintf(why, whylen, "$[*] selects whole array elements; name a field");
+    bool keyed = false;
+    for (int i = 0; i < n; i++)
+        keyed |= out[i].kind != PG_SEL_ANY_INDEX;
+    if (!keyed) {
+        snprintf(why, whylen, "%s selects the whole body or whole array elements; name a field", text);
         goto fail;
     }
     *steps = out;
@@ -92,12 +99,12 @@ char *pg_selector_logical_path(const char *entity, const struct pg_sel_step *ste
     return out;
 }
 
-static bool key_is(const struct pg_json_level *l, const char *key)
+static bool key_is(const char *key, size_t key_len, const char *want)
 {
-    return l->key && l->key_len == strlen(key) && memcmp(l->key, key, l->key_len) == 0;
+    return key && key_len == strlen(want) && memcmp(key, want, key_len) == 0;
 }
 
-/* Backtracking match; paths are shallow, so the cost stays small. */
+/* Backtracking match of one selector; the cursor below is the fast way. */
 static bool match_from(const struct pg_sel_step *steps, int nsteps, int si, const struct pg_json_level *levels,
                        int depth, int li)
 {
@@ -108,12 +115,14 @@ static bool match_from(const struct pg_sel_step *steps, int nsteps, int si, cons
     const struct pg_sel_step *s = &steps[si];
     switch (s->kind) {
     case PG_SEL_KEY:
-        return key_is(&levels[li], s->key) && match_from(steps, nsteps, si + 1, levels, depth, li + 1);
+        return key_is(levels[li].key, levels[li].key_len, s->key) &&
+               match_from(steps, nsteps, si + 1, levels, depth, li + 1);
     case PG_SEL_ANY_INDEX:
         return !levels[li].key && match_from(steps, nsteps, si + 1, levels, depth, li + 1);
     case PG_SEL_DESCEND:
         for (int k = li; k < depth; k++)
-            if (key_is(&levels[k], s->key) && match_from(steps, nsteps, si + 1, levels, depth, k + 1))
+            if (key_is(levels[k].key, levels[k].key_len, s->key) &&
+                match_from(steps, nsteps, si + 1, levels, depth, k + 1))
                 return true;
         return false;
     }
@@ -123,4 +132,142 @@ static bool match_from(const struct pg_sel_step *steps, int nsteps, int si, cons
 bool pg_selector_match(const struct pg_sel_step *steps, int nsteps, const struct pg_json_level *levels, int depth)
 {
     return match_from(steps, nsteps, 0, levels, depth, 0);
+}
+
+/* ---- the compiled set: a small NFA, one state per step of each field ----
+ *
+ * State s of a field "waits for" step s; the state after its last step
+ * accepts. Entering a level moves every live state that the level
+ * satisfies to the next one; a ..key state also stays where it is (any
+ * number of levels may come before key). A set of states is a bitset, so a
+ * level costs a pass over the live states only. */
+
+static void states_set(pg_sel_states *s, int i)
+{
+    s->w[i / 64] |= 1ULL << (i % 64);
+}
+
+struct pg_sel_set *pg_sel_set_new(const struct pg_phi_field *fields, int n, bool *failed)
+{
+    *failed = false;
+    int nstates = 0;
+    for (int i = 0; i < n; i++)
+        nstates += fields[i].nsteps + 1;
+    if (n == 0)
+        return NULL;
+    struct pg_sel_set *s = calloc(1, sizeof *s);
+    if (!s || nstates > PG_SEL_MAX_STATES) {
+        free(s);
+        *failed = true;
+        return NULL;
+    }
+    s->next = calloc((size_t)nstates, sizeof *s->next);
+    s->field = calloc((size_t)nstates, sizeof *s->field);
+    if (!s->next || !s->field) {
+        pg_sel_set_free(s);
+        *failed = true;
+        return NULL;
+    }
+    s->nfields = n;
+    s->nstates = nstates;
+    int at = 0;
+    for (int i = 0; i < n; i++) {
+        states_set(&s->start, at);
+        for (int k = 0; k <= fields[i].nsteps; k++, at++) {
+            s->field[at] = i;
+            s->next[at] = k < fields[i].nsteps ? &fields[i].steps[k] : NULL;
+            if (k == fields[i].nsteps)
+                states_set(&s->accept, at);
+        }
+    }
+    return s;
+}
+
+void pg_sel_set_free(struct pg_sel_set *s)
+{
+    if (!s)
+        return;
+    free(s->next);
+    free(s->field);
+    free(s);
+}
+
+void pg_sel_cursor_init(struct pg_sel_cursor *c, const struct pg_sel_set *set)
+{
+    c->set = set;
+    c->depth = 0;
+    c->dead_depth = 0;
+    memset(&c->st[0], 0, sizeof c->st[0]);
+    if (set)
+        c->st[0] = set->start;
+}
+
+int pg_sel_cursor_push(struct pg_sel_cursor *c, const char *key, size_t key_len)
+{
+    const pg_sel_states *cur = &c->st[c->depth];
+    if (!pg_sel_cursor_live(c)) {
+        c->dead_depth++;
+        return 0;
+    }
+    if (c->depth == PG_SEL_MAX_DEPTH)
+        return -1;
+    pg_sel_states next = {{0}};
+    for (int w = 0; w < PG_SEL_MAX_STATES / 64; w++) {
+        for (uint64_t bits = cur->w[w]; bits; bits &= bits - 1) {
+            int s = w * 64 + __builtin_ctzll(bits);
+            const struct pg_sel_step *step = c->set->next[s];
+            if (!step)
+                continue; /* accepted above: what is inside a selected value is not another field */
+            switch (step->kind) {
+            case PG_SEL_KEY:
+                if (key_is(key, key_len, step->key))
+                    states_set(&next, s + 1);
+                break;
+            case PG_SEL_ANY_INDEX:
+                if (!key)
+                    states_set(&next, s + 1);
+                break;
+            case PG_SEL_DESCEND:
+                states_set(&next, s);
+                if (key_is(key, key_len, step->key))
+                    states_set(&next, s + 1);
+                break;
+            }
+        }
+    }
+    c->st[++c->depth] = next;
+    return 0;
+}
+
+void pg_sel_cursor_pop(struct pg_sel_cursor *c)
+{
+    if (c->dead_depth > 0)
+        c->dead_depth--;
+    else if (c->depth > 0)
+        c->depth--;
+}
+
+int pg_sel_cursor_field(const struct pg_sel_cursor *c)
+{
+    if (c->dead_depth > 0 || !c->set)
+        return -1;
+    for (int w = 0; w < PG_SEL_MAX_STATES / 64; w++) {
+        uint64_t hit = c->st[c->depth].w[w] & c->set->accept.w[w];
+        if (hit)
+            return c->set->field[w * 64 + __builtin_ctzll(hit)];
+    }
+    return -1;
+}
+
+bool pg_sel_cursor_live(const struct pg_sel_cursor *c)
+{
+    if (c->dead_depth > 0 || !c->set)
+        return false;
+    /* Live when some state still waits for a step (accepting ones do not
+     * look further down). */
+    const pg_sel_states *cur = &c->st[c->depth];
+    for (int w = 0; w < PG_SEL_MAX_STATES / 64; w++)
+        if (cur->w[w] & ~c->set->accept.w[w])
+            return true;
+    return false;
 }

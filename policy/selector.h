@@ -1,10 +1,21 @@
 #ifndef PHIGUARD_POLICY_SELECTOR_H
 #define PHIGUARD_POLICY_SELECTOR_H
 /* PHI field selectors: a JSONPath subset ($.a.b, [*], ..name), compiled
- * into steps and matched against the path of the value a streaming JSON
- * reader is at (a stack of object keys and array positions). */
+ * into steps, and matched against the position of a streaming JSON reader
+ * (a stack of object keys and array positions).
+ *
+ * Two ways to match:
+ *  - pg_selector_match: one selector against a whole position (tests,
+ *    tools).
+ *  - a cursor over the compiled set of a route's fields (pg_sel_set): the
+ *    rewriter pushes a level when it enters a key or an array element and
+ *    pops it when it leaves; each push costs a few word operations per
+ *    live selector, whatever the depth, and tells which field (if any) the
+ *    value there is. When no selector can match below a point, the cursor
+ *    says so, and the rewriter can pass that subtree through untouched. */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "policy/policy.h"
 
@@ -23,5 +34,49 @@ struct pg_json_level {
 
 /* True when the value at the position levels[0..depth) is selected. */
 bool pg_selector_match(const struct pg_sel_step *steps, int nsteps, const struct pg_json_level *levels, int depth);
+
+/* ---- the compiled set of one route and direction ---- */
+
+#define PG_SEL_MAX_STATES 256 /* per set: each field takes its steps + 1 */
+#define PG_SEL_MAX_DEPTH 64   /* levels a cursor tracks while a selector may still match */
+
+typedef struct {
+    uint64_t w[PG_SEL_MAX_STATES / 64];
+} pg_sel_states;
+
+struct pg_sel_set {
+    int nfields;
+    int nstates;
+    const struct pg_sel_step **next; /* per state: the step it waits for; NULL when it accepts */
+    int *field;                      /* per state: the field it belongs to */
+    pg_sel_states start, accept;
+};
+
+/* NULL when n is 0 or on allocation failure (then *failed is set). The set
+ * points into fields, which must outlive it. */
+struct pg_sel_set *pg_sel_set_new(const struct pg_phi_field *fields, int n, bool *failed);
+void pg_sel_set_free(struct pg_sel_set *s);
+
+struct pg_sel_cursor {
+    const struct pg_sel_set *set;
+    int depth;      /* levels stored in st (st[0] is the document root) */
+    int dead_depth; /* levels pushed below the last one where anything could match */
+    pg_sel_states st[PG_SEL_MAX_DEPTH + 1];
+};
+
+/* At the document root. set may be NULL: nothing is ever selected. */
+void pg_sel_cursor_init(struct pg_sel_cursor *c, const struct pg_sel_set *set);
+/* Enter an object member (key, key_len) or, with key NULL, an array
+ * element. -1 when the document is deeper than PG_SEL_MAX_DEPTH where a
+ * selector could still match: the caller must fail closed (refuse the
+ * body), since a PHI field might be below. */
+int pg_sel_cursor_push(struct pg_sel_cursor *c, const char *key, size_t key_len);
+void pg_sel_cursor_pop(struct pg_sel_cursor *c);
+/* The field selected at the current position (index into the fields the
+ * set was built from; the first in file order when several select it), or
+ * -1. */
+int pg_sel_cursor_field(const struct pg_sel_cursor *c);
+/* False when no selector can match here or below: skip the subtree. */
+bool pg_sel_cursor_live(const struct pg_sel_cursor *c);
 
 #endif

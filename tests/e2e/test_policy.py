@@ -35,8 +35,8 @@ def test_check_reports_every_error(tmp_path):
                    "  - {methods: [FETCH], path: b, public: true}\n")
     r = run("check", str(bad))
     assert r.returncode == 1
-    assert f"{bad}:3:21: roles.clerk.inherits: undefined role 'nurze'" in r.stderr
-    assert f"{bad}:5:45: routes[0].permissions: undefined permission 'patient:sing'" in r.stderr
+    assert f"{bad}:3:22: roles.clerk.inherits: undefined role 'nurze'" in r.stderr
+    assert f"{bad}:5:46: routes[0].permissions: undefined permission 'patient:sing'" in r.stderr
     assert "routes[1].methods: unknown method 'FETCH'" in r.stderr
     assert "routes[1].path: expected a path starting with /" in r.stderr
 
