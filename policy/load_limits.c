@@ -84,7 +84,7 @@ static void load_break_glass(struct ld *L, yaml_node_t *bg)
 void ld_params(struct ld *L, yaml_node_t *root)
 {
     struct pg_policy_params *pp = &L->p->params;
-    pp->idle_timeout_ms = 15 * MS_M;
+    pp->idle_timeout_ms = 30 * MS_M;
     pp->absolute_lifetime_ms = 12 * MS_H;
     pp->max_concurrent = 3;
     pp->on_limit = PG_ON_LIMIT_REFUSE;

@@ -110,3 +110,37 @@ const char *pg_token_result_name(enum pg_token_result r)
     static const char *const names[] = {"ok", "malformed", "wrong_alg", "bad_signature", "expired", "wrong_issuer"};
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "unknown";
 }
+
+int pg_assertion_sign(const char *pem, size_t pem_len, const char *issuer, const char *uid, const char *username,
+                      const char *const *roles, int nroles, const char *request_id, time_t now, int ttl_s,
+                      char *out, size_t outlen)
+{
+    jwt_t *jwt = NULL;
+    if (jwt_new(&jwt) != 0)
+        return -1;
+    int rc = -1;
+    /* roles as a JSON array; names are policy role names ([a-z0-9_]). */
+    char json[1200];
+    size_t used = (size_t)snprintf(json, sizeof json, "{\"roles\":[");
+    for (int i = 0, n = 0; i < nroles && used < sizeof json; i++)
+        if (!strpbrk(roles[i], "\"\\")) /* not a role name: never let it shape the JSON */
+            used += (size_t)snprintf(json + used, sizeof json - used, "%s\"%s\"", n++ ? "," : "", roles[i]);
+    if (used + 3 >= sizeof json)
+        goto out;
+    snprintf(json + used, sizeof json - used, "]}");
+    if (jwt_add_grant(jwt, "iss", issuer) || jwt_add_grant(jwt, "aud", "upstream") || jwt_add_grant(jwt, "sub", uid) ||
+        jwt_add_grant(jwt, "preferred_username", username) || jwt_add_grant(jwt, "rid", request_id) ||
+        jwt_add_grants_json(jwt, json) || jwt_add_grant_int(jwt, "iat", (long)now) ||
+        jwt_add_grant_int(jwt, "exp", (long)(now + ttl_s)) ||
+        jwt_set_alg(jwt, JWT_ALG_ES256, (const unsigned char *)pem, (int)pem_len))
+        goto out;
+    char *s = jwt_encode_str(jwt);
+    if (s && strlen(s) < outlen) {
+        strcpy(out, s);
+        rc = 0;
+    }
+    free(s);
+out:
+    jwt_free(jwt);
+    return rc;
+}

@@ -41,4 +41,13 @@ enum pg_token_result pg_token_verify(const struct pg_token_key *k, const char *t
                                      struct pg_token_claims *c);
 const char *pg_token_result_name(enum pg_token_result r);
 
+/* The identity assertion phiguard adds to a proxied request, so that a
+ * backend can check who is asking with phiguard's public key (ES256; a
+ * shared HMAC key would let the backend forge them). Claims: iss, aud
+ * ("upstream"), sub (user id), preferred_username, roles, rid (request
+ * id), iat, exp (now + ttl_s). pem: an EC P-256 private key. 0 or -1. */
+int pg_assertion_sign(const char *pem, size_t pem_len, const char *issuer, const char *uid, const char *username,
+                      const char *const *roles, int nroles, const char *request_id, time_t now, int ttl_s,
+                      char *out, size_t outlen);
+
 #endif

@@ -3,6 +3,7 @@
  * errors are collected before giving up. */
 #include "proxy/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <openssl/ssl.h>
@@ -15,6 +16,7 @@
 #include <yaml.h>
 
 #include "policy/units.h"
+#include "proxy/redis.h"
 
 enum kind { K_SECTION, K_STRING, K_PATH, K_NULLABLE, K_BOOL, K_INT, K_SIZE, K_DURATION, K_ADDR, K_ENUM, K_IDENTITIES };
 
@@ -88,6 +90,34 @@ static const struct key keys[] = {
     {"client_identities", K_IDENTITIES, 0, NULL, false, 0, 0, NULL},
     SECTION("policy"),
     {"policy.file", K_PATH, OFF(policy_file), NULL, false, 0, 0, NULL},
+    SECTION("redis"),
+    {"redis.address", K_STRING, OFF(redis.address), NULL, false, 0, 0, NULL},
+    {"redis.username", K_STRING, OFF(redis.username), NULL, false, 0, 0, NULL},
+    {"redis.password_file", K_PATH, OFF(redis.password_file), NULL, false, 0, 0, NULL},
+    {"redis.db", K_INT, OFF(redis.db), "0", false, 0, 15, NULL},
+    {"redis.connect_timeout", K_DURATION, OFF(redis.connect_timeout_ms), "2s", false, 1, 60000, NULL},
+    {"redis.command_timeout", K_DURATION, OFF(redis.command_timeout_ms), "1s", false, 1, 60000, NULL},
+    SECTION("auth"),
+    {"auth.users_file", K_PATH, OFF(auth.users_file), NULL, false, 0, 0, NULL},
+    {"auth.token_key_file", K_PATH, OFF(auth.token_key_file), NULL, false, 0, 0, NULL},
+    {"auth.mfa_key_file", K_PATH, OFF(auth.mfa_key_file), NULL, false, 0, 0, NULL},
+    {"auth.assertion_key_file", K_PATH, OFF(auth.assertion_key_file), NULL, false, 0, 0, NULL},
+    {"auth.issuer", K_STRING, OFF(auth.issuer), "phiguard", false, 0, 0, NULL},
+    {"auth.argon2_memory", K_SIZE, OFF(auth.argon2_memory), "64MiB", false, 19LL << 20, 4LL << 30, NULL},
+    {"auth.argon2_passes", K_INT, OFF(auth.argon2_passes), "3", false, 2, 64, NULL},
+    {"auth.argon2_lanes", K_INT, OFF(auth.argon2_lanes), "1", false, 1, 16, NULL},
+    {"auth.argon2_max_queued", K_INT, OFF(auth.argon2_max_queued), "64", false, 1, 100000, NULL},
+    {"auth.password_min_length", K_INT, OFF(auth.password_min_length), "12", false, 12, 1024, NULL},
+    {"auth.cookie_name", K_STRING, OFF(auth.cookie_name), "__Host-phiguard", false, 0, 0, NULL},
+    {"auth.session_cache", K_DURATION, OFF(auth.session_cache_ms), "1s", false, 0, 1000, NULL},
+    {"auth.mfa_step_timeout", K_DURATION, OFF(auth.mfa_step_timeout_ms), "5m", false, 1000, 3600000, NULL},
+    {"auth.assertion_ttl", K_DURATION, OFF(auth.assertion_ttl_ms), "60s", false, 1000, 3600000, NULL},
+    SECTION("auth.headers"),
+    {"auth.headers.user", K_STRING, OFF(auth.header_user), "X-Auth-User", false, 0, 0, NULL},
+    {"auth.headers.user_id", K_STRING, OFF(auth.header_user_id), "X-Auth-User-Id", false, 0, 0, NULL},
+    {"auth.headers.roles", K_STRING, OFF(auth.header_roles), "X-Auth-Roles", false, 0, 0, NULL},
+    {"auth.headers.session", K_STRING, OFF(auth.header_session), "X-Auth-Session", false, 0, 0, NULL},
+    {"auth.headers.assertion", K_STRING, OFF(auth.header_assertion), "X-Auth-Assertion", false, 0, 0, NULL},
     SECTION("log"),
     {"log.level", K_ENUM, OFF(log_level), "info", false, 0, 0, log_levels},
     {"log.access", K_BOOL, OFF(access_log), "true", false, 0, 0, NULL},
@@ -372,6 +402,51 @@ static void apply_defaults(struct loader *L)
             set_value(L, &keys[i], keys[i].def, false, NULL);
 }
 
+static const yaml_mark_t *mark_of(struct loader *L, const char *path, const yaml_mark_t *fallback)
+{
+    size_t i = 0;
+    return find_key(path, &i) && L->seen[i] ? &L->marks[i] : fallback;
+}
+
+static bool header_name_ok(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '_'))
+            return false;
+    return true;
+}
+
+/* Password logins need their secrets and a shared Redis. */
+static void check_auth(struct loader *L, const yaml_mark_t *top)
+{
+    struct pg_config *cfg = L->cfg;
+    if (cfg->redis.address && !pg_redis_address_valid(cfg->redis.address))
+        report(L, mark_of(L, "redis.address", top), "redis.address", "expected host:port, [v6]:port or unix:/path");
+    const char *hdr_keys[] = {"auth.headers.user", "auth.headers.user_id", "auth.headers.roles",
+                              "auth.headers.session", "auth.headers.assertion"};
+    const char *hdr_vals[] = {cfg->auth.header_user, cfg->auth.header_user_id, cfg->auth.header_roles,
+                              cfg->auth.header_session, cfg->auth.header_assertion};
+    for (size_t i = 0; i < sizeof hdr_keys / sizeof hdr_keys[0]; i++)
+        if (!header_name_ok(hdr_vals[i]))
+            report(L, mark_of(L, hdr_keys[i], top), hdr_keys[i], "expected a header name (letters, digits, '-')");
+    if (!header_name_ok(cfg->auth.cookie_name))
+        report(L, mark_of(L, "auth.cookie_name", top), "auth.cookie_name", "expected a cookie name");
+    else if (strncmp(cfg->auth.cookie_name, "__Host-", 7) != 0)
+        report(L, mark_of(L, "auth.cookie_name", top), "auth.cookie_name",
+               "must start with __Host- (bound to this host, Secure, path /)");
+    if (!cfg->auth.users_file)
+        return;
+    const yaml_mark_t *at = mark_of(L, "auth.users_file", top);
+    if (!cfg->redis.address)
+        report(L, at, "auth.users_file", "password logins need redis.address (sessions and lockout are shared)");
+    if (!cfg->auth.token_key_file)
+        report(L, at, "auth.token_key_file", "missing (required with auth.users_file)");
+    if (!cfg->auth.mfa_key_file)
+        report(L, at, "auth.mfa_key_file", "missing (required with auth.users_file: TOTP secrets are encrypted)");
+}
+
 static void finish(struct loader *L, const yaml_mark_t *top)
 {
     struct pg_config *cfg = L->cfg;
@@ -388,6 +463,7 @@ static void finish(struct loader *L, const yaml_mark_t *top)
                "needs tls.client_ca, the CA bundle that signs client certificates");
     if (cfg->n_cert_identities && cfg->tls.client_auth == PG_CLIENT_AUTH_NONE)
         report(L, &L->marks[ids], "client_identities", "need tls.client_ca (client certificates are not asked for)");
+    check_auth(L, top);
     if (!cfg->instance_id) {
         const char *pod = getenv("POD_NAME");
         char host[256] = "phiguard";

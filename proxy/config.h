@@ -61,6 +61,33 @@ struct pg_cert_identity {
     int nroles;
 };
 
+/* The Redis that replicas share (sessions, lockout, MFA state). */
+struct pg_redis_settings {
+    char *address;              /* "host:port", "[v6]:port" or "unix:/path"; NULL: no Redis */
+    char *username;             /* ACL user, or NULL */
+    char *password_file;        /* the ACL password, read at start; NULL: no AUTH */
+    int db;
+    uint32_t connect_timeout_ms;
+    uint32_t command_timeout_ms;
+};
+/* Password logins and sessions (docs/authentication.md). Session lifetimes,
+ * lockout and break-glass are the policy's (sessions:, lockout:). */
+struct pg_auth_config {
+    char *users_file;           /* NULL: no password logins */
+    char *token_key_file;       /* HS256 key for session tokens, >= 32 bytes */
+    char *mfa_key_file;         /* AES-256 key for TOTP secrets at rest */
+    char *assertion_key_file;   /* EC P-256 private key (PEM) for identity assertions; NULL: none sent */
+    char *issuer;               /* token iss/aud and the TOTP issuer label */
+    size_t argon2_memory;       /* bytes, for new hashes and the dummy verify */
+    int argon2_passes, argon2_lanes;
+    int argon2_max_queued;      /* verifications waiting at once; beyond: 503 */
+    int password_min_length;
+    char *cookie_name;
+    uint32_t session_cache_ms;  /* a worker trusts a session it checked this recently */
+    uint32_t mfa_step_timeout_ms; /* password accepted, code not yet given */
+    uint32_t assertion_ttl_ms;
+    char *header_user, *header_user_id, *header_roles, *header_session, *header_assertion;
+};
 struct pg_config {
     char *path;                /* the file it was loaded from */
     struct pg_addr listen;
@@ -77,6 +104,8 @@ struct pg_config {
     char *policy_file; /* the access policy; NULL: no RBAC phase (warned at start) */
     struct pg_cert_identity *cert_identities;
     int n_cert_identities;
+    struct pg_redis_settings redis;
+    struct pg_auth_config auth;
 };
 
 /* Loads and validates FILE. On error returns -1 and writes every error, one

@@ -13,6 +13,7 @@
 #include "proxy/addr.h"
 #include "proxy/log.h"
 #include "proxy/request.h"
+#include "proxy/request_body.h"
 #include "proxy/stream.h"
 #include "proxy/tls.h"
 #include "proxy/upstream.h"
@@ -337,7 +338,10 @@ static void conn_readcb(struct pg_stream *s, void *arg)
         conn_try_head(c);
         break;
     case PG_CONN_REQUEST:
-        if (c->req && !c->req->body_done && c->req->up) {
+        if (c->req && c->req->local_body_done) {
+            pg_conn_arm_timer(c);
+            pg_request_body_readable(c->req);
+        } else if (c->req && !c->req->body_done && c->req->up) {
             pg_conn_arm_timer(c);
             pg_upstream_pump_request(c->req);
         }

@@ -890,3 +890,10 @@ void pg_redis_free(struct pg_redis *r)
     }
     free(r);
 }
+
+void pg_redis_discard(enum pg_redis_status st, const redisReply *reply, void *arg)
+{
+    (void)st;
+    (void)reply;
+    (void)arg;
+}

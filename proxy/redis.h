@@ -64,6 +64,9 @@ struct pg_redis *pg_redis_new(struct event_base *base, const struct pg_redis_con
  * will not run, and the status says why. argvlen may be NULL (strlen). */
 enum pg_redis_status pg_redis_command_argv(struct pg_redis *r, pg_redis_cb cb, void *arg, int argc,
                                            const char **argv, const size_t *argvlen);
+/* A callback for commands whose answer nobody needs (a best-effort
+ * cleanup); failures are counted in the stats. */
+void pg_redis_discard(enum pg_redis_status st, const redisReply *reply, void *arg);
 /* The same with hiredis's format ("SET %s %b", key, value, len). */
 enum pg_redis_status pg_redis_command(struct pg_redis *r, pg_redis_cb cb, void *arg, const char *fmt, ...);
 

@@ -10,6 +10,7 @@
 #include "policy/policy.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
+#include "proxy/session.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
@@ -61,6 +62,13 @@ void pg_request_free(struct pg_request *req)
         evbuffer_free(req->up_add_headers);
     if (req->resp_add_headers)
         evbuffer_free(req->resp_add_headers);
+    if (req->local_body)
+        evbuffer_free(req->local_body);
+    if (req->local_headers)
+        evbuffer_free(req->local_headers);
+    if (req->filter_state_free)
+        req->filter_state_free(req->filter_state);
+    pg_session_ref_free(req->session);
     pg_http_head_free(&req->head);
     pg_http_head_free(&req->resp);
     pg_policy_unref(req->policy);
@@ -244,6 +252,8 @@ void pg_request_respond(struct pg_request *req, int status, const char *content_
     else if (req->head.minor == 0)
         evbuffer_add(out, "Connection: keep-alive\r\n", 24);
     evbuffer_add_buffer(out, req->resp_add_headers);
+    if (req->local_headers)
+        evbuffer_add_buffer(out, req->local_headers);
     evbuffer_add(out, "\r\n", 2);
     if (req->head.method != HTTP_HEAD)
         evbuffer_add(out, body, body_len);

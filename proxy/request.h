@@ -38,6 +38,10 @@ struct pg_request {
     uint64_t body_bytes;
     bool body_done;
     bool continue_sent;
+    /* A body phiguard reads whole itself (proxy/request_body.h). */
+    struct evbuffer *local_body;
+    size_t local_body_max;
+    void (*local_body_done)(struct pg_request *req, int status);
 
     /* The upstream exchange. */
     struct pg_upconn *up;
@@ -61,6 +65,15 @@ struct pg_request {
     const char *const *role_names; /* its roles, resolved against the policy by authz */
     int nrole_names;
     const struct pg_route *route; /* the rule that decided, for audit and logs */
+    struct pg_session_ref *session; /* the session the request came with, if any */
+    bool break_glass;               /* allowed only by emergency access */
+    /* State a suspending filter keeps between its steps; freed with the
+     * request. */
+    void *filter_state;
+    void (*filter_state_free)(void *state);
+    /* Header lines ("Name: value\r\n") for phiguard's own answers only
+     * (Set-Cookie on a login). */
+    struct evbuffer *local_headers;
 
     /* Outcome. */
     int status;

@@ -10,7 +10,11 @@
 #include <unistd.h>
 
 #include "proxy/admin.h"
+#include "proxy/auth_store.h"
+#include "proxy/lockout.h"
 #include "proxy/log.h"
+#include "proxy/mfa_store.h"
+#include "proxy/session.h"
 #include "proxy/policy_store.h"
 #include "proxy/tls.h"
 #include "proxy/watch.h"
@@ -134,6 +138,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     pg_log(PG_LOG_INFO, "reload_requested", "\"reason\":\"SIGHUP\"");
     start_reload(s);
     pg_policy_store_reload(s->base);
+    pg_auth_store_reload(s->base);
 }
 
 /* A worker's loop has ended (activated from its thread). */
@@ -191,6 +196,16 @@ int pg_server_run(const struct pg_config *cfg)
     } else {
         pg_log(PG_LOG_WARN, "no_policy",
                "\"detail\":\"policy.file is not set: requests are not authorized by a policy\"");
+    }
+
+    if (pg_auth_store_init(cfg) != 0 ||
+        (pg_auth_enabled() &&
+         (pg_session_scripts_init() != 0 || pg_lockout_scripts_init() != 0 || pg_mfa_scripts_init() != 0))) {
+        pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"authentication is misconfigured (see above)\"");
+        pg_tls_shutdown();
+        pg_policy_store_shutdown();
+        pg_auth_store_shutdown();
+        goto out_workq;
     }
 
     s.base = event_base_new();
@@ -260,6 +275,10 @@ out:
         event_base_free(s.base);
     pg_tls_shutdown();
     pg_policy_store_shutdown();
+    pg_auth_store_shutdown();
+    pg_session_scripts_free();
+    pg_lockout_scripts_free();
+    pg_mfa_scripts_free();
     goto out_log;
 out_workq:
     pg_workq_stop();

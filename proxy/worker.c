@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/auth_worker.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
 #include "proxy/upstream.h"
@@ -108,6 +109,10 @@ int pg_worker_init(struct pg_worker *w, int index, const struct pg_config *cfg, 
         return -1;
     }
     evconnlistener_set_error_cb(w->listener, accept_error_cb);
+    if (pg_auth_worker_init(w) != 0) {
+        pg_log(PG_LOG_ERROR, "startup_failed", "\"worker\":%d,\"error\":\"cannot set up the Redis client\"", index);
+        return -1;
+    }
     return 0;
 }
 
@@ -142,6 +147,7 @@ void pg_worker_join_and_free(struct pg_worker *w)
     while (w->conns)
         pg_conn_abort(w->conns);
     pg_upstream_pool_clear(w);
+    pg_auth_worker_free(w);
     if (w->listener)
         evconnlistener_free(w->listener);
     if (w->stage)

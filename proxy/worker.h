@@ -13,6 +13,7 @@
 
 struct pg_conn;
 struct pg_upconn;
+struct pg_auth_worker;
 
 struct pg_worker {
     int index;
@@ -33,6 +34,7 @@ struct pg_worker {
     uint64_t request_seq;
     char request_prefix[17]; /* random per start: ids are unique across restarts */
     uint64_t stat_requests, stat_rejected_conns;
+    struct pg_auth_worker *auth; /* NULL when password logins are off */
 };
 
 /* Creates the worker's loop and listener on the main thread (so a bind

@@ -1,30 +1,41 @@
 /* Authentication phase. Identity headers are phiguard's to send: whatever a
  * client sends under those names is removed first, on every request. A
- * client that presented a verified certificate named in client_identities
- * is that user, with those roles. */
+ * request is then authenticated by a verified client certificate named in
+ * client_identities, or by a session token (the __Host- cookie, or
+ * Authorization: Bearer) naming a live session in Redis. Requests under
+ * /auth/ go on to the login endpoints. */
+#include <openssl/sha.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/auth_store.h"
+#include "proxy/auth_worker.h"
 #include "proxy/conn.h"
+#include "proxy/filters/auth_internal.h"
 #include "proxy/filters/filters.h"
+#include "proxy/log.h"
+#include "proxy/policy_store.h"
 #include "proxy/request.h"
+#include "proxy/security_event.h"
 #include "proxy/worker.h"
 
-static const char *const identity_headers[] = {"x-auth-user", "x-auth-user-id", "x-auth-roles", "x-auth-session",
-                                               "x-auth-method"};
-
-static enum pg_filter_result authn_run(struct pg_request *req)
+static bool is_identity_header(const struct pg_auth_config *a, const struct pg_header *hd)
 {
-    struct pg_http_head *h = &req->head;
-    for (int i = 0; i < h->n_headers; i++)
-        for (size_t k = 0; k < sizeof identity_headers / sizeof identity_headers[0]; k++)
-            if (pg_header_is(&h->headers[i], identity_headers[k]))
-                h->headers[i].drop = true;
+    const char *names[] = {a->header_user,    a->header_user_id,   a->header_roles, a->header_session,
+                           a->header_assertion, "x-auth-method"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        if (names[k] && pg_header_is(hd, names[k]))
+            return true;
+    return false;
+}
 
+static bool by_certificate(struct pg_request *req)
+{
     const struct pg_config *cfg = req->worker->cfg;
     const char *cn = req->conn->peer_cn;
     if (!cn[0])
-        return PG_NEXT;
+        return false;
     for (int i = 0; i < cfg->n_cert_identities; i++) {
         const struct pg_cert_identity *id = &cfg->cert_identities[i];
         if (strcmp(id->subject_cn, cn) != 0)
@@ -33,19 +44,205 @@ static enum pg_filter_result authn_run(struct pg_request *req)
         req->user = id->user;
         req->role_names = (const char *const *)id->roles;
         req->nrole_names = id->nroles;
+        const struct pg_auth_config *a = &cfg->auth;
         struct evbuffer *add = req->up_add_headers;
-        pg_add_header(add, "X-Auth-User", id->user, strlen(id->user));
-        pg_add_header(add, "X-Auth-User-Id", id->user, strlen(id->user));
-        evbuffer_add(add, "X-Auth-Roles: ", 14);
+        pg_add_header(add, a->header_user, id->user, strlen(id->user));
+        pg_add_header(add, a->header_user_id, id->user, strlen(id->user));
+        evbuffer_add_printf(add, "%s: ", a->header_roles);
         for (int k = 0; k < id->nroles; k++) {
             if (k)
                 evbuffer_add(add, ",", 1);
             evbuffer_add(add, id->roles[k], strlen(id->roles[k]));
         }
         evbuffer_add(add, "\r\nX-Auth-Method: client-certificate\r\n", 37);
-        break;
+        return true;
     }
+    return false;
+}
+
+/* The token from Authorization: Bearer, else from the session cookie. */
+static bool find_token(struct pg_request *req, char *out, size_t cap)
+{
+    struct pg_header *hd = pg_http_find(&req->head, "authorization");
+    if (hd && hd->value_len > 7 && !strncasecmp(hd->value, "Bearer ", 7)) {
+        size_t n = hd->value_len - 7;
+        if (n >= cap)
+            return false;
+        memcpy(out, hd->value + 7, n);
+        out[n] = '\0';
+        return true;
+    }
+    const char *name = req->worker->cfg->auth.cookie_name;
+    size_t nl = strlen(name);
+    for (int i = 0; i < req->head.n_headers; i++) {
+        struct pg_header *c = &req->head.headers[i];
+        if (!pg_header_is(c, "cookie"))
+            continue;
+        const char *p = c->value, *end = c->value + c->value_len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';'))
+                p++;
+            const char *semi = memchr(p, ';', (size_t)(end - p));
+            const char *stop = semi ? semi : end;
+            if ((size_t)(stop - p) > nl && !memcmp(p, name, nl) && p[nl] == '=') {
+                size_t n = (size_t)(stop - p) - nl - 1;
+                if (n >= cap)
+                    return false;
+                memcpy(out, p + nl + 1, n);
+                out[n] = '\0';
+                return true;
+            }
+            p = stop;
+        }
+    }
+    return false;
+}
+
+static bool is_auth_path(const struct pg_request *req)
+{
+    return req->head.path_len >= 6 && !memcmp(req->head.target, "/auth/", 6);
+}
+
+static enum pg_filter_result after_session(struct pg_request *req)
+{
+    if (pg_auth_enabled() && is_auth_path(req))
+        return pg_auth_endpoint(req) ? PG_RESPOND : PG_NEXT;
     return PG_NEXT;
+}
+
+static void refuse(struct pg_request *req, const char *code)
+{
+    if (is_auth_path(req))
+        return; /* a stale cookie must not keep anyone from logging in again */
+    pg_auth_set_cookie(req, NULL);
+    pg_request_respond_error(req, 401, code);
+}
+
+/* The session is alive: check it against this connection, then go on. */
+static enum pg_filter_result accept_session(struct pg_request *req, const struct pg_session *s)
+{
+    const struct pg_policy *p = req->policy;
+    if (s->ip[0] && strcmp(s->ip, req->conn->client_ip) != 0) {
+        bool end = p && p->params.end_on_ip_change;
+        pg_security_event(req, "session_ip_changed", end ? "failure" : "success", s->uid, s->username,
+                          "\"session_ip\":\"%s\",\"ended\":%s", s->ip, end ? "true" : "false");
+        pg_alert_raise(req->worker, "high", "session_ip_changed", s->username, "\"session_ip\":\"%s\",\"client_ip\":\"%s\"",
+                       s->ip, req->conn->client_ip);
+        if (end) {
+            struct pg_redis *r = pg_auth_redis(req->worker);
+            pg_session_end(r, s->uid, s->sid, pg_redis_discard, NULL);
+            pg_auth_session_ended(req->worker, s->uid, s->sid);
+            if (!is_auth_path(req)) {
+                refuse(req, "session_ended");
+                return PG_RESPOND;
+            }
+            return after_session(req);
+        }
+    }
+    pg_auth_set_identity(req, s);
+    return after_session(req);
+}
+
+static void resume_with(struct pg_request *req, enum pg_filter_result r)
+{
+    if (r == PG_NEXT || r == PG_ERROR)
+        pg_request_resume(req, r);
+    /* PG_RESPOND: answered; PG_SUSPEND: a further step is under way. */
+}
+
+static void fetched(enum pg_redis_status st, const redisReply *reply, void *arg)
+{
+    struct pg_request *req = pg_ticket_redeem(arg);
+    if (!req)
+        return; /* the client left; its state went with it */
+    struct pg_session_ref *ref = req->filter_state;
+    struct pg_session s = ref->s;
+    req->filter_state = NULL;
+    req->filter_state_free = NULL;
+    pg_session_ref_free(ref);
+    if (st != PG_REDIS_OK) {
+        pg_log(PG_LOG_ERROR, "session_check_failed", "\"request_id\":\"%s\",\"redis\":\"%s\"", req->id,
+               pg_redis_status_name(st));
+        pg_request_respond_error(req, 503, "auth_unavailable"); /* cannot tell: refuse */
+        return;
+    }
+    if (!pg_session_from_reply(reply, &s)) {
+        pg_security_event(req, "session_rejected", "failure", s.uid, NULL, "\"reason\":\"ended or expired\"");
+        if (is_auth_path(req))
+            resume_with(req, after_session(req));
+        else
+            refuse(req, "session_expired");
+        return;
+    }
+    pg_auth_cache_put(req->worker, &s);
+    resume_with(req, accept_session(req, &s));
+}
+
+static void free_ref(void *p)
+{
+    pg_session_ref_free(p);
+}
+
+static enum pg_filter_result by_session(struct pg_request *req)
+{
+    char token[2048];
+    if (!find_token(req, token, sizeof token))
+        return after_session(req);
+    const struct pg_auth_secrets *sec = pg_auth_secrets();
+    struct pg_token_claims c;
+    enum pg_token_result tr = pg_token_verify(&sec->token, token, time(NULL), &c);
+    if (tr != PG_TOKEN_OK) {
+        pg_security_event(req, "token_rejected", "failure", NULL, NULL, "\"reason\":\"%s\"", pg_token_result_name(tr));
+        if (is_auth_path(req))
+            return after_session(req);
+        refuse(req, "invalid_token");
+        return PG_RESPOND;
+    }
+    const struct pg_config *cfg = req->worker->cfg;
+    const struct pg_session *cached = pg_auth_cache_get(req->worker, c.sid, (uint64_t)cfg->auth.session_cache_ms * 1000);
+    if (cached && !strcmp(cached->uid, c.sub)) {
+        struct pg_session s = *cached;
+        pg_session_split_roles(&s);
+        return accept_session(req, &s);
+    }
+    struct pg_session_ref *ref = calloc(1, sizeof *ref);
+    struct pg_ticket *t = ref ? pg_request_suspend(req) : NULL;
+    if (!t) {
+        free(ref);
+        return PG_ERROR;
+    }
+    snprintf(ref->s.sid, sizeof ref->s.sid, "%s", c.sid);
+    snprintf(ref->s.uid, sizeof ref->s.uid, "%s", c.sub);
+    req->filter_state = ref;
+    req->filter_state_free = free_ref;
+    int64_t idle = req->policy ? req->policy->params.idle_timeout_ms : 30 * 60 * 1000;
+    enum pg_redis_status st = pg_session_fetch(pg_auth_redis(req->worker), c.sub, c.sid, idle, fetched, t);
+    if (st != PG_REDIS_OK) {
+        pg_ticket_redeem(t);
+        pg_log(PG_LOG_ERROR, "session_check_failed", "\"request_id\":\"%s\",\"redis\":\"%s\"", req->id,
+               pg_redis_status_name(st));
+        pg_request_respond_error(req, 503, "auth_unavailable");
+        return PG_RESPOND;
+    }
+    return PG_SUSPEND;
+}
+
+static enum pg_filter_result authn_run(struct pg_request *req)
+{
+    const struct pg_auth_config *a = &req->worker->cfg->auth;
+    struct pg_http_head *h = &req->head;
+    for (int i = 0; i < h->n_headers; i++)
+        if (is_identity_header(a, &h->headers[i]))
+            h->headers[i].drop = true;
+    /* The policy snapshot this request is decided under; the session
+     * timeouts come from it too. */
+    if (!req->policy && pg_policy_store_configured())
+        req->policy = pg_policy_store_get();
+    if (by_certificate(req))
+        return after_session(req);
+    if (!pg_auth_enabled())
+        return PG_NEXT;
+    return by_session(req);
 }
 
 const struct pg_filter pg_filter_authn = {

@@ -722,7 +722,7 @@ static void test_parameters(void **state)
     struct pg_policy *p = load("version: 1\nroutes:\n  - {name: x, methods: [GET], path: /x, public: true}\n");
     assert_non_null(p);
     /* Defaults. */
-    assert_int_equal(p->params.idle_timeout_ms, 15 * 60 * 1000);
+    assert_int_equal(p->params.idle_timeout_ms, 30 * 60 * 1000);
     assert_int_equal(p->params.absolute_lifetime_ms, 12 * 3600 * 1000);
     assert_int_equal(p->params.max_concurrent, 3);
     assert_int_equal(p->params.lockout_max_failures, 5);

@@ -1,0 +1,120 @@
+/* What a request learns from its session: the identity headers for the
+ * upstream, the roles for authorization; and the small answers the /auth/
+ * endpoints share (cookies, JSON, redirects). */
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "policy/token.h"
+#include "proxy/auth_store.h"
+#include "proxy/filters/auth_internal.h"
+#include "proxy/log.h"
+#include "proxy/request.h"
+#include "proxy/worker.h"
+
+void pg_auth_set_identity(struct pg_request *req, const struct pg_session *s)
+{
+    struct pg_session_ref *ref = malloc(sizeof *ref);
+    if (!ref)
+        return; /* stays unauthenticated: refused where it matters */
+    ref->s = *s;
+    pg_session_split_roles(&ref->s);
+    pg_session_ref_free(req->session);
+    req->session = ref;
+    req->authenticated = true;
+    req->user = ref->s.uid;
+    req->role_names = (const char *const *)ref->s.roles;
+    req->nrole_names = ref->s.nroles;
+
+    const struct pg_auth_config *a = &req->worker->cfg->auth;
+    struct evbuffer *add = req->up_add_headers;
+    pg_add_header(add, a->header_user, ref->s.username, strlen(ref->s.username));
+    pg_add_header(add, a->header_user_id, ref->s.uid, strlen(ref->s.uid));
+    pg_add_header(add, a->header_roles, ref->s.roles_csv, strlen(ref->s.roles_csv));
+    /* The upstream may correlate a session's requests, never replay it:
+     * it gets a digest of the id, not the id. */
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)ref->s.sid, strlen(ref->s.sid), d);
+    char hex[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    pg_add_header(add, a->header_session, hex, 32);
+    evbuffer_add(add, "X-Auth-Method: password\r\n", 25);
+    const struct pg_auth_secrets *sec = pg_auth_secrets();
+    if (sec->assertion_pem) {
+        char jwt[4096];
+        if (pg_assertion_sign(sec->assertion_pem, sec->assertion_pem_len, a->issuer, ref->s.uid, ref->s.username,
+                              req->role_names, req->nrole_names, req->id, time(NULL),
+                              (int)(a->assertion_ttl_ms / 1000), jwt, sizeof jwt) == 0)
+            pg_add_header(add, a->header_assertion, jwt, strlen(jwt));
+        else
+            pg_log(PG_LOG_ERROR, "assertion_failed", "\"request_id\":\"%s\"", req->id);
+    }
+}
+
+bool pg_auth_wants_html(struct pg_request *req)
+{
+    struct pg_header *ct = pg_http_find(&req->head, "content-type");
+    if (ct && ct->value_len >= 33 && !strncasecmp(ct->value, "application/x-www-form-urlencoded", 33))
+        return true;
+    struct pg_header *acc = pg_http_find(&req->head, "accept");
+    if (!acc)
+        return false;
+    /* A browser names text/html; an API client asks for JSON or anything. */
+    for (size_t i = 0; i + 9 <= acc->value_len; i++)
+        if (!strncasecmp(acc->value + i, "text/html", 9))
+            return true;
+    return false;
+}
+
+static struct evbuffer *local_headers(struct pg_request *req)
+{
+    if (!req->local_headers)
+        req->local_headers = evbuffer_new();
+    return req->local_headers;
+}
+
+void pg_auth_set_cookie(struct pg_request *req, const char *token)
+{
+    struct evbuffer *h = local_headers(req);
+    if (!h)
+        return;
+    const char *name = req->worker->cfg->auth.cookie_name;
+    if (token)
+        evbuffer_add_printf(h, "Set-Cookie: %s=%s; Path=/; Secure; HttpOnly; SameSite=Strict\r\n", name, token);
+    else
+        evbuffer_add_printf(h, "Set-Cookie: %s=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0\r\n", name);
+}
+
+void pg_auth_reply_json(struct pg_request *req, int status, const char *body)
+{
+    pg_request_respond(req, status, "application/json", body, strlen(body));
+}
+
+void pg_auth_redirect(struct pg_request *req, const char *location)
+{
+    struct evbuffer *h = local_headers(req);
+    if (h)
+        evbuffer_add_printf(h, "Location: %s\r\n", location);
+    static const char body[] = "See Other\n";
+    pg_request_respond(req, 303, "text/plain; charset=utf-8", body, sizeof body - 1);
+}
+
+bool pg_auth_session_has_perm(struct pg_request *req, const char *perm)
+{
+    if (!req->session || !req->policy)
+        return false;
+    int p = pg_policy_perm_index(req->policy, perm);
+    int roles[PG_SESSION_MAX_ROLES], n = 0;
+    for (int i = 0; i < req->session->s.nroles; i++) {
+        int r = pg_policy_role_index(req->policy, req->session->s.roles[i]);
+        if (r >= 0)
+            roles[n++] = r;
+    }
+    pg_permset have;
+    pg_policy_role_perms(req->policy, roles, n, &have);
+    return p >= 0 && pg_permset_has(&have, p);
+}

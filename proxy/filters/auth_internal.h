@@ -1,0 +1,32 @@
+#ifndef PHIGUARD_AUTH_INTERNAL_H
+#define PHIGUARD_AUTH_INTERNAL_H
+/* Shared by the authentication filter and the /auth/ endpoints. */
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "proxy/session.h"
+
+struct pg_request;
+struct pg_users;
+struct pg_user;
+
+/* The request carries session s: phiguard's identity headers for the
+ * upstream, the roles for authorization. */
+void pg_auth_set_identity(struct pg_request *req, const struct pg_session *s);
+/* Whether the client asked for HTML (a browser) rather than JSON. */
+bool pg_auth_wants_html(struct pg_request *req);
+/* The /auth/ endpoints; called by the authentication filter once the
+ * request's session (if any) is known. */
+int pg_auth_endpoint(struct pg_request *req);
+/* Set-Cookie for a new session, or one that clears the cookie (token NULL). */
+void pg_auth_set_cookie(struct pg_request *req, const char *token);
+/* Answers JSON, with the cookie headers already set; ends the request. */
+void pg_auth_reply_json(struct pg_request *req, int status, const char *body);
+/* 303 to location (a local path). */
+void pg_auth_redirect(struct pg_request *req, const char *location);
+/* Starts a session for user after every factor passed, and answers. */
+void pg_auth_start_session(struct pg_request *req, const struct pg_user *u, const char *next, bool html);
+/* The permissions of the request's session roles include perm. */
+bool pg_auth_session_has_perm(struct pg_request *req, const char *perm);
+
+#endif

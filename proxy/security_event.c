@@ -1,0 +1,64 @@
+#include "proxy/security_event.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "proxy/auth_worker.h"
+#include "proxy/conn.h"
+#include "proxy/log.h"
+#include "proxy/request.h"
+#include "proxy/worker.h"
+
+#define ALERTS_KEPT 10000
+
+static void vformat(char *buf, size_t cap, const char *fmt, va_list ap)
+{
+    buf[0] = '\0';
+    if (fmt)
+        vsnprintf(buf, cap, fmt, ap);
+}
+
+void pg_security_event(struct pg_request *req, const char *type, const char *outcome, const char *uid,
+                       const char *username, const char *extra_fmt, ...)
+{
+    char extra[1024], e_uid[300], e_user[600];
+    va_list ap;
+    va_start(ap, extra_fmt);
+    vformat(extra, sizeof extra, extra_fmt, ap);
+    va_end(ap);
+    bool failed = strcmp(outcome, "success") != 0;
+    pg_log(failed ? PG_LOG_WARN : PG_LOG_INFO, "security_event",
+           "\"type\":\"%s\",\"outcome\":\"%s\",\"user_id\":\"%s\",\"username\":\"%s\",\"client_ip\":\"%s\","
+           "\"request_id\":\"%s\"%s%s",
+           type, outcome, uid ? pg_json_escape(uid, strlen(uid), e_uid, sizeof e_uid) : "",
+           username ? pg_json_escape(username, strlen(username), e_user, sizeof e_user) : "",
+           req ? req->conn->client_ip : "", req ? req->id : "", extra[0] ? "," : "", extra);
+}
+
+void pg_alert_raise(struct pg_worker *w, const char *severity, const char *rule, const char *subject,
+                    const char *details_fmt, ...)
+{
+    char details[1024], e_subj[600], alert[2048];
+    va_list ap;
+    va_start(ap, details_fmt);
+    vformat(details, sizeof details, details_fmt, ap);
+    va_end(ap);
+    const char *subj = subject ? pg_json_escape(subject, strlen(subject), e_subj, sizeof e_subj) : "";
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int n = snprintf(alert, sizeof alert,
+                     "{\"time\":%lld.%06ld,\"severity\":\"%s\",\"rule\":\"%s\",\"subject\":\"%s\",\"instance\":\"%s\","
+                     "\"details\":{%s}}",
+                     (long long)ts.tv_sec, ts.tv_nsec / 1000, severity, rule, subj, w->cfg->instance_id, details);
+    pg_log(PG_LOG_WARN, "alert", "\"severity\":\"%s\",\"rule\":\"%s\",\"subject\":\"%s\"%s%s", severity, rule, subj,
+           details[0] ? "," : "", details);
+    struct pg_redis *r = pg_auth_redis(w);
+    if (!r || n < 0 || (size_t)n >= sizeof alert)
+        return;
+    if (pg_redis_command(r, pg_redis_discard, NULL, "LPUSH alert:list %b", alert, (size_t)n) == PG_REDIS_OK)
+        pg_redis_command(r, pg_redis_discard, NULL, "LTRIM alert:list 0 %d", ALERTS_KEPT - 1);
+    else
+        pg_log(PG_LOG_ERROR, "alert_not_stored", "\"rule\":\"%s\",\"reason\":\"redis unavailable\"", rule);
+}

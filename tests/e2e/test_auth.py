@@ -1,0 +1,291 @@
+"""Password logins, MFA, lockout, sessions and break-glass through the real
+proxy, with a real redis-server and the sample backend."""
+import json
+import re
+import socket
+import ssl
+import time
+
+import pytest
+
+from auth_env import Client, PASSWORDS, auth_config, bearer, totp
+from redis_fixture import redis_server  # noqa: F401 (fixture)
+
+
+@pytest.fixture
+def auth_proxy(make_proxy, workdir, redis_server):
+    def make(**kw):
+        return make_proxy(auth_config(workdir, redis_server.address, **kw))
+    return make
+
+
+def test_login_without_mfa_reaches_backend_with_identity(auth_proxy, backend):
+    p = auth_proxy()
+    c = Client(p)
+    assert c.get("/fhir/Patient").status_code == 401
+    r = c.login("n.joy")
+    assert r.status_code == 200, r.text
+    j = r.json()
+    assert j["user"] == "n.joy" and j["user_id"] == "u-nurse-1" and j["roles"] == "nurse"
+    cookie = r.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-phiguard=")
+    for attr in ("Path=/", "Secure", "HttpOnly", "SameSite=Strict"):
+        assert attr in cookie
+    backend.clear()
+    # The cookie alone, and the bearer token alone, both work.
+    r = c.get("/headers", headers={"X-Auth-User": "forged", "X-Auth-Roles": "system_owner",
+                                   "X-Auth-User-Id": "u-owner-1", "X-Auth-Session": "x"})
+    assert r.status_code == 200, r.text
+    r2 = Client(p).get("/headers", headers=bearer(j["token"]))
+    assert r2.status_code == 200
+    seen = backend.requests_seen()
+    assert seen, "nothing reached the backend"
+    for req in seen:
+        hdrs = {k.lower(): v for k, v in req["headers"]}
+        assert hdrs["x-auth-user"] == "n.joy"
+        assert hdrs["x-auth-user-id"] == "u-nurse-1"
+        assert hdrs["x-auth-roles"] == "nurse"
+        assert re.fullmatch(r"[0-9a-f]{32}", hdrs["x-auth-session"])
+        names = [k.lower() for k, _ in req["headers"]]
+        assert names.count("x-auth-user") == 1 and names.count("x-auth-roles") == 1
+        assert "forged" not in json.dumps(req["headers"])
+
+
+def test_bad_tokens_are_refused(auth_proxy):
+    p = auth_proxy()
+    c = Client(p)
+    token = c.login("n.joy").json()["token"]
+    head, payload, sig = token.split(".")
+    flipped = sig[:-2] + ("A" if sig[-2] != "A" else "B") + sig[-1]
+    import base64
+    none_head = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+    hs512 = base64.urlsafe_b64encode(b'{"alg":"HS512","typ":"JWT"}').rstrip(b"=").decode()
+    for bad in (f"{head}.{payload}.{flipped}", f"{none_head}.{payload}.", f"{hs512}.{payload}.{sig}", "garbage"):
+        r = Client(p).get("/fhir/Patient", headers=bearer(bad))
+        assert r.status_code == 401, bad
+        assert r.json()["error"] == "invalid_token"
+    assert Client(p).get("/fhir/Patient", headers=bearer(token)).status_code == 200
+
+
+def test_five_failures_lock_then_lift(auth_proxy):
+    p = auth_proxy(lock="4s")
+    c = Client(p)
+    bodies = set()
+    for _ in range(5):
+        r = c.login("n.joy", "wrong-password-123")
+        assert r.status_code == 401
+        bodies.add(r.json()["error"])
+    r = c.login("n.joy")  # the right password, while locked
+    assert r.status_code == 401
+    bodies.add(r.json()["error"])
+    # Unknown users get the same answer.
+    r = c.login("nobody-here", "whatever-password")
+    assert r.status_code == 401
+    bodies.add(r.json()["error"])
+    assert bodies == {"login_failed"}
+    p.wait_log("alert")
+    locked = [l for l in p.logs("security_event") if l.get("type") == "account_locked"]
+    assert locked and locked[0]["user_id"] == "u-nurse-1"
+    time.sleep(4.5)
+    assert c.login("n.joy").status_code == 200
+
+
+def test_unknown_user_takes_as_long_as_a_known_one(auth_proxy):
+    p = auth_proxy()
+    c = Client(p)
+
+    def timed(user):
+        t = time.monotonic()
+        assert c.login(user, "not-the-password-1").status_code == 401
+        return time.monotonic() - t
+    known = sorted(timed("b.clerk") for _ in range(3))[1]
+    unknown = sorted(timed("no-such-user") for _ in range(3))[1]
+    assert unknown > known * 0.5 and known > unknown * 0.5, (known, unknown)
+
+
+def test_mfa_enrollment_then_login_with_code(auth_proxy):
+    p = auth_proxy()
+    c = Client(p)
+    secret = c.enroll_and_login("dr.grey")
+    assert c.get("/fhir/Patient").status_code == 200
+    # Next login: password, then a code; the same code never works twice.
+    c2 = Client(p)
+    r = c2.login("dr.grey")
+    assert r.json()["status"] == "mfa_required"
+    ticket = r.json()["mfa_token"]
+    assert c2.get("/fhir/Patient").status_code == 401  # a password alone is no session
+    code = totp(secret, 1)
+    assert c2.post("/auth/mfa", {"mfa_token": ticket, "code": "000000"}).status_code == 401
+    r = c2.post("/auth/mfa", {"mfa_token": ticket, "code": code})
+    assert r.status_code == 200, r.text
+    assert c2.get("/fhir/Patient").status_code == 200
+    c3 = Client(p)
+    t3 = c3.login("dr.grey").json()["mfa_token"]
+    assert c3.post("/auth/mfa", {"mfa_token": t3, "code": code}).status_code == 401  # replay
+    # With MFA active, a password alone cannot enroll a new secret.
+    assert c3.post("/auth/mfa/enroll", {"mfa_token": t3}).status_code == 403
+
+
+def test_idle_timeout_ends_session(auth_proxy):
+    p = auth_proxy(idle="2s")
+    c = Client(p)
+    assert c.login("n.joy").status_code == 200
+    for _ in range(3):  # activity keeps it alive past the idle time
+        time.sleep(1)
+        assert c.get("/fhir/Patient").status_code == 200
+    time.sleep(3.2)
+    r = c.get("/fhir/Patient")
+    assert r.status_code == 401 and r.json()["error"] == "session_expired"
+
+
+def test_logout_on_one_replica_is_refused_on_the_other(make_proxy, workdir, redis_server):
+    cfg = auth_config(workdir, redis_server.address)
+    a, b = make_proxy(cfg, name="replica-a"), make_proxy(cfg, name="replica-b")
+    ca = Client(a)
+    token = ca.login("n.joy").json()["token"]
+    cb = Client(b)
+    assert cb.get("/fhir/Patient", headers=bearer(token)).status_code == 200  # now in b's cache
+    assert ca.post("/auth/logout").status_code == 200
+    r = cb.get("/fhir/Patient", headers=bearer(token))
+    assert r.status_code == 401
+    assert ca.get("/fhir/Patient", headers=bearer(token)).status_code == 401
+
+
+def test_concurrent_session_limit_across_replicas(make_proxy, workdir, redis_server):
+    cfg = auth_config(workdir, redis_server.address, max_sessions=2)
+    a, b = make_proxy(cfg, name="replica-a"), make_proxy(cfg, name="replica-b")
+    assert Client(a).login("b.clerk").status_code == 200
+    assert Client(b).login("b.clerk").status_code == 200
+    r = Client(a).login("b.clerk")
+    assert r.status_code == 409 and r.json()["error"] == "too_many_sessions"
+    r = Client(b).login("b.clerk")
+    assert r.status_code == 409
+
+
+def test_end_oldest_session_when_configured(auth_proxy):
+    p = auth_proxy(max_sessions=1, on_limit="end_oldest")
+    first = Client(p).login("n.joy").json()["token"]
+    second = Client(p).login("n.joy").json()["token"]
+    assert Client(p).get("/fhir/Patient", headers=bearer(first)).status_code == 401
+    assert Client(p).get("/fhir/Patient", headers=bearer(second)).status_code == 200
+
+
+def test_admin_ends_every_session_of_a_user(auth_proxy, make_proxy):
+    p = auth_proxy()
+    tokens = [Client(p).login("n.joy").json()["token"] for _ in range(2)]
+    clerk = Client(p)
+    clerk.login("b.clerk")
+    assert clerk.post("/auth/sessions/end", {"user": "n.joy"}).status_code == 403
+    owner = Client(p)
+    owner.enroll_and_login("owner")  # system_owner lacks security:manage as well
+    assert owner.post("/auth/sessions/end", {"user": "n.joy"}).status_code == 403
+    for t in tokens:
+        assert Client(p).get("/fhir/Patient", headers=bearer(t)).status_code == 200
+    admin = Client(p)
+    admin.enroll_and_login("sec.admin")
+    r = admin.post("/auth/sessions/end", {"user": "n.joy"})
+    assert r.status_code == 200 and r.json()["ended"] == 2
+    for t in tokens:
+        assert Client(p).get("/fhir/Patient", headers=bearer(t)).status_code == 401
+    assert admin.get("/auth/session").status_code == 200  # the admin's own session lives on
+
+
+def test_break_glass_allowed_audited_and_alerted(auth_proxy, redis_server):
+    p = auth_proxy()
+    owner = Client(p)
+    owner.enroll_and_login("owner")
+    assert owner.get("/fhir/Patient").status_code == 403  # no routine clinical access
+    assert owner.get("/fhir/Patient", headers={"X-Break-Glass-Reason": "short"}).status_code == 403
+    r = owner.get("/fhir/Patient", headers={"X-Break-Glass-Reason": "ER trauma, patient unconscious"})
+    assert r.status_code == 200, r.text
+    p.wait_log("alert")
+    ev = [l for l in p.logs("security_event") if l.get("type") == "break_glass" and l["outcome"] == "success"]
+    assert ev and ev[0]["severity"] == "critical" and ev[0]["justification"].startswith("ER trauma")
+    alerts = [json.loads(a) for a in redis_server.client().lrange("alert:list", 0, -1)]
+    assert any(a["rule"] == "break_glass" and a["severity"] == "critical" for a in alerts)
+    # The session's remaining life is cut to the break-glass window.
+    info = owner.get("/auth/session").json()
+    assert info["break_glass_at"] > 0
+    assert info["expires_at"] - time.time() <= 600 + 5
+    # A nurse cannot break glass.
+    nurse = Client(p)
+    nurse.login("n.joy")
+    r = nurse.get("/export/1", headers={"X-Break-Glass-Reason": "I really need this export"})
+    assert r.status_code == 403
+
+
+def test_browser_gets_redirect_api_gets_401(auth_proxy):
+    p = auth_proxy()
+    c = Client(p)
+    r = c.get("/fhir/Patient", headers={"Accept": "text/html,application/xhtml+xml"}, allow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["Location"] == "/auth/login?next=/fhir/Patient"
+    r = c.get("/fhir/Patient", headers={"Accept": "application/json"})
+    assert r.status_code == 401 and r.headers["Content-Type"] == "application/json"
+    page = c.get("/auth/login?next=/fhir/Patient")
+    assert page.status_code == 200 and "<label for=\"password\">" in page.text
+    assert 'name="next" value="/fhir/Patient"' in page.text
+    # The form post signs in and goes back.
+    r = c.post_form("/auth/login", {"username": "n.joy", "password": PASSWORDS["n.joy"], "next": "/fhir/Patient"},
+                    allow_redirects=False)
+    assert r.status_code == 303 and r.headers["Location"] == "/fhir/Patient"
+    assert c.get("/fhir/Patient").status_code == 200
+    # An off-site next is never followed.
+    r = Client(p).post_form("/auth/login", {"username": "n.joy", "password": PASSWORDS["n.joy"],
+                                            "next": "//evil.example/"}, allow_redirects=False)
+    assert r.status_code == 303 and r.headers["Location"] == "/"
+
+
+def test_identity_assertion_verifies_with_public_key(make_proxy, workdir, redis_server, backend):
+    jwt = pytest.importorskip("jwt")
+    p = make_proxy(auth_config(workdir, redis_server.address, assertion=True))
+    c = Client(p)
+    c.login("n.joy")
+    backend.clear()
+    assert c.get("/headers").status_code == 200
+    hdrs = {k.lower(): v for k, v in backend.requests_seen()[-1]["headers"]}
+    pub = open(f"{workdir}/assertion.key.pub").read()
+    claims = jwt.decode(hdrs["x-auth-assertion"], pub, algorithms=["ES256"], audience="upstream")
+    assert claims["sub"] == "u-nurse-1" and claims["roles"] == ["nurse"] and claims["iss"] == "phiguard-test"
+    assert claims["rid"] == hdrs["x-request-id"]
+
+
+def test_websocket_closed_when_session_ends(auth_proxy):
+    p = auth_proxy()
+    c = Client(p)
+    token = c.login("n.joy").json()["token"]
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    raw = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+              b"Authorization: Bearer " + token.encode() + b"\r\n\r\n")
+    head = s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    assert c.post("/auth/logout", headers=bearer(token)).status_code == 200
+    s.settimeout(5)
+    deadline = time.time() + 5
+    closed = False
+    while time.time() < deadline:
+        try:
+            if s.recv(4096) == b"":
+                closed = True
+                break
+        except (ConnectionResetError, ssl.SSLError, OSError):
+            closed = True
+            break
+    assert closed, "the upgraded connection outlived its session"
+
+
+def test_redis_down_fails_closed(auth_proxy, redis_server):
+    p = auth_proxy()
+    c = Client(p)
+    token = c.login("n.joy").json()["token"]
+    redis_server.kill()
+    time.sleep(1.5)  # past the session cache
+    r = c.get("/fhir/Patient", headers=bearer(token))
+    assert r.status_code == 503
+    r = Client(p).login("n.joy")
+    assert r.status_code == 503
