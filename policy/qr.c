@@ -66,9 +66,9 @@ static bool put_svg(struct out *o, const QRcode *qr, const char *alt_text)
 {
     int size = qr->width + 2 * QUIET;
     return put(o,
-               "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" role=\"img\">"
-               "<title>",
-               size, size) &&
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
+               "role=\"img\"><title>",
+               size, size, size * 4, size * 4) &&
            put_escaped(o, alt_text) &&
            put(o, "</title><rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>"
                   "<path fill=\"#000\" shape-rendering=\"crispEdges\" d=\"",

@@ -4,6 +4,7 @@
 # both. Everything lives in .demo/ (git-ignored).
 set -euo pipefail
 bin=${1:-build/phiguard}
+case "$bin" in /*) ;; *) bin="$(pwd)/$bin" ;; esac
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir="$top/.demo"
 mkdir -p "$dir"
@@ -19,6 +20,12 @@ if [ ! -f cert.pem ]; then
     -keyout key.pem -out cert.pem 2>/dev/null
 fi
 
+# Session and MFA keys for the demo only (mode 0600: phiguard refuses others).
+umask 077
+[ -f session.key ] || openssl rand -base64 48 > session.key
+[ -f mfa.key ] || openssl rand -hex 32 > mfa.key
+umask 022
+
 backend_port=$(free_port)
 proxy_port=$(free_port)
 admin_port=$(free_port)
@@ -33,6 +40,15 @@ upstream:
   address: "127.0.0.1:${backend_port}"
 admin:
   listen: "127.0.0.1:${admin_port}"
+policy:
+  file: $top/conf/policy.yaml
+redis:
+  address: "unix:$dir/redis.sock"
+auth:
+  users_file: $top/conf/users.yaml
+  token_key_file: session.key
+  mfa_key_file: mfa.key
+  issuer: phiguard-demo
 log:
   level: info
   access: true
@@ -45,9 +61,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+redis-server --port 0 --unixsocket "$dir/redis.sock" --unixsocketperm 700 --save "" --appendonly no \
+  --dir "$dir" >redis.log 2>&1 &
+pids+=($!)
 /usr/bin/python3 "$top/scripts/sample_backend.py" --listen "127.0.0.1:${backend_port}" >backend.log 2>&1 &
 pids+=($!)
-"$top/$bin" serve -c phiguard.yaml 2>phiguard.log &
+"$bin" serve -c phiguard.yaml 2>phiguard.log &
 pids+=($!)
 
 for _ in $(seq 1 50); do
@@ -64,14 +83,15 @@ phiguard is running in front of the sample EHR backend.
   backend (loopback only): http://127.0.0.1:${backend_port}/
   admin: http://127.0.0.1:${admin_port}/healthz  /readyz
 
-Try it:
-  curl --cacert $dir/cert.pem https://localhost:${proxy_port}/
-  curl --cacert $dir/cert.pem -i https://localhost:${proxy_port}/echo
-  curl --cacert $dir/cert.pem -X POST -H 'Content-Type: application/fhir+json' \\
-       -d '{"resourceType":"Patient","id":"p1","name":[{"family":"Doe"}]}' \\
-       https://localhost:${proxy_port}/fhir/Patient
-  curl --cacert $dir/cert.pem https://localhost:${proxy_port}/fhir/Patient/p1
+Sign in with a browser at https://localhost:${proxy_port}/auth/login
+(demo users in docs/authentication.md: n.joy / demo-nurse-password has no
+second factor; dr.grey / demo-physician-pass enrolls a TOTP app first).
+
+Or with curl (the token is the "token" member of the answer):
+  curl --cacert $dir/cert.pem -H 'Content-Type: application/json' \\
+       -d '{"username":"n.joy","password":"demo-nurse-password"}' https://localhost:${proxy_port}/auth/login
+  curl --cacert $dir/cert.pem -H "Authorization: Bearer \$TOKEN" https://localhost:${proxy_port}/fhir/Patient
 
 Logs: $dir/phiguard.log (one JSON object per line). Ctrl-C stops the demo.
 TXT
-wait "${pids[1]}"
+wait "${pids[2]}"

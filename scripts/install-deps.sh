@@ -9,8 +9,23 @@ packages=(
   liboath-dev libhttp-parser-dev libyajl-dev libjwt-dev libqrencode-dev
   zlib1g-dev libcmocka-dev
   redis-server redis-tools nginx-light wrk curl openssl oathtool
-  python3 python3-pytest python3-requests python3-redis python3-argon2
+  python3 python3-pytest python3-requests python3-redis python3-argon2 python3-jwt
+  chromium nodejs
 )
+
+# The browser test drives Chromium with playwright-core from npm (pinned in
+# tests/browser/package-lock.json), installed into tests/browser/node_modules.
+browser_modules() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+  [ -d "$dir/node_modules/playwright-core" ] && return 0
+  if ! command -v npm >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  echo "install-deps: npm ci in tests/browser" >&2
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+trap browser_modules EXIT
 
 missing=()
 for p in "${packages[@]}"; do

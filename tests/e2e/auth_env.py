@@ -33,7 +33,7 @@ routes:
   - {name: ws, methods: [GET], path: /ws, permissions: [patient:read]}
   - {name: export, methods: [GET], path: "/export/{id}", permissions: [records:export]}
 sessions: {idle_timeout: %(idle)s, absolute_lifetime: 1h, max_concurrent: %(max)d, on_limit: %(on_limit)s,
-           end_on_ip_change: false}
+           end_on_ip_change: %(ip_change)s}
 lockout: {max_failures: 5, window: 1m, duration: %(lock)s}
 break_glass: {header: X-Break-Glass-Reason, window: 10m, reason_min_length: 10}
 """
@@ -47,11 +47,12 @@ def write_secret(path, data):
 
 
 def auth_config(workdir, redis_address, idle="30m", max_sessions=3, on_limit="refuse", lock="30m",
-                assertion=False):
+                assertion=False, end_on_ip_change=False, redis_user=None, redis_password=None):
     """Config overrides turning password logins on, against redis_address."""
     policy = os.path.join(workdir, "policy.yaml")
     with open(policy, "w") as f:
-        f.write(POLICY % {"idle": idle, "max": max_sessions, "on_limit": on_limit, "lock": lock})
+        f.write(POLICY % {"idle": idle, "max": max_sessions, "on_limit": on_limit, "lock": lock,
+                          "ip_change": "true" if end_on_ip_change else "false"})
     token_key = os.path.join(workdir, "token.key")
     mfa_key = os.path.join(workdir, "mfa.key")
     if not os.path.exists(token_key):
@@ -66,7 +67,11 @@ def auth_config(workdir, redis_address, idle="30m", max_sessions=3, on_limit="re
         subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-out", key + ".pub"], check=True,
                        capture_output=True)
         auth["assertion_key_file"] = key
-    return {"policy": {"file": policy}, "redis": {"address": redis_address}, "auth": auth}
+    redis_cfg = {"address": redis_address}
+    if redis_user:
+        redis_cfg["username"] = redis_user
+        redis_cfg["password_file"] = write_secret(os.path.join(workdir, "redis.password"), redis_password.encode())
+    return {"policy": {"file": policy}, "redis": redis_cfg, "auth": auth}
 
 
 def totp(secret, offset=0):

@@ -289,3 +289,73 @@ def test_redis_down_fails_closed(auth_proxy, redis_server):
     assert r.status_code == 503
     r = Client(p).login("n.joy")
     assert r.status_code == 503
+
+
+def get_from(proxy, source_ip, path, token):
+    """A request over a connection from another loopback address."""
+    ctx = ssl.create_default_context(cafile=f"{proxy.certs}/ca.pem")
+    raw = socket.create_connection(("127.0.0.1", proxy.port), timeout=10, source_address=(source_ip, 0))
+    with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n"
+                  "Connection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize("end", [False, True])
+def test_client_address_change_is_alerted_and_ended_when_configured(make_proxy, workdir, redis_server, end):
+    p = make_proxy(auth_config(workdir, redis_server.address, end_on_ip_change=end))
+    c = Client(p)
+    token = c.login("n.joy").json()["token"]
+    assert get_from(p, "127.0.0.2", "/fhir/Patient", token) == (401 if end else 200)
+    p.wait_log("alert")
+    ev = [e for e in p.logs("security_event") if e.get("type") == "session_ip_changed"]
+    assert ev and ev[0]["session_ip"] == "127.0.0.1" and ev[0]["client_ip"] == "127.0.0.2"
+    assert c.get("/fhir/Patient").status_code == (401 if end else 200)
+
+
+def test_works_with_the_documented_redis_acl(make_proxy, workdir):
+    from redis_fixture import PHIGUARD_ACL, RedisServer
+    server = RedisServer(username="phiguard", password="acl-test-password-1", acl=PHIGUARD_ACL).start()
+    try:
+        p = make_proxy(auth_config(workdir, server.address, max_sessions=1, redis_user="phiguard",
+                                   redis_password="acl-test-password-1"))
+        c = Client(p)
+        c.enroll_and_login("dr.grey")
+        assert c.get("/fhir/Patient").status_code == 200
+        assert Client(p).login("dr.grey").status_code == 200  # the code step
+        for _ in range(5):
+            Client(p).login("b.clerk", "wrong-password-123")
+        assert Client(p).login("b.clerk").status_code == 401  # locked, through the ACL user
+        assert c.post("/auth/logout").status_code == 200
+        assert "NOPERM" not in p.stderr()
+    finally:
+        server.cleanup()
+
+
+def test_users_file_reload_on_sighup(make_proxy, workdir, redis_server):
+    import shutil
+    import signal
+    from auth_env import USERS
+    users = f"{workdir}/users.yaml"
+    shutil.copy(USERS, users)
+    cfg = auth_config(workdir, redis_server.address)
+    cfg["auth"]["users_file"] = users
+    p = make_proxy(cfg)
+    assert Client(p).login("n.joy").status_code == 200
+    text = open(users).read().replace("    mfa_required: false\n  - id: u-bill-1",
+                                      "    mfa_required: false\n    disabled: true\n  - id: u-bill-1", 1)
+    assert "disabled: true" in text
+    open(users, "w").write(text)
+    p.signal(signal.SIGHUP)
+    p.wait_log("users_loaded", count=2)
+    assert Client(p).login("n.joy").status_code == 401
+    open(users, "w").write("users: [oops\n")
+    p.signal(signal.SIGHUP)
+    p.wait_log("users_reload_failed")
+    assert Client(p).login("b.clerk").status_code == 200  # the last good file still runs
