@@ -191,7 +191,7 @@ void pg_auth_store_reload(struct event_base *base)
     if (!j)
         return;
     reloading = true;
-    if (pg_workq_submit(base, reload_work, reload_done, j) != 0) {
+    if (pg_workq_submit(PG_POOL_IO, base, reload_work, reload_done, j) != 0) {
         reloading = false;
         free(j);
     }

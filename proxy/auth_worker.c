@@ -17,11 +17,21 @@
 struct entry {
     struct entry *next;
     uint64_t checked_us;
-    struct pg_session s;
+    struct pg_session_ref *ref;
+};
+
+#define TOKEN_SLOTS 4096        /* direct-mapped: a collision replaces */
+#define TOKEN_MAX 1024
+
+struct token_slot {
+    size_t len; /* 0: empty */
+    char token[TOKEN_MAX];
+    struct pg_token_claims claims;
 };
 
 struct pg_auth_worker {
     struct pg_redis *redis;
+    struct token_slot *tokens; /* TOKEN_SLOTS */
     struct entry *buckets[BUCKETS];
     int count;
     bool subscribed;
@@ -36,11 +46,44 @@ static unsigned bucket_of(const char *sid)
     return h % BUCKETS;
 }
 
+static unsigned token_slot_of(const char *token, size_t len)
+{
+    /* The signature ends the token: its last bytes are already uniform. */
+    unsigned h = 2166136261u;
+    for (size_t i = len > 16 ? len - 16 : 0; i < len; i++)
+        h = (h ^ (unsigned char)token[i]) * 16777619u;
+    return h % TOKEN_SLOTS;
+}
+
+bool pg_auth_token_known(struct pg_worker *w, const char *token, size_t len, time_t now, struct pg_token_claims *out)
+{
+    struct pg_auth_worker *a = w->auth;
+    if (!a || !a->tokens || len == 0 || len > TOKEN_MAX)
+        return false;
+    const struct token_slot *s = &a->tokens[token_slot_of(token, len)];
+    if (s->len != len || memcmp(s->token, token, len) != 0 || s->claims.exp <= now)
+        return false;
+    *out = s->claims;
+    return true;
+}
+
+void pg_auth_token_remember(struct pg_worker *w, const char *token, size_t len, const struct pg_token_claims *c)
+{
+    struct pg_auth_worker *a = w->auth;
+    if (!a || !a->tokens || len == 0 || len > TOKEN_MAX)
+        return;
+    struct token_slot *s = &a->tokens[token_slot_of(token, len)];
+    memcpy(s->token, token, len);
+    s->len = len;
+    s->claims = *c;
+}
+
 static void cache_clear(struct pg_auth_worker *a)
 {
     for (int i = 0; i < BUCKETS; i++) {
         for (struct entry *e = a->buckets[i], *n; e; e = n) {
             n = e->next;
+            pg_session_ref_release(e->ref);
             free(e);
         }
         a->buckets[i] = NULL;
@@ -48,39 +91,46 @@ static void cache_clear(struct pg_auth_worker *a)
     a->count = 0;
 }
 
-const struct pg_session *pg_auth_cache_get(struct pg_worker *w, const char *sid, uint64_t max_age_us)
+struct pg_session_ref *pg_auth_cache_get(struct pg_worker *w, const char *sid, uint64_t max_age_us)
 {
     struct pg_auth_worker *a = w->auth;
     if (!a || !a->subscribed || !max_age_us)
         return NULL;
     uint64_t now = pg_now_us();
     for (struct entry *e = a->buckets[bucket_of(sid)]; e; e = e->next)
-        if (!strcmp(e->s.sid, sid))
-            return now - e->checked_us <= max_age_us ? &e->s : NULL;
+        if (!strcmp(e->ref->s.sid, sid))
+            return now - e->checked_us <= max_age_us ? e->ref : NULL;
     return NULL;
 }
 
-void pg_auth_cache_put(struct pg_worker *w, const struct pg_session *s)
+struct pg_session_ref *pg_auth_cache_put(struct pg_worker *w, const struct pg_session *s)
 {
     struct pg_auth_worker *a = w->auth;
-    if (!a)
-        return;
+    struct pg_session_ref *ref = a ? pg_session_ref_new(s) : NULL;
+    if (!ref)
+        return NULL;
+    if (!ref->s.headers_len)
+        pg_session_render_headers(&ref->s, &w->cfg->auth);
     unsigned b = bucket_of(s->sid);
     struct entry *e = a->buckets[b];
-    while (e && strcmp(e->s.sid, s->sid))
+    while (e && strcmp(e->ref->s.sid, s->sid))
         e = e->next;
     if (!e) {
         if (a->count >= MAX_ENTRIES)
             cache_clear(a);
-        if (!(e = malloc(sizeof *e)))
-            return;
+        if (!(e = malloc(sizeof *e))) {
+            pg_session_ref_release(ref);
+            return NULL;
+        }
         e->next = a->buckets[b];
         a->buckets[b] = e;
         a->count++;
+    } else {
+        pg_session_ref_release(e->ref); /* requests holding it keep their copy */
     }
-    e->s = *s;
-    pg_session_split_roles(&e->s); /* its role pointers must point into its own copy */
+    e->ref = ref;
     e->checked_us = pg_now_us();
+    return ref;
 }
 
 static void cache_drop(struct pg_auth_worker *a, const char *uid, const char *sid)
@@ -89,8 +139,9 @@ static void cache_drop(struct pg_auth_worker *a, const char *uid, const char *si
     for (int i = all ? 0 : (int)bucket_of(sid); i < (all ? BUCKETS : (int)bucket_of(sid) + 1); i++) {
         for (struct entry **pp = &a->buckets[i]; *pp;) {
             struct entry *e = *pp;
-            if (!strcmp(e->s.uid, uid) && (all || !strcmp(e->s.sid, sid))) {
+            if (!strcmp(e->ref->s.uid, uid) && (all || !strcmp(e->ref->s.sid, sid))) {
                 *pp = e->next;
+                pg_session_ref_release(e->ref);
                 free(e);
                 a->count--;
             } else {
@@ -191,9 +242,10 @@ int pg_auth_worker_init(struct pg_worker *w)
                                  .db = cfg->redis.db,
                                  .connect_timeout_ms = cfg->redis.connect_timeout_ms,
                                  .command_timeout_ms = cfg->redis.command_timeout_ms};
+    a->tokens = calloc(TOKEN_SLOTS, sizeof *a->tokens);
     a->redis = pg_redis_new(w->base, &rc, NULL, NULL);
     a->tunnel_check = event_new(w->base, -1, EV_PERSIST, tunnel_check, w);
-    if (!a->redis || !a->tunnel_check || pg_redis_subscribe(a->redis, PG_SESSION_CHANNEL, on_ended, w) != 0) {
+    if (!a->tokens || !a->redis || !a->tunnel_check || pg_redis_subscribe(a->redis, PG_SESSION_CHANNEL, on_ended, w) != 0) {
         pg_auth_worker_free(w);
         return -1;
     }
@@ -212,6 +264,7 @@ void pg_auth_worker_free(struct pg_worker *w)
     if (a->redis)
         pg_redis_free(a->redis);
     cache_clear(a);
+    free(a->tokens);
     free(a);
     w->auth = NULL;
 }

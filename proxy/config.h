@@ -81,6 +81,8 @@ struct pg_auth_config {
     size_t argon2_memory;       /* bytes, for new hashes and the dummy verify */
     int argon2_passes, argon2_lanes;
     int argon2_max_queued;      /* verifications waiting at once; beyond: 503 */
+    int argon2_threads;         /* the hashing pool's threads */
+    int argon2_nice;            /* their niceness: proxied requests come first */
     int password_min_length;
     char *cookie_name;
     uint32_t session_cache_ms;  /* a worker trusts a session it checked this recently */

@@ -155,17 +155,20 @@ long pg_http1_scan_head(const char *buf, size_t len, bool is_request, const stru
             pos += 2;
     int lines = 0;
     while (pos < len) {
-        size_t i = pos;
-        while (i < len && buf[i] != '\r' && buf[i] != '\n')
-            i++;
-        if (i >= len)
+        /* Lines end at LF (memchr, not a byte loop: heads carry long
+         * tokens). A CR anywhere but before that LF is a bare CR, which
+         * the line checks below refuse as a control byte. */
+        const char *lf = memchr(buf + pos, '\n', len - pos);
+        if (!lf) {
+            const char *cr = memchr(buf + pos, '\r', len - pos);
+            if (cr && cr + 1 < buf + len)
+                return -400; /* bare CR: no LF follows it */
             break;
-        if (buf[i] == '\n')
+        }
+        size_t i = (size_t)(lf - buf);
+        if (i == pos || buf[i - 1] != '\r')
             return -400; /* bare LF */
-        if (i + 1 >= len)
-            break;
-        if (buf[i + 1] != '\n')
-            return -400; /* bare CR */
+        i--; /* at the CR */
         size_t n = i - pos;
         int rc;
         if (lines == 0)

@@ -96,7 +96,7 @@ void pg_policy_store_reload(struct event_base *base)
         return;
     j->base = base;
     reloading = true;
-    if (pg_workq_submit(base, reload_work, reload_done, j) != 0) {
+    if (pg_workq_submit(PG_POOL_IO, base, reload_work, reload_done, j) != 0) {
         reloading = false;
         free(j);
         pg_log(PG_LOG_ERROR, "policy_reload_failed", "\"error\":\"work queue unavailable\"");

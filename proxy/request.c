@@ -68,7 +68,7 @@ void pg_request_free(struct pg_request *req)
         evbuffer_free(req->local_headers);
     if (req->filter_state_free)
         req->filter_state_free(req->filter_state);
-    pg_session_ref_free(req->session);
+    pg_session_ref_release(req->session);
     pg_http_head_free(&req->head);
     pg_http_head_free(&req->resp);
     pg_policy_unref(req->policy);

@@ -84,7 +84,7 @@ static void start_reload(struct server *s)
         return;
     j->s = s;
     s->reload_running = true;
-    if (pg_workq_submit(s->base, reload_work, reload_done, j) != 0) {
+    if (pg_workq_submit(PG_POOL_IO, s->base, reload_work, reload_done, j) != 0) {
         s->reload_running = false;
         free(j);
         pg_log(PG_LOG_ERROR, "tls_reload_failed", "\"error\":\"work queue unavailable\"");
@@ -175,7 +175,8 @@ int pg_server_run(const struct pg_config *cfg)
     signal(SIGPIPE, SIG_IGN);
     evthread_use_pthreads();
     pg_log_start(cfg->log_level);
-    if (pg_workq_start(2) != 0) {
+    if (pg_workq_start(PG_POOL_IO, 2, 0) != 0 ||
+        pg_workq_start(PG_POOL_HASH, cfg->auth.argon2_threads, cfg->auth.argon2_nice) != 0) {
         pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"cannot start the work queue\"");
         goto out_log;
     }
@@ -270,7 +271,9 @@ out:
         event_free(s.exit_ev);
     if (s.drain_timer)
         event_free(s.drain_timer);
-    pg_workq_stop(); /* before the base its results are delivered to goes */
+    /* Before the bases their results are delivered to go. */
+    pg_workq_stop(PG_POOL_HASH);
+    pg_workq_stop(PG_POOL_IO);
     if (s.base)
         event_base_free(s.base);
     pg_tls_shutdown();
@@ -281,7 +284,8 @@ out:
     pg_mfa_scripts_free();
     goto out_log;
 out_workq:
-    pg_workq_stop();
+    pg_workq_stop(PG_POOL_HASH);
+    pg_workq_stop(PG_POOL_IO);
 out_log:
     pg_log_stop();
     return status;

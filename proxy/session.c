@@ -1,11 +1,14 @@
 #include "proxy/session.h"
 
+#include <ctype.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "proxy/config.h"
 #include "proxy/redis_script.h"
 
 /* Times inside the scripts come from Redis's clock, so replicas whose
@@ -97,9 +100,27 @@ void pg_session_scripts_free(void)
     create_script = fetch_script = end_script = break_glass_script = NULL;
 }
 
-void pg_session_ref_free(struct pg_session_ref *r)
+struct pg_session_ref *pg_session_ref_new(const struct pg_session *s)
 {
-    free(r);
+    struct pg_session_ref *r = malloc(sizeof *r);
+    if (!r)
+        return NULL;
+    r->refs = 1;
+    r->s = *s;
+    pg_session_split_roles(&r->s); /* its role pointers must point into its own copy */
+    return r;
+}
+
+struct pg_session_ref *pg_session_ref_hold(struct pg_session_ref *r)
+{
+    r->refs++;
+    return r;
+}
+
+void pg_session_ref_release(struct pg_session_ref *r)
+{
+    if (r && --r->refs == 0)
+        free(r);
 }
 
 int64_t pg_wall_ms(void)
@@ -111,12 +132,30 @@ int64_t pg_wall_ms(void)
 
 int pg_session_new_id(char out[64])
 {
+    /* 192 random bits in base64url: short, because every request carries
+     * the token that holds it. */
+    static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char rnd[24];
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         return -1;
-    for (size_t i = 0; i < sizeof rnd; i++)
-        snprintf(out + 2 * i, 3, "%02x", rnd[i]);
+    for (int i = 0; i < 8; i++) {
+        unsigned v = (unsigned)rnd[3 * i] << 16 | (unsigned)rnd[3 * i + 1] << 8 | rnd[3 * i + 2];
+        for (int k = 0; k < 4; k++)
+            out[4 * i + k] = b64url[(v >> (18 - 6 * k)) & 63];
+    }
+    out[PG_SESSION_ID_LEN] = '\0';
     return 0;
+}
+
+bool pg_session_id_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n != PG_SESSION_ID_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_'))
+            return false;
+    return true;
 }
 
 void pg_session_split_roles(struct pg_session *s)
@@ -127,6 +166,21 @@ void pg_session_split_roles(struct pg_session *s)
     for (char *t = strtok_r(s->roles_buf, ",", &save); t && s->nroles < PG_SESSION_MAX_ROLES;
          t = strtok_r(NULL, ",", &save))
         s->roles[s->nroles++] = t;
+}
+
+void pg_session_render_headers(struct pg_session *s, const struct pg_auth_config *a)
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)s->sid, strlen(s->sid), d);
+    char hex[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    int n = snprintf(s->headers, sizeof s->headers,
+                     "%s: %s\r\n%s: %s\r\n%s: %s\r\n%s: %s\r\nX-Auth-Method: password\r\n", a->header_user,
+                     s->username, a->header_user_id, s->uid, a->header_roles, s->roles_csv, a->header_session, hex);
+    /* Names and values are bounded well below the buffer; a cut block
+     * would be a broken header, so none is sent instead. */
+    s->headers_len = n > 0 && (size_t)n < sizeof s->headers ? (size_t)n : 0;
 }
 
 static void key_names(const char *uid, const char *sid, char *list, size_t ll, char *prefix, size_t pl, char *sess,

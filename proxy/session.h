@@ -27,19 +27,38 @@ struct pg_session {
     char roles_buf[512];
     char ip[64];
     int64_t created_ms, abs_ms, bg_ms; /* wall clock, ms; bg: break-glass used at (0: never) */
+    /* The identity header lines for the upstream, rendered once per
+     * session and worker rather than once per request (0: not yet). */
+    size_t headers_len;
+    char headers[1400];
 };
 
-/* The session a request came with (a copy: the cache may drop its entry). */
+/* A session shared by a worker's cache and the requests using it, so that
+ * a request costs a reference, not a copy. Counted without atomics: a ref
+ * never leaves its worker's thread. Its session never changes: a changed
+ * session is a new ref. */
 struct pg_session_ref {
+    int refs;
     struct pg_session s;
 };
-void pg_session_ref_free(struct pg_session_ref *r);
+/* A ref holding a copy of s (roles split, refs 1), or NULL. */
+struct pg_session_ref *pg_session_ref_new(const struct pg_session *s);
+struct pg_session_ref *pg_session_ref_hold(struct pg_session_ref *r);
+void pg_session_ref_release(struct pg_session_ref *r);
 
 int64_t pg_wall_ms(void);
-/* A fresh random session id (48 hex characters). */
+#define PG_SESSION_ID_LEN 32
+/* A fresh random id (sessions, MFA tickets): 32 base64url characters. */
 int pg_session_new_id(char out[64]);
+/* Whether s has the form of such an id (before it names a Redis key). */
+bool pg_session_id_valid(const char *s);
 /* Splits roles_csv into roles. */
 void pg_session_split_roles(struct pg_session *s);
+struct pg_auth_config;
+/* Renders s->headers: user, user id, roles, a digest of the session id
+ * (correlates a session's requests; cannot be replayed as a token) and the
+ * method, under the configured names. */
+void pg_session_render_headers(struct pg_session *s, const struct pg_auth_config *a);
 
 /* Loads the scripts (once, before any worker runs). */
 int pg_session_scripts_init(void);

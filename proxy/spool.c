@@ -426,7 +426,7 @@ int pg_spool_request_sync(struct pg_spool *sp)
     if (!sp->base)
         return -1;
     sp->sync_in_flight = true;
-    if (pg_workq_submit(sp->base, sync_work, sync_done, sp) != 0) {
+    if (pg_workq_submit(PG_POOL_IO, sp->base, sync_work, sync_done, sp) != 0) {
         sp->sync_in_flight = false;
         return -1;
     }

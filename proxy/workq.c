@@ -3,7 +3,10 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 struct job {
     struct job *next;
@@ -12,12 +15,20 @@ struct job {
     void *arg;
 };
 
-static pthread_mutex_t wq_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wq_cv = PTHREAD_COND_INITIALIZER;
-static struct job *wq_head, *wq_tail;
-static pthread_t *wq_threads;
-static int wq_nthreads;
-static bool wq_stopping;
+struct pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct job *head, *tail;
+    pthread_t *threads;
+    int nthreads;
+    int nice;
+    bool stopping;
+};
+
+static struct pool pools[PG_POOL_COUNT] = {
+    [PG_POOL_IO] = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER},
+    [PG_POOL_HASH] = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER},
+};
 
 static void run_done(evutil_socket_t fd, short what, void *arg)
 {
@@ -28,22 +39,24 @@ static void run_done(evutil_socket_t fd, short what, void *arg)
     free(j);
 }
 
-static void *wq_main(void *arg)
+static void *pool_main(void *arg)
 {
-    (void)arg;
+    struct pool *p = arg;
+    if (p->nice) /* Linux: niceness is per thread, named by its tid */
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice);
     for (;;) {
-        pthread_mutex_lock(&wq_mu);
-        while (!wq_head && !wq_stopping)
-            pthread_cond_wait(&wq_cv, &wq_mu);
-        struct job *j = wq_head;
+        pthread_mutex_lock(&p->mu);
+        while (!p->head && !p->stopping)
+            pthread_cond_wait(&p->cv, &p->mu);
+        struct job *j = p->head;
         if (!j) {
-            pthread_mutex_unlock(&wq_mu);
+            pthread_mutex_unlock(&p->mu);
             return NULL;
         }
-        wq_head = j->next;
-        if (!wq_head)
-            wq_tail = NULL;
-        pthread_mutex_unlock(&wq_mu);
+        p->head = j->next;
+        if (!p->head)
+            p->tail = NULL;
+        pthread_mutex_unlock(&p->mu);
 
         j->work(j->arg);
         if (!j->done) {
@@ -60,56 +73,60 @@ static void *wq_main(void *arg)
     }
 }
 
-int pg_workq_start(int threads)
+int pg_workq_start(enum pg_workq_pool pool, int threads, int nice)
 {
+    struct pool *p = &pools[pool];
     if (threads < 1)
         threads = 1;
-    wq_threads = calloc((size_t)threads, sizeof *wq_threads);
-    if (!wq_threads)
+    p->threads = calloc((size_t)threads, sizeof *p->threads);
+    if (!p->threads)
         return -1;
-    wq_stopping = false;
+    p->stopping = false;
+    p->nice = nice;
     for (int i = 0; i < threads; i++) {
-        if (pthread_create(&wq_threads[i], NULL, wq_main, NULL) != 0) {
-            wq_nthreads = i;
-            pg_workq_stop();
+        if (pthread_create(&p->threads[i], NULL, pool_main, p) != 0) {
+            p->nthreads = i;
+            pg_workq_stop(pool);
             return -1;
         }
     }
-    wq_nthreads = threads;
+    p->nthreads = threads;
     return 0;
 }
 
-void pg_workq_stop(void)
+void pg_workq_stop(enum pg_workq_pool pool)
 {
-    pthread_mutex_lock(&wq_mu);
-    wq_stopping = true;
-    pthread_cond_broadcast(&wq_cv);
-    pthread_mutex_unlock(&wq_mu);
-    for (int i = 0; i < wq_nthreads; i++)
-        pthread_join(wq_threads[i], NULL);
-    free(wq_threads);
-    wq_threads = NULL;
-    wq_nthreads = 0;
+    struct pool *p = &pools[pool];
+    pthread_mutex_lock(&p->mu);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nthreads; i++)
+        pthread_join(p->threads[i], NULL);
+    free(p->threads);
+    p->threads = NULL;
+    p->nthreads = 0;
 }
 
-int pg_workq_submit(struct event_base *base, pg_work_fn work, pg_work_fn done, void *arg)
+int pg_workq_submit(enum pg_workq_pool pool, struct event_base *base, pg_work_fn work, pg_work_fn done, void *arg)
 {
+    struct pool *p = &pools[pool];
     struct job *j = malloc(sizeof *j);
     if (!j)
         return -1;
     *j = (struct job){.base = base, .work = work, .done = done, .arg = arg};
-    pthread_mutex_lock(&wq_mu);
-    if (wq_nthreads == 0 || wq_stopping) {
-        pthread_mutex_unlock(&wq_mu);
+    pthread_mutex_lock(&p->mu);
+    if (p->nthreads == 0 || p->stopping) {
+        pthread_mutex_unlock(&p->mu);
         free(j);
         return -1;
     }
-    if (wq_tail)
-        wq_tail->next = j;
+    if (p->tail)
+        p->tail->next = j;
     else
-        wq_head = j;
-    wq_tail = j;
-    pthread_cond_signal(&wq_cv);
-    pthread_mutex_unlock(&wq_mu);
+        p->head = j;
+    p->tail = j;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
     return 0;
 }

@@ -1,7 +1,6 @@
 /* What a request learns from its session: the identity headers for the
  * upstream, the roles for authorization; and the small answers the /auth/
  * endpoints share (cookies, JSON, redirects). */
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,14 +14,10 @@
 #include "proxy/request.h"
 #include "proxy/worker.h"
 
-void pg_auth_set_identity(struct pg_request *req, const struct pg_session *s)
+void pg_auth_set_identity(struct pg_request *req, struct pg_session_ref *ref)
 {
-    struct pg_session_ref *ref = malloc(sizeof *ref);
-    if (!ref)
-        return; /* stays unauthenticated: refused where it matters */
-    ref->s = *s;
-    pg_session_split_roles(&ref->s);
-    pg_session_ref_free(req->session);
+    pg_session_ref_hold(ref);
+    pg_session_ref_release(req->session);
     req->session = ref;
     req->authenticated = true;
     req->user = ref->s.uid;
@@ -31,18 +26,9 @@ void pg_auth_set_identity(struct pg_request *req, const struct pg_session *s)
 
     const struct pg_auth_config *a = &req->worker->cfg->auth;
     struct evbuffer *add = req->up_add_headers;
-    pg_add_header(add, a->header_user, ref->s.username, strlen(ref->s.username));
-    pg_add_header(add, a->header_user_id, ref->s.uid, strlen(ref->s.uid));
-    pg_add_header(add, a->header_roles, ref->s.roles_csv, strlen(ref->s.roles_csv));
-    /* The upstream may correlate a session's requests, never replay it:
-     * it gets a digest of the id, not the id. */
-    unsigned char d[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)ref->s.sid, strlen(ref->s.sid), d);
-    char hex[33];
-    for (int i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", d[i]);
-    pg_add_header(add, a->header_session, hex, 32);
-    evbuffer_add(add, "X-Auth-Method: password\r\n", 25);
+    if (!ref->s.headers_len) /* rendered when cached; only an uncached ref is not */
+        pg_session_render_headers(&ref->s, a);
+    evbuffer_add(add, ref->s.headers, ref->s.headers_len);
     const struct pg_auth_secrets *sec = pg_auth_secrets();
     if (sec->assertion_pem) {
         char jwt[4096];

@@ -12,7 +12,7 @@ struct pg_user;
 
 /* The request carries session s: phiguard's identity headers for the
  * upstream, the roles for authorization. */
-void pg_auth_set_identity(struct pg_request *req, const struct pg_session *s);
+void pg_auth_set_identity(struct pg_request *req, struct pg_session_ref *ref);
 /* Whether the client asked for HTML (a browser) rather than JSON. */
 bool pg_auth_wants_html(struct pg_request *req);
 /* The /auth/ endpoints; called by the authentication filter once the

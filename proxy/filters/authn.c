@@ -60,8 +60,17 @@ static bool by_certificate(struct pg_request *req)
     return false;
 }
 
+/* Where a session token was found, so that it can be kept from the
+ * upstream: the token is phiguard's, and an app that saw it could replay
+ * it. */
+struct token_source {
+    struct pg_header *header;
+    const char *cookie; /* the name=value pair in a Cookie header, or NULL */
+    size_t cookie_len;
+};
+
 /* The token from Authorization: Bearer, else from the session cookie. */
-static bool find_token(struct pg_request *req, char *out, size_t cap)
+static bool find_token(struct pg_request *req, char *out, size_t cap, struct token_source *src)
 {
     struct pg_header *hd = pg_http_find(&req->head, "authorization");
     if (hd && hd->value_len > 7 && !strncasecmp(hd->value, "Bearer ", 7)) {
@@ -70,6 +79,7 @@ static bool find_token(struct pg_request *req, char *out, size_t cap)
             return false;
         memcpy(out, hd->value + 7, n);
         out[n] = '\0';
+        *src = (struct token_source){.header = hd};
         return true;
     }
     const char *name = req->worker->cfg->auth.cookie_name;
@@ -90,12 +100,38 @@ static bool find_token(struct pg_request *req, char *out, size_t cap)
                     return false;
                 memcpy(out, p + nl + 1, n);
                 out[n] = '\0';
+                *src = (struct token_source){.header = c, .cookie = p, .cookie_len = (size_t)(stop - p)};
                 return true;
             }
             p = stop;
         }
     }
     return false;
+}
+
+/* Removes the token from what the upstream gets; the app's own cookies in
+ * the same header are passed on. */
+static void hide_token(struct pg_request *req, const struct token_source *src)
+{
+    src->header->drop = true;
+    if (!src->cookie)
+        return;
+    const char *v = src->header->value, *end = v + src->header->value_len;
+    const char *before_end = src->cookie, *after = src->cookie + src->cookie_len;
+    while (before_end > v && (before_end[-1] == ' ' || before_end[-1] == ';'))
+        before_end--;
+    while (after < end && (*after == ' ' || *after == ';'))
+        after++;
+    size_t nb = (size_t)(before_end - v), na = (size_t)(end - after);
+    if (!nb && !na)
+        return;
+    struct evbuffer *add = req->up_add_headers;
+    evbuffer_add(add, "Cookie: ", 8);
+    evbuffer_add(add, v, nb);
+    if (nb && na)
+        evbuffer_add(add, "; ", 2);
+    evbuffer_add(add, after, na);
+    evbuffer_add(add, "\r\n", 2);
 }
 
 static bool is_auth_path(const struct pg_request *req)
@@ -119,19 +155,22 @@ static void refuse(struct pg_request *req, const char *code)
 }
 
 /* The session is alive: check it against this connection, then go on. */
-static enum pg_filter_result accept_session(struct pg_request *req, const struct pg_session *s)
+static enum pg_filter_result accept_session(struct pg_request *req, struct pg_session_ref *ref)
 {
+    const struct pg_session *s = &ref->s;
     const struct pg_policy *p = req->policy;
     if (s->ip[0] && strcmp(s->ip, req->conn->client_ip) != 0) {
         bool end = p && p->params.end_on_ip_change;
         pg_security_event(req, "session_ip_changed", end ? "failure" : "success", s->uid, s->username,
                           "\"session_ip\":\"%s\",\"ended\":%s", s->ip, end ? "true" : "false");
-        pg_alert_raise(req->worker, "high", "session_ip_changed", s->username, "\"session_ip\":\"%s\",\"client_ip\":\"%s\"",
-                       s->ip, req->conn->client_ip);
+        pg_alert_raise(req->worker, "high", "session_ip_changed", s->username,
+                       "\"session_ip\":\"%s\",\"client_ip\":\"%s\"", s->ip, req->conn->client_ip);
         if (end) {
-            struct pg_redis *r = pg_auth_redis(req->worker);
-            pg_session_end(r, s->uid, s->sid, pg_redis_discard, NULL);
-            pg_auth_session_ended(req->worker, s->uid, s->sid);
+            char uid[sizeof s->uid], sid[sizeof s->sid]; /* the cache entry goes with the session */
+            memcpy(uid, s->uid, sizeof uid);
+            memcpy(sid, s->sid, sizeof sid);
+            pg_session_end(pg_auth_redis(req->worker), uid, sid, pg_redis_discard, NULL);
+            pg_auth_session_ended(req->worker, uid, sid);
             if (!is_auth_path(req)) {
                 refuse(req, "session_ended");
                 return PG_RESPOND;
@@ -139,7 +178,7 @@ static enum pg_filter_result accept_session(struct pg_request *req, const struct
             return after_session(req);
         }
     }
-    pg_auth_set_identity(req, s);
+    pg_auth_set_identity(req, ref);
     return after_session(req);
 }
 
@@ -150,16 +189,24 @@ static void resume_with(struct pg_request *req, enum pg_filter_result r)
     /* PG_RESPOND: answered; PG_SUSPEND: a further step is under way. */
 }
 
+/* The session a token names, while its Redis lookup runs. */
+struct lookup {
+    char sid[64];
+    char uid[128];
+};
+
 static void fetched(enum pg_redis_status st, const redisReply *reply, void *arg)
 {
     struct pg_request *req = pg_ticket_redeem(arg);
     if (!req)
         return; /* the client left; its state went with it */
-    struct pg_session_ref *ref = req->filter_state;
-    struct pg_session s = ref->s;
+    struct lookup *l = req->filter_state;
+    struct pg_session s = {0};
+    memcpy(s.sid, l->sid, sizeof s.sid);
+    memcpy(s.uid, l->uid, sizeof s.uid);
     req->filter_state = NULL;
     req->filter_state_free = NULL;
-    pg_session_ref_free(ref);
+    free(l);
     if (st != PG_REDIS_OK) {
         pg_log(PG_LOG_ERROR, "session_check_failed", "\"request_id\":\"%s\",\"redis\":\"%s\"", req->id,
                pg_redis_status_name(st));
@@ -174,23 +221,37 @@ static void fetched(enum pg_redis_status st, const redisReply *reply, void *arg)
             refuse(req, "session_expired");
         return;
     }
-    pg_auth_cache_put(req->worker, &s);
-    resume_with(req, accept_session(req, &s));
-}
-
-static void free_ref(void *p)
-{
-    pg_session_ref_free(p);
+    struct pg_session_ref *ref = pg_auth_cache_put(req->worker, &s);
+    if (ref) {
+        resume_with(req, accept_session(req, ref));
+        return;
+    }
+    if (!(ref = pg_session_ref_new(&s))) {
+        pg_request_resume(req, PG_ERROR);
+        return;
+    }
+    resume_with(req, accept_session(req, ref));
+    pg_session_ref_release(ref);
 }
 
 static enum pg_filter_result by_session(struct pg_request *req)
 {
     char token[2048];
-    if (!find_token(req, token, sizeof token))
+    struct token_source src;
+    if (!find_token(req, token, sizeof token, &src))
         return after_session(req);
-    const struct pg_auth_secrets *sec = pg_auth_secrets();
+    hide_token(req, &src);
     struct pg_token_claims c;
-    enum pg_token_result tr = pg_token_verify(&sec->token, token, time(NULL), &c);
+    size_t token_len = strlen(token);
+    time_t now = time(NULL);
+    enum pg_token_result tr = PG_TOKEN_OK;
+    if (!pg_auth_token_known(req->worker, token, token_len, now, &c)) {
+        tr = pg_token_verify(&pg_auth_secrets()->token, token, now, &c);
+        if (tr == PG_TOKEN_OK && !pg_session_id_valid(c.sid))
+            tr = PG_TOKEN_MALFORMED; /* ours never look like that: a key name must not be shaped by it */
+        if (tr == PG_TOKEN_OK)
+            pg_auth_token_remember(req->worker, token, token_len, &c);
+    }
     if (tr != PG_TOKEN_OK) {
         pg_security_event(req, "token_rejected", "failure", NULL, NULL, "\"reason\":\"%s\"", pg_token_result_name(tr));
         if (is_auth_path(req))
@@ -199,22 +260,19 @@ static enum pg_filter_result by_session(struct pg_request *req)
         return PG_RESPOND;
     }
     const struct pg_config *cfg = req->worker->cfg;
-    const struct pg_session *cached = pg_auth_cache_get(req->worker, c.sid, (uint64_t)cfg->auth.session_cache_ms * 1000);
-    if (cached && !strcmp(cached->uid, c.sub)) {
-        struct pg_session s = *cached;
-        pg_session_split_roles(&s);
-        return accept_session(req, &s);
-    }
-    struct pg_session_ref *ref = calloc(1, sizeof *ref);
-    struct pg_ticket *t = ref ? pg_request_suspend(req) : NULL;
+    struct pg_session_ref *cached = pg_auth_cache_get(req->worker, c.sid, (uint64_t)cfg->auth.session_cache_ms * 1000);
+    if (cached && !strcmp(cached->s.uid, c.sub))
+        return accept_session(req, cached);
+    struct lookup *l = calloc(1, sizeof *l);
+    struct pg_ticket *t = l ? pg_request_suspend(req) : NULL;
     if (!t) {
-        free(ref);
+        free(l);
         return PG_ERROR;
     }
-    snprintf(ref->s.sid, sizeof ref->s.sid, "%s", c.sid);
-    snprintf(ref->s.uid, sizeof ref->s.uid, "%s", c.sub);
-    req->filter_state = ref;
-    req->filter_state_free = free_ref;
+    snprintf(l->sid, sizeof l->sid, "%s", c.sid);
+    snprintf(l->uid, sizeof l->uid, "%s", c.sub);
+    req->filter_state = l;
+    req->filter_state_free = free;
     int64_t idle = req->policy ? req->policy->params.idle_timeout_ms : 30 * 60 * 1000;
     enum pg_redis_status st = pg_session_fetch(pg_auth_redis(req->worker), c.sub, c.sid, idle, fetched, t);
     if (st != PG_REDIS_OK) {

@@ -1,6 +1,7 @@
 #include "proxy/filters/break_glass.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proxy/auth_worker.h"
@@ -30,12 +31,16 @@ static void window_applied(enum pg_redis_status st, const redisReply *reply, voi
         pg_request_respond_error(req, 503, "auth_unavailable");
         return;
     }
-    struct pg_session s = req->session->s;
-    s.bg_ms = pg_wall_ms();
-    int64_t end = s.bg_ms + req->policy->params.break_glass_window_ms;
-    if (end < s.abs_ms)
-        s.abs_ms = end;
-    pg_auth_cache_put(req->worker, &s);
+    struct pg_session *s = malloc(sizeof *s); /* a changed session is a new one in the cache */
+    if (s) {
+        *s = req->session->s;
+        s->bg_ms = pg_wall_ms();
+        int64_t end = s->bg_ms + req->policy->params.break_glass_window_ms;
+        if (end < s->abs_ms)
+            s->abs_ms = end;
+        pg_auth_cache_put(req->worker, s);
+        free(s);
+    }
     pg_request_resume(req, PG_NEXT);
 }
 

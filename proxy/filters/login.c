@@ -119,17 +119,6 @@ static void redis_failed(struct pg_request *req, enum pg_redis_status st)
     } while (0)
 #define TICKET t_
 
-static bool valid_ticket(const char *s)
-{
-    size_t n = strlen(s);
-    if (n != 48)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return false;
-    return true;
-}
-
 static bool mfa_required(struct pg_request *req, const struct pg_user *u)
 {
     if (u->mfa_required)
@@ -574,7 +563,7 @@ static void lock_checked(enum pg_redis_status st, const redisReply *reply, void 
     j->password_len = l->form.password_len;
     j->phc = l->user ? strdup(l->user->password) : NULL;
     j->params = pg_auth_secrets()->argon2;
-    if ((l->user && !j->phc) || pg_workq_submit(req->worker->base, verify_work, verify_done, j) != 0) {
+    if ((l->user && !j->phc) || pg_workq_submit(PG_POOL_HASH, req->worker->base, verify_work, verify_done, j) != 0) {
         atomic_fetch_sub(&argon2_queued, 1);
         pg_ticket_redeem(t);
         OPENSSL_cleanse(j->password, sizeof j->password);
@@ -630,7 +619,7 @@ static void body_read(struct pg_request *req, int status)
         return;
     }
     if (l->form.present & PG_FORM_MFA_TOKEN) {
-        if (!valid_ticket(l->form.mfa_token)) {
+        if (!pg_session_id_valid(l->form.mfa_token)) {
             fail(req, 401, "mfa_failed");
             return;
         }

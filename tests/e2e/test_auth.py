@@ -49,6 +49,15 @@ def test_login_without_mfa_reaches_backend_with_identity(auth_proxy, backend):
         names = [k.lower() for k, _ in req["headers"]]
         assert names.count("x-auth-user") == 1 and names.count("x-auth-roles") == 1
         assert "forged" not in json.dumps(req["headers"])
+        # phiguard's token is its own: the app never sees it.
+        assert j["token"] not in json.dumps(req["headers"])
+        assert "authorization" not in names
+    # The app's own cookies pass; phiguard's is taken out of the same header.
+    backend.clear()
+    r = c.get("/headers", headers={"Cookie": f"app=1; __Host-phiguard={j['token']}; theme=dark"})
+    assert r.status_code == 200
+    hdrs = {k.lower(): v for k, v in backend.requests_seen()[-1]["headers"]}
+    assert hdrs["cookie"] == "app=1; theme=dark"
 
 
 def test_bad_tokens_are_refused(auth_proxy):

@@ -336,7 +336,7 @@ static void test_group_commit_on_the_work_queue(void **state)
 {
     struct tmp *t = *state;
     evthread_use_pthreads();
-    assert_int_equal(pg_workq_start(1), 0);
+    assert_int_equal(pg_workq_start(PG_POOL_IO, 1, 0), 0);
     struct waiter w = {.base = event_base_new(), .target = 50};
     struct pg_spool_recovery rec;
     struct pg_spool *sp = open_ok(t, &rec);
@@ -348,7 +348,7 @@ static void test_group_commit_on_the_work_queue(void **state)
     struct timeval limit = {10, 0};
     event_base_loopexit(w.base, &limit); /* a bound, not a timed assertion */
     event_base_dispatch(w.base);
-    pg_workq_stop();
+    pg_workq_stop(PG_POOL_IO);
     assert_int_equal(w.durable, 50);
     assert_int_equal(pg_spool_durable_seq(sp), 50);
     struct pg_spool_stats st;

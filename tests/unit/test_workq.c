@@ -40,13 +40,13 @@ static void test_jobs_run_off_loop_and_finish_on_it(void **state)
     (void)state;
     evthread_use_pthreads();
     struct event_base *base = event_base_new();
-    assert_int_equal(pg_workq_start(2), 0);
+    assert_int_equal(pg_workq_start(PG_POOL_IO, 2, 0), 0);
     enum { N = 50 };
     static struct job jobs[N];
     int remaining = N;
     for (int i = 0; i < N; i++) {
         jobs[i] = (struct job){.loop_thread = pthread_self(), .base = base, .remaining = &remaining};
-        assert_int_equal(pg_workq_submit(base, work, done, &jobs[i]), 0);
+        assert_int_equal(pg_workq_submit(PG_POOL_IO, base, work, done, &jobs[i]), 0);
     }
     struct timeval limit = {10, 0};
     event_base_loopexit(base, &limit); /* a bound, should the test fail */
@@ -57,7 +57,7 @@ static void test_jobs_run_off_loop_and_finish_on_it(void **state)
         assert_true(jobs[i].done_on_loop);
         assert_false(pthread_equal(jobs[i].work_thread, pthread_self()));
     }
-    pg_workq_stop();
+    pg_workq_stop(PG_POOL_IO);
     event_base_free(base);
 }
 
@@ -66,7 +66,7 @@ static void test_submit_after_stop_fails(void **state)
     (void)state;
     struct event_base *base = event_base_new();
     struct job j = {0};
-    assert_int_equal(pg_workq_submit(base, work, NULL, &j), -1);
+    assert_int_equal(pg_workq_submit(PG_POOL_IO, base, work, NULL, &j), -1);
     event_base_free(base);
 }
 
