@@ -12,7 +12,7 @@
 #    cheap requests per second instead. Target: <= 2.0.
 #
 # Knobs: ROUNDS (5), DURATION (5 s), CONNECTIONS (50), LOGIN_RATE (20), VARIANTS
-# ("public session no_logins logins"),
+# ("public session no_logins logins"), ARGON2_NICE (19: auth.argon2_nice),
 # LOAD_CPU (0: wrk, the login client, the backend, Redis), PROXY_CPU (1:
 # phiguard, one worker, and its hashing thread), KEEP_WORK.
 # The variants alternate within each round, in rotating order; medians over
@@ -28,9 +28,10 @@ ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-50}
 LOGIN_RATE=${LOGIN_RATE:-20}
+ARGON2_NICE=${ARGON2_NICE:-19}
 LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-1}
-for knob in ROUNDS DURATION CONNECTIONS LOGIN_RATE LOAD_CPU PROXY_CPU; do
+for knob in ROUNDS DURATION CONNECTIONS LOGIN_RATE ARGON2_NICE LOAD_CPU PROXY_CPU; do
   [[ ${!knob} =~ ^[0-9]+$ ]] && [ "${!knob}" -ge 0 ] || die "$knob must be a whole number, not '${!knob}'"
 done
 for tool in wrk nginx openssl curl taskset redis-server /usr/bin/python3; do
@@ -85,7 +86,8 @@ upstream: {address: "127.0.0.1:$backend_port", max_idle: 256}
 admin: {listen: "127.0.0.1:$pg_admin_port"}
 policy: {file: $work/policy.yaml}
 redis: {address: "unix:$work/redis.sock"}
-auth: {users_file: $top/conf/users.yaml, token_key_file: $work/session.key, mfa_key_file: $work/mfa.key}
+auth: {users_file: $top/conf/users.yaml, token_key_file: $work/session.key, mfa_key_file: $work/mfa.key,
+       argon2_nice: $ARGON2_NICE}
 log: {level: warn, access: false}
 CONF
 taskset -c "$PROXY_CPU" "$work/phiguard" serve -c "$work/phiguard.yaml" 2>"$work/phiguard.log" &
@@ -125,7 +127,9 @@ measure() {
   local t0 t1 side_pid=""
   t0=$(cpu_ticks "$phiguard_pid")
   if [ -n "$side" ]; then
-    if [ $side = login ]; then args=(login n.joy demo-nurse-password); else args=(get /public); fi
+    # Another user than the one wrk's token belongs to: the logins' own
+    # sessions churn (end_oldest) without ending wrk's.
+    if [ $side = login ]; then args=(login b.clerk demo-billing-password); else args=(get /public); fi
     taskset -c "$LOAD_CPU" /usr/bin/python3 "$bench_dir/login_load.py" "$base" "$LOGIN_RATE" "$DURATION" \
       "$work/cert.pem" "${args[@]}" > "$work/side.json" 2>"$work/side.err" &
     side_pid=$!
@@ -134,7 +138,9 @@ measure() {
   [ -z "$side_pid" ] || wait "$side_pid" || die "the login client failed: $(tail -3 "$work/side.err")"
   kill -0 "$phiguard_pid" 2>/dev/null || die "phiguard died: $(tail -5 "$work/phiguard.log")"
   t1=$(cpu_ticks "$phiguard_pid")
-  local line
+  local line errors
+  errors=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$work/wrk.out")
+  [ -z "$errors" ] || die "$variant: $errors responses were not 2xx (the session ended?): $(tail -3 "$work/phiguard.log")"
   line=$(/usr/bin/python3 "$bench_dir/parse_wrk.py" "$round" phiguard "$variant" "$((t1 - t0))" "$(getconf CLK_TCK)" \
     < "$work/wrk.out")
   echo -e "$line\t$( [ -n "$side" ] && cat "$work/side.json" || echo '')"
@@ -147,7 +153,7 @@ results="$bench_dir/out/auth-$stamp.tsv"
   echo "command: ROUNDS=$ROUNDS DURATION=$DURATION CONNECTIONS=$CONNECTIONS LOGIN_RATE=$LOGIN_RATE bench/auth.sh"
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)"
   echo "machine: $(nproc --all) × $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
-  echo "pinning: wrk -t1, the side client, the backend and Redis on CPU $LOAD_CPU; phiguard (1 worker + 1 hashing thread at nice 10) on CPU $PROXY_CPU"
+  echo "pinning: wrk -t1, the side client, the backend and Redis on CPU $LOAD_CPU; phiguard (1 worker + 1 hashing thread at nice $ARGON2_NICE) on CPU $PROXY_CPU"
 } > "$work/meta.txt"
 sed 's/^/bench: /' "$work/meta.txt" >&2
 wrk_run "$work/warmup.out" -c"$CONNECTIONS" -d1s -H "Authorization: Bearer $token" "$base/private"

@@ -108,7 +108,7 @@ static const struct key keys[] = {
     {"auth.argon2_lanes", K_INT, OFF(auth.argon2_lanes), "1", false, 1, 16, NULL},
     {"auth.argon2_max_queued", K_INT, OFF(auth.argon2_max_queued), "64", false, 1, 100000, NULL},
     {"auth.argon2_threads", K_INT, OFF(auth.argon2_threads), "1", false, 1, 256, NULL},
-    {"auth.argon2_nice", K_INT, OFF(auth.argon2_nice), "10", false, 0, 19, NULL},
+    {"auth.argon2_nice", K_INT, OFF(auth.argon2_nice), "19", false, 0, 19, NULL},
     {"auth.password_min_length", K_INT, OFF(auth.password_min_length), "12", false, 12, 1024, NULL},
     {"auth.cookie_name", K_STRING, OFF(auth.cookie_name), "__Host-phiguard", false, 0, 0, NULL},
     {"auth.session_cache", K_DURATION, OFF(auth.session_cache_ms), "1s", false, 0, 1000, NULL},

@@ -370,6 +370,46 @@ static void test_client_identities(void **state)
     assert_non_null(strstr(err, ":7:20: client_identities: expected a list of {subject_cn, user, roles}\n"));
 }
 
+/* Password logins: their defaults, and what they cannot do without. */
+static void test_auth_settings(void **state)
+{
+    (void)state;
+    struct pg_config c;
+    char err[2048], text[1024];
+    snprintf(text, sizeof text, "%sredis: {address: \"unix:/run/r.sock\"}\n"
+             "auth: {users_file: u.yaml, token_key_file: /k/t, mfa_key_file: /k/m}\n", minimal);
+    assert_int_equal(load(text, &c, err, sizeof err), 0);
+    assert_string_equal(c.redis.address, "unix:/run/r.sock");
+    assert_int_equal(c.redis.command_timeout_ms, 1000);
+    assert_true(strstr(c.auth.users_file, "/u.yaml") && c.auth.users_file[0] == '/');
+    assert_int_equal(c.auth.argon2_memory, 64 << 20);
+    assert_int_equal(c.auth.argon2_passes, 3);
+    assert_int_equal(c.auth.argon2_threads, 1);
+    assert_int_equal(c.auth.argon2_nice, 19);
+    assert_int_equal(c.auth.password_min_length, 12);
+    assert_int_equal(c.auth.session_cache_ms, 1000);
+    assert_string_equal(c.auth.cookie_name, "__Host-phiguard");
+    assert_string_equal(c.auth.header_roles, "X-Auth-Roles");
+    assert_null(c.auth.assertion_key_file);
+    pg_config_free(&c);
+
+    snprintf(text, sizeof text, "%sauth: {users_file: u.yaml}\n", minimal);
+    assert_int_equal(load(text, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "auth.users_file: password logins need redis.address"));
+    assert_non_null(strstr(err, "auth.token_key_file: missing (required with auth.users_file)"));
+    assert_non_null(strstr(err, "auth.mfa_key_file: missing"));
+
+    snprintf(text, sizeof text, "%sredis: {address: \"nohost\"}\nauth: {cookie_name: session, session_cache: 5s,\n"
+             "  password_min_length: 8, argon2_memory: 1MiB, headers: {user: \"X User\"}}\n", minimal);
+    assert_int_equal(load(text, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "redis.address: expected host:port"));
+    assert_non_null(strstr(err, ":8:21: auth.cookie_name: must start with __Host-"));
+    assert_non_null(strstr(err, "auth.session_cache: 5s is out of range (0 to 1000 ms)"));
+    assert_non_null(strstr(err, "auth.password_min_length: 8 is out of range (12 to 1024)"));
+    assert_non_null(strstr(err, "auth.argon2_memory: 1MiB is out of range"));
+    assert_non_null(strstr(err, "auth.headers.user: expected a header name"));
+}
+
 static void test_sample_config_loads(void **state)
 {
     (void)state;
@@ -393,7 +433,7 @@ int main(void)
         cmocka_unit_test(test_tls_settings),      cmocka_unit_test(test_value_forms),
         cmocka_unit_test(test_instance_id_from_host_name), cmocka_unit_test(test_relative_config_path),
         cmocka_unit_test(test_small_error_buffer), cmocka_unit_test(test_free_is_safe),
-        cmocka_unit_test(test_sample_config_loads),
+        cmocka_unit_test(test_sample_config_loads), cmocka_unit_test(test_auth_settings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
