@@ -4,6 +4,8 @@
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
+#include "policy/units.h"
+
 static const char WHY_TYPE[] = "unsupported content type (use application/json or "
                                "application/x-www-form-urlencoded)";
 static const char WHY_MALFORMED[] = "malformed body";
@@ -102,16 +104,6 @@ static enum body_kind body_kind(const char *ct, size_t n)
 
 /* ---- application/x-www-form-urlencoded ---- */
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 struct decoded {
     size_t len; /* the whole decoded length, even past what was kept */
@@ -129,7 +121,8 @@ static int form_decode(const char *s, size_t n, char *dst, size_t cap, struct de
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int hi = n - i >= 3 ? hex_digit(s[i + 1]) : -1, lo = n - i >= 3 ? hex_digit(s[i + 2]) : -1;
+            int hi = n - i >= 3 ? pg_hex_digit((unsigned char)s[i + 1]) : -1;
+            int lo = n - i >= 3 ? pg_hex_digit((unsigned char)s[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return -1;
             c = (unsigned char)(hi << 4 | lo);

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "policy/units.h"
+
 #define VERSION 0x01
 #define NONCE_LEN 12
 #define TAG_LEN 16
@@ -99,21 +101,11 @@ int pg_secretbox_open(const unsigned char key[32], const void *aad, size_t aadle
 
 #define KEY_FILE_MAX 65 /* 64 hex characters and a newline */
 
-static int hex_digit(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static bool decode_hex(const unsigned char *s, unsigned char key[32])
 {
     for (size_t i = 0; i < 32; i++) {
-        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+        int hi = pg_hex_digit((unsigned char)s[2 * i]), lo = pg_hex_digit((unsigned char)s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         key[i] = (unsigned char)(hi << 4 | lo);

@@ -7,6 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The signed compact form, copied into out: 0, or -1 when it does not fit. */
+static int encode_into(jwt_t *jwt, char *out, size_t outlen)
+{
+    char *s = jwt_encode_str(jwt);
+    int rc = -1;
+    if (s && strlen(s) < outlen) {
+        strcpy(out, s);
+        rc = 0;
+    }
+    free(s);
+    return rc;
+}
+
 int pg_token_sign(const struct pg_token_key *k, const struct pg_token_claims *c, char *out, size_t outlen)
 {
     if (k->len < PG_TOKEN_KEY_MIN)
@@ -20,12 +33,7 @@ int pg_token_sign(const struct pg_token_key *k, const struct pg_token_claims *c,
         jwt_add_grant_int(jwt, "iat", (long)c->iat) || jwt_add_grant_int(jwt, "exp", (long)c->exp) ||
         jwt_set_alg(jwt, JWT_ALG_HS256, k->key, (int)k->len))
         goto out;
-    char *s = jwt_encode_str(jwt);
-    if (s && strlen(s) < outlen) {
-        strcpy(out, s);
-        rc = 0;
-    }
-    free(s);
+    rc = encode_into(jwt, out, outlen);
 out:
     jwt_free(jwt);
     return rc;
@@ -134,12 +142,7 @@ int pg_assertion_sign(const char *pem, size_t pem_len, const char *issuer, const
         jwt_add_grant_int(jwt, "exp", (long)(now + ttl_s)) ||
         jwt_set_alg(jwt, JWT_ALG_ES256, (const unsigned char *)pem, (int)pem_len))
         goto out;
-    char *s = jwt_encode_str(jwt);
-    if (s && strlen(s) < outlen) {
-        strcpy(out, s);
-        rc = 0;
-    }
-    free(s);
+    rc = encode_into(jwt, out, outlen);
 out:
     jwt_free(jwt);
     return rc;

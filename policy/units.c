@@ -69,3 +69,14 @@ int pg_parse_rate(const char *text, double *per_sec)
         return -1;
     return 0;
 }
+
+int pg_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -1,6 +1,7 @@
 #ifndef PHIGUARD_POLICY_UNITS_H
 #define PHIGUARD_POLICY_UNITS_H
-/* The value syntax shared by the configuration and the policy. */
+/* The value syntax shared by the configuration, the policy and the
+ * parsers. */
 
 /* "500ms", "10s", "30m", "1h", "2d", or a plain number of seconds; in ms. */
 int pg_parse_duration_ms(const char *text, long long *out_ms);
@@ -8,5 +9,7 @@ int pg_parse_duration_ms(const char *text, long long *out_ms);
 int pg_parse_size(const char *text, long long *out_bytes);
 /* "100/s", "30/m", "1000/h"; in events per second. */
 int pg_parse_rate(const char *text, double *per_sec);
+/* The value of one hexadecimal digit (either case), or -1. */
+int pg_hex_digit(int c);
 
 #endif

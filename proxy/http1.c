@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "policy/units.h"
+
 #define CHUNK_LINE_MAX 4096
 #define TRAILER_MAX 8192
 
@@ -368,16 +370,6 @@ static int parse_content_length(const struct pg_header *hd, uint64_t *out)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* The path part of an origin-form target must name one resource without
  * ambiguity, because routes and permissions are decided on it: dot
@@ -396,7 +388,7 @@ static int check_origin_path(const char *p, size_t n)
             while (j < i && k < 3) {
                 char c = p[j];
                 if (c == '%') { /* hex digits already validated */
-                    c = (char)(hexval(p[j + 1]) * 16 + hexval(p[j + 2]));
+                    c = (char)(pg_hex_digit((unsigned char)p[j + 1]) * 16 + pg_hex_digit((unsigned char)p[j + 2]));
                     j += 3;
                 } else {
                     j++;
@@ -414,9 +406,9 @@ static int check_origin_path(const char *p, size_t n)
         if (c == '\\')
             return -1;
         if (c == '%') {
-            if (i + 2 >= n || hexval(p[i + 1]) < 0 || hexval(p[i + 2]) < 0)
+            if (i + 2 >= n || pg_hex_digit((unsigned char)p[i + 1]) < 0 || pg_hex_digit((unsigned char)p[i + 2]) < 0)
                 return -1;
-            int v = hexval(p[i + 1]) * 16 + hexval(p[i + 2]);
+            int v = pg_hex_digit((unsigned char)p[i + 1]) * 16 + pg_hex_digit((unsigned char)p[i + 2]);
             if (v == 0 || v == '/' || v == '\\')
                 return -1;
         }
@@ -702,10 +694,10 @@ enum pg_chunked_result pg_chunked_next(struct pg_chunked *d, struct evbuffer *in
                 return PG_CHUNKED_ERROR;
             uint64_t size = 0;
             long i = 0;
-            while (i < n && hexval(line[i]) >= 0) {
+            while (i < n && pg_hex_digit((unsigned char)line[i]) >= 0) {
                 if (i >= 15)
                     return PG_CHUNKED_ERROR; /* would overflow any sane limit */
-                size = size * 16 + (uint64_t)hexval(line[i]);
+                size = size * 16 + (uint64_t)pg_hex_digit((unsigned char)line[i]);
                 i++;
             }
             if (i == 0 || check_chunk_ext(line, (size_t)i, (size_t)n) != 0)

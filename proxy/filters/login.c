@@ -106,6 +106,26 @@ static void redis_failed(struct pg_request *req, enum pg_redis_status st)
     fail(req, 503, "auth_unavailable");
 }
 
+/* Back on the loop after a Redis step: the request, or NULL when the
+ * client left or Redis failed (then already answered). */
+static struct pg_request *back(void *arg, enum pg_redis_status st)
+{
+    struct pg_request *req = pg_ticket_redeem(arg);
+    if (req && st != PG_REDIS_OK) {
+        redis_failed(req, st);
+        return NULL;
+    }
+    return req;
+}
+
+/* The same for a pg_mfa_load answer, which must be its three fields. */
+static struct pg_request *back_with_totp(void *arg, enum pg_redis_status st, const redisReply *reply)
+{
+    if (st == PG_REDIS_OK && (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3))
+        st = PG_REDIS_ERR_REPLY;
+    return back(arg, st);
+}
+
 /* Starts a Redis step; on refusal answers at once. */
 #define REDIS_STEP(req, call)                                                                                          \
     do {                                                                                                               \
@@ -164,13 +184,9 @@ static void enroll(struct pg_request *req)
 static void enroll_stored(enum pg_redis_status st, const redisReply *reply, void *arg)
 {
     (void)reply;
-    struct pg_request *req = pg_ticket_redeem(arg);
+    struct pg_request *req = back(arg, st);
     if (!req)
         return;
-    if (st != PG_REDIS_OK) {
-        redis_failed(req, st);
-        return;
-    }
     struct login *l = state(req);
     const char *uid = l->user->id;
     uint8_t secret[PG_TOTP_SECRET_LEN];
@@ -293,13 +309,9 @@ static bool reply_blob(const redisReply *e, unsigned char *out, size_t cap, size
  * login) or the pending one (an activation). */
 static void mfa_loaded_for_code(enum pg_redis_status st, const redisReply *reply, void *arg)
 {
-    struct pg_request *req = pg_ticket_redeem(arg);
+    struct pg_request *req = back_with_totp(arg, st, reply);
     if (!req)
         return;
-    if (st != PG_REDIS_OK || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
-        redis_failed(req, st == PG_REDIS_OK ? PG_REDIS_ERR_REPLY : st);
-        return;
-    }
     struct login *l = state(req);
     bool activating = l->step == PG_STEP_ACTIVATE;
     unsigned char blob[BLOB_MAX];
@@ -341,13 +353,9 @@ static void proceed(struct pg_request *req);
 
 static void ticket_found(enum pg_redis_status st, const redisReply *reply, void *arg)
 {
-    struct pg_request *req = pg_ticket_redeem(arg);
+    struct pg_request *req = back(arg, st);
     if (!req)
         return;
-    if (st != PG_REDIS_OK) {
-        redis_failed(req, st);
-        return;
-    }
     struct login *l = state(req);
     char uid[256] = "";
     if (reply && reply->type == REDIS_REPLY_STRING && reply->len < sizeof uid)
@@ -363,13 +371,9 @@ static void ticket_found(enum pg_redis_status st, const redisReply *reply, void 
 
 static void enroll_checked(enum pg_redis_status st, const redisReply *reply, void *arg)
 {
-    struct pg_request *req = pg_ticket_redeem(arg);
+    struct pg_request *req = back_with_totp(arg, st, reply);
     if (!req)
         return;
-    if (st != PG_REDIS_OK || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
-        redis_failed(req, st == PG_REDIS_OK ? PG_REDIS_ERR_REPLY : st);
-        return;
-    }
     /* A password alone must never replace an active second factor. */
     if (state(req)->via_ticket && reply->element[0]->type == REDIS_REPLY_STRING) {
         fail(req, 403, "mfa_already_active");
@@ -468,13 +472,9 @@ static void password_failed_counted(enum pg_redis_status st, const redisReply *r
 static void ticket_stored(enum pg_redis_status st, const redisReply *reply, void *arg)
 {
     (void)reply;
-    struct pg_request *req = pg_ticket_redeem(arg);
+    struct pg_request *req = back(arg, st);
     if (!req)
         return;
-    if (st != PG_REDIS_OK) {
-        redis_failed(req, st);
-        return;
-    }
     struct login *l = state(req);
     if (l->step == PG_STEP_ENROLL) { /* enrollment required before the first code */
         enroll(req);
@@ -498,13 +498,9 @@ static void ticket_stored(enum pg_redis_status st, const redisReply *reply, void
 
 static void mfa_loaded_after_password(enum pg_redis_status st, const redisReply *reply, void *arg)
 {
-    struct pg_request *req = pg_ticket_redeem(arg);
+    struct pg_request *req = back_with_totp(arg, st, reply);
     if (!req)
         return;
-    if (st != PG_REDIS_OK || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
-        redis_failed(req, st == PG_REDIS_OK ? PG_REDIS_ERR_REPLY : st);
-        return;
-    }
     struct login *l = state(req);
     bool active = reply->element[0]->type == REDIS_REPLY_STRING;
     if (!active && !mfa_required(req, l->user)) {
@@ -528,13 +524,9 @@ static void mfa_loaded_after_password(enum pg_redis_status st, const redisReply 
 
 static void lock_checked(enum pg_redis_status st, const redisReply *reply, void *arg)
 {
-    struct pg_request *req = pg_ticket_redeem(arg);
+    struct pg_request *req = back(arg, st); /* Redis failed: cannot tell whether it is locked, so refuse */
     if (!req)
         return;
-    if (st != PG_REDIS_OK) {
-        redis_failed(req, st); /* cannot tell whether it is locked: refuse */
-        return;
-    }
     struct login *l = state(req);
     l->locked = reply && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0;
     if (l->locked)
@@ -583,7 +575,11 @@ static void password_step(struct pg_request *req)
     const struct pg_user *u = pg_users_by_name(l->users, l->form.username);
     l->user = u && !u->disabled ? u : NULL;
     if (!l->user) {
-        lock_checked(PG_REDIS_OK, NULL, pg_request_suspend(req)); /* same path, with the dummy hash */
+        struct pg_ticket *t = pg_request_suspend(req);
+        if (t)
+            lock_checked(PG_REDIS_OK, NULL, t); /* the same path, with the dummy hash */
+        else
+            fail(req, 500, "internal_error");
         return;
     }
     REDIS_STEP(req, pg_lockout_check(redis_of(req), l->user->id, lock_checked, TICKET));
