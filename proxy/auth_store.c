@@ -93,12 +93,21 @@ static struct pg_users *load_users(const char *file)
 int pg_auth_store_init(const struct pg_config *cfg)
 {
     const struct pg_auth_config *a = &cfg->auth;
+    char why[256];
+    if (cfg->redis.password_file) { /* Redis serves the audit trail too, with or without logins */
+        size_t len = 0;
+        secrets.redis_password = pg_secret_file_read(cfg->redis.password_file, 4096, &len, why, sizeof why);
+        if (!secrets.redis_password) {
+            log_problem("auth_key_error", cfg->redis.password_file, why);
+            return -1;
+        }
+        secrets.redis_password[strcspn(secrets.redis_password, "\r\n")] = '\0';
+    }
     if (!a->users_file)
         return 0;
     secrets.argon2.memory_kib = (uint32_t)(a->argon2_memory / 1024);
     secrets.argon2.passes = (uint32_t)a->argon2_passes;
     secrets.argon2.lanes = (uint32_t)a->argon2_lanes;
-    char why[256];
     int rc = 0;
     if (!pg_argon2_params_ok(&secrets.argon2, why, sizeof why)) {
         log_problem("auth_config_error", cfg->path, why);
@@ -109,16 +118,6 @@ int pg_auth_store_init(const struct pg_config *cfg)
     if (pg_secretbox_key_load(a->mfa_key_file, secrets.mfa_key, why, sizeof why) != 0) {
         log_problem("auth_key_error", a->mfa_key_file, why);
         rc = -1;
-    }
-    if (cfg->redis.password_file) {
-        size_t len = 0;
-        secrets.redis_password = pg_secret_file_read(cfg->redis.password_file, 4096, &len, why, sizeof why);
-        if (!secrets.redis_password) {
-            log_problem("auth_key_error", cfg->redis.password_file, why);
-            rc = -1;
-        } else {
-            secrets.redis_password[strcspn(secrets.redis_password, "\r\n")] = '\0';
-        }
     }
     if (a->assertion_key_file && load_assertion_key(a->assertion_key_file) != 0)
         rc = -1;

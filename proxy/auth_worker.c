@@ -30,7 +30,7 @@ struct token_slot {
 };
 
 struct pg_auth_worker {
-    struct pg_redis *redis;
+    struct pg_redis *redis; /* the worker's */
     struct token_slot *tokens; /* TOKEN_SLOTS */
     struct entry *buckets[BUCKETS];
     int count;
@@ -231,19 +231,12 @@ int pg_auth_worker_init(struct pg_worker *w)
 {
     if (!pg_auth_enabled())
         return 0;
-    const struct pg_config *cfg = w->cfg;
     struct pg_auth_worker *a = calloc(1, sizeof *a);
     if (!a)
         return -1;
     w->auth = a;
-    struct pg_redis_config rc = {.address = cfg->redis.address,
-                                 .username = cfg->redis.username,
-                                 .password = pg_auth_secrets()->redis_password,
-                                 .db = cfg->redis.db,
-                                 .connect_timeout_ms = cfg->redis.connect_timeout_ms,
-                                 .command_timeout_ms = cfg->redis.command_timeout_ms};
     a->tokens = calloc(TOKEN_SLOTS, sizeof *a->tokens);
-    a->redis = pg_redis_new(w->base, &rc, NULL, NULL);
+    a->redis = w->redis;
     a->tunnel_check = event_new(w->base, -1, EV_PERSIST, tunnel_check, w);
     if (!a->tokens || !a->redis || !a->tunnel_check || pg_redis_subscribe(a->redis, PG_SESSION_CHANNEL, on_ended, w) != 0) {
         pg_auth_worker_free(w);
@@ -261,8 +254,6 @@ void pg_auth_worker_free(struct pg_worker *w)
         return;
     if (a->tunnel_check)
         event_free(a->tunnel_check);
-    if (a->redis)
-        pg_redis_free(a->redis);
     cache_clear(a);
     free(a->tokens);
     free(a);
@@ -271,5 +262,5 @@ void pg_auth_worker_free(struct pg_worker *w)
 
 struct pg_redis *pg_auth_redis(struct pg_worker *w)
 {
-    return w->auth ? w->auth->redis : NULL;
+    return w->redis;
 }

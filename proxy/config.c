@@ -38,6 +38,7 @@ struct key {
 static const struct enum_value tls_versions[] = {{"1.2", TLS1_2_VERSION}, {"1.3", TLS1_3_VERSION}, {NULL, 0}};
 static const struct enum_value client_auths[] = {
     {"none", PG_CLIENT_AUTH_NONE}, {"optional", PG_CLIENT_AUTH_OPTIONAL}, {"require", PG_CLIENT_AUTH_REQUIRE}, {NULL, 0}};
+static const struct enum_value audit_modes[] = {{"strict", PG_AUDIT_STRICT}, {"async", PG_AUDIT_ASYNC}, {NULL, 0}};
 static const struct enum_value log_levels[] = {
     {"debug", PG_LOG_DEBUG}, {"info", PG_LOG_INFO}, {"warn", PG_LOG_WARN}, {"error", PG_LOG_ERROR}, {NULL, 0}};
 
@@ -120,6 +121,15 @@ static const struct key keys[] = {
     {"auth.headers.roles", K_STRING, OFF(auth.header_roles), "X-Auth-Roles", false, 0, 0, NULL},
     {"auth.headers.session", K_STRING, OFF(auth.header_session), "X-Auth-Session", false, 0, 0, NULL},
     {"auth.headers.assertion", K_STRING, OFF(auth.header_assertion), "X-Auth-Assertion", false, 0, 0, NULL},
+    SECTION("audit"),
+    {"audit.spool_dir", K_PATH, OFF(audit.spool_dir), NULL, false, 0, 0, NULL},
+    {"audit.mode", K_ENUM, OFF(audit.mode), "strict", false, 0, 0, audit_modes},
+    {"audit.signing_key_file", K_PATH, OFF(audit.signing_key_file), NULL, false, 0, 0, NULL},
+    {"audit.key_name", K_STRING, OFF(audit.key_name), "phiguard-audit", false, 0, 0, NULL},
+    {"audit.checkpoint_records", K_INT, OFF(audit.checkpoint_records), "1000", false, 1, 10000000, NULL},
+    {"audit.checkpoint_interval", K_DURATION, OFF(audit.checkpoint_interval_ms), "1s", false, 100, 3600000, NULL},
+    {"audit.heartbeat", K_DURATION, OFF(audit.heartbeat_ms), "30s", false, 1000, 86400000, NULL},
+    {"audit.memory_limit", K_SIZE, OFF(audit.memory_limit), "64MiB", false, 1 << 20, 1LL << 34, NULL},
     SECTION("log"),
     {"log.level", K_ENUM, OFF(log_level), "info", false, 0, 0, log_levels},
     {"log.access", K_BOOL, OFF(access_log), "true", false, 0, 0, NULL},
@@ -438,6 +448,13 @@ static void check_auth(struct loader *L, const yaml_mark_t *top)
     else if (strncmp(cfg->auth.cookie_name, "__Host-", 7) != 0)
         report(L, mark_of(L, "auth.cookie_name", top), "auth.cookie_name",
                "must start with __Host- (bound to this host, Secure, path /)");
+    if (cfg->audit.spool_dir) {
+        const yaml_mark_t *at = mark_of(L, "audit.spool_dir", top);
+        if (!cfg->redis.address)
+            report(L, at, "audit.spool_dir", "the audit trail needs redis.address (records are stored there)");
+        if (!cfg->audit.signing_key_file)
+            report(L, at, "audit.signing_key_file", "missing (required with audit.spool_dir: checkpoints are signed)");
+    }
     if (!cfg->auth.users_file)
         return;
     const yaml_mark_t *at = mark_of(L, "auth.users_file", top);

@@ -90,6 +90,18 @@ struct pg_auth_config {
     uint32_t assertion_ttl_ms;
     char *header_user, *header_user_id, *header_roles, *header_session, *header_assertion;
 };
+enum pg_audit_mode { PG_AUDIT_STRICT, PG_AUDIT_ASYNC };
+/* The audit trail (docs/audit.md). Off while spool_dir is not set. */
+struct pg_audit_config {
+    char *spool_dir;            /* the write-ahead spool files, one per chain */
+    enum pg_audit_mode mode;    /* strict: a response waits until its record is durable */
+    char *signing_key_file;     /* Ed25519 private key (PEM) for checkpoints */
+    char *key_name;             /* the name in checkpoint signatures */
+    int checkpoint_records;     /* a checkpoint after this many records ... */
+    uint32_t checkpoint_interval_ms; /* ... or this long after the last one, when records came */
+    uint32_t heartbeat_ms;      /* a checkpoint this often even when idle */
+    size_t memory_limit;        /* unacknowledged records kept in memory per chain; the rest stay in the spool */
+};
 struct pg_config {
     char *path;                /* the file it was loaded from */
     struct pg_addr listen;
@@ -108,6 +120,7 @@ struct pg_config {
     int n_cert_identities;
     struct pg_redis_settings redis;
     struct pg_auth_config auth;
+    struct pg_audit_config audit;
 };
 
 /* Loads and validates FILE. On error returns -1 and writes every error, one

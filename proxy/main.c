@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/cli_audit.h"
+#include "proxy/cli_audit_read.h"
 #include "proxy/cli_policy.h"
 #include "proxy/cli_user.h"
 #include "proxy/config.h"
@@ -24,6 +26,14 @@ static void usage(FILE *out)
             "  policy diff OLD NEW    what each role gains or loses\n"
             "  user hash [--stdin]    a password (12+ characters) to its Argon2id PHC string\n"
             "  user check FILE        validate a users file\n"
+            "  keys audit-generate --private FILE --public FILE [--name NAME]\n"
+            "                         an Ed25519 key pair for signing audit checkpoints\n"
+            "  audit verify -c FILE --public KEY [--chain CHAIN]\n"
+            "                         verify every audit chain in Redis (exit 0 only when all do)\n"
+            "  audit export -c FILE [--since T] [--until T] [--format json|fhir]\n"
+            "                         the trail as JSON lines, or a FHIR R4 Bundle of AuditEvents\n"
+            "  audit disclosures -c FILE --patient Patient/ID [--since T] [--until T]\n"
+            "                         who accessed one patient's records (accounting of disclosures)\n"
             "\n"
             "options:\n"
             "  -h, --help             show this help\n"
@@ -115,6 +125,10 @@ int main(int argc, char **argv)
         return pg_cli_policy(argc - 1, argv + 1);
     if (strcmp(cmd, "user") == 0)
         return pg_cli_user(argc - 1, argv + 1);
+    if (strcmp(cmd, "keys") == 0)
+        return pg_cli_audit_keys(argc - 1, argv + 1);
+    if (strcmp(cmd, "audit") == 0)
+        return pg_cli_audit_read(argc - 1, argv + 1);
     fprintf(stderr, "phiguard: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -8,6 +8,7 @@
 #include <http_parser.h>
 
 #include "policy/policy.h"
+#include "proxy/audit_request.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
@@ -66,6 +67,8 @@ void pg_request_free(struct pg_request *req)
         evbuffer_free(req->local_body);
     if (req->local_headers)
         evbuffer_free(req->local_headers);
+    if (req->held)
+        evbuffer_free(req->held);
     if (req->filter_state_free)
         req->filter_state_free(req->filter_state);
     pg_session_ref_release(req->session);
@@ -73,6 +76,19 @@ void pg_request_free(struct pg_request *req)
     pg_http_head_free(&req->resp);
     pg_policy_unref(req->policy);
     free(req);
+}
+
+void pg_request_set_decision(struct pg_request *req, const struct pg_decision *d)
+{
+    req->route = d->route;
+    req->entity[0] = '\0';
+    if (!d->route || !d->route->entity_type)
+        return;
+    if (d->nparams > 0)
+        snprintf(req->entity, sizeof req->entity, "%s/%.*s", d->route->entity_type, (int)d->param_len[0],
+                 d->param_value[0]);
+    else
+        snprintf(req->entity, sizeof req->entity, "%s", d->route->entity_type);
 }
 
 void pg_add_header(struct evbuffer *buf, const char *name, const char *value, size_t value_len)
@@ -213,6 +229,8 @@ void pg_request_done(struct pg_request *req)
     pg_conn_request_finished(c, keep);
 }
 
+static void release_local(struct pg_request *req, bool durable);
+
 void pg_request_respond(struct pg_request *req, int status, const char *content_type, const char *body,
                         size_t body_len)
 {
@@ -227,6 +245,15 @@ void pg_request_respond(struct pg_request *req, int status, const char *content_
     }
     req->status = status;
     req->responded = true;
+    enum pg_audit_seal seal = pg_audit_seal_request(req, status, release_local);
+    if (seal == PG_AUDIT_FAILED) {
+        /* The trail cannot take it: refuse instead (fail closed). Nothing
+         * reached the upstream's client side, so nothing is disclosed. */
+        req->responded = false;
+        req->keep_client = false;
+        pg_request_respond_error(req, 503, "audit_unavailable");
+        return;
+    }
     /* Unread request body bytes would be taken for the next request. */
     if (!req->body_done) {
         req->keep_client = false;
@@ -257,8 +284,31 @@ void pg_request_respond(struct pg_request *req, int status, const char *content_
     evbuffer_add(out, "\r\n", 2);
     if (req->head.method != HTTP_HEAD)
         evbuffer_add(out, body, body_len);
-    pg_conn_send(c, out);
     req->resp_bytes = body_len;
+    if (seal == PG_AUDIT_WAIT) {
+        if (!req->held && !(req->held = evbuffer_new())) {
+            pg_conn_abort(c);
+            return;
+        }
+        evbuffer_add_buffer(req->held, out);
+        return; /* release_local sends it */
+    }
+    pg_conn_send(c, out);
+    pg_request_done(req);
+}
+
+/* Strict audit: phiguard's own answer goes once its record is durable. */
+static void release_local(struct pg_request *req, bool durable)
+{
+    if (!durable) {
+        evbuffer_free(req->held);
+        req->held = NULL;
+        req->responded = false;
+        req->keep_client = false;
+        pg_request_respond_error(req, 503, "audit_unavailable");
+        return;
+    }
+    pg_conn_send(req->conn, req->held);
     pg_request_done(req);
 }
 

@@ -67,6 +67,12 @@ struct pg_request {
     const struct pg_route *route; /* the rule that decided, for audit and logs */
     struct pg_session_ref *session; /* the session the request came with, if any */
     bool break_glass;               /* allowed only by emergency access */
+    char entity[160];               /* the resource the route names, e.g. Patient/123 ("" when none) */
+    /* The audit record (proxy/audit_request.h). */
+    bool audited;                   /* sealed */
+    bool audit_held;                /* the response waits for its record to be durable */
+    int audit_eof_events;           /* the upstream closed while the response was held */
+    struct evbuffer *held;          /* phiguard's own answer, held likewise */
     /* State a suspending filter keeps between its steps; freed with the
      * request. */
     void *filter_state;
@@ -118,6 +124,10 @@ void pg_request_abort(struct pg_request *req);
  * phase and hands the connection back (next request or close). */
 void pg_request_done(struct pg_request *req);
 
+struct pg_decision;
+/* The rule that decided, and the resource its route names (entity type and
+ * the first path parameter: Patient/123), for the audit record. */
+void pg_request_set_decision(struct pg_request *req, const struct pg_decision *d);
 /* Appends a header line to buf. */
 void pg_add_header(struct evbuffer *buf, const char *name, const char *value, size_t value_len);
 

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "policy/record.h"
+#include "proxy/audit_writer.h"
 #include "proxy/auth_worker.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
@@ -35,6 +37,17 @@ void pg_security_event(struct pg_request *req, const char *type, const char *out
            type, outcome, uid ? pg_json_escape(uid, strlen(uid), e_uid, sizeof e_uid) : "",
            username ? pg_json_escape(username, strlen(username), e_user, sizeof e_user) : "",
            req ? req->conn->client_ip : "", req ? req->id : "", extra[0] ? "," : "", extra);
+    if (!req)
+        return;
+    /* The same event in the audit trail; its extra members travel as one
+     * JSON text in details.info. */
+    struct pg_audit_detail details[1] = {{"info", extra}};
+    struct pg_audit_record r = {.type = type, .action = 'E', .outcome = failed ? PG_OUTCOME_MINOR_FAILURE : 0,
+                                .request_id = req->id, .details = extra[0] ? details : NULL, .ndetails = extra[0] ? 1 : 0};
+    r.agent.user_id = uid;
+    r.agent.username = username;
+    r.agent.client_ip = req->conn->client_ip;
+    pg_audit_write(req->worker, &r, NULL, NULL);
 }
 
 void pg_alert_raise(struct pg_worker *w, const char *severity, const char *rule, const char *subject,
@@ -54,6 +67,10 @@ void pg_alert_raise(struct pg_worker *w, const char *severity, const char *rule,
                      (long long)ts.tv_sec, ts.tv_nsec / 1000, severity, rule, subj, w->cfg->instance_id, details);
     pg_log(PG_LOG_WARN, "alert", "\"severity\":\"%s\",\"rule\":\"%s\",\"subject\":\"%s\"%s%s", severity, rule, subj,
            details[0] ? "," : "", details);
+    struct pg_audit_detail d[4] = {{"info", details}, {"rule", rule}, {"severity", severity}, {"subject", subject ? subject : ""}};
+    struct pg_audit_record rec = {.type = "alert", .action = 'E', .outcome = 0, .details = details[0] ? d : d + 1,
+                                  .ndetails = details[0] ? 4 : 3};
+    pg_audit_write(w, &rec, NULL, NULL);
     struct pg_redis *r = pg_auth_redis(w);
     if (!r || n < 0 || (size_t)n >= sizeof alert)
         return;

@@ -173,6 +173,7 @@ int pg_server_run(const struct pg_config *cfg)
     struct server s = {.cfg = cfg};
     int status = 1;
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit is an EFBIG the spool reports, not a kill */
     evthread_use_pthreads();
     pg_log_start(cfg->log_level);
     if (pg_workq_start(PG_POOL_IO, 2, 0) != 0 ||

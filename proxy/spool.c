@@ -529,3 +529,8 @@ void pg_spool_iter_free(struct pg_spool_iter *it)
     free(it->buf);
     free(it);
 }
+
+bool pg_spool_sync_in_flight(const struct pg_spool *sp)
+{
+    return sp->sync_in_flight;
+}

@@ -14,6 +14,7 @@
  * pg_spool_request_sync puts it there with group commit: one sync at a
  * time, each covering everything appended before it began. */
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +62,8 @@ typedef void (*pg_spool_durable_fn)(struct pg_spool *sp, uint64_t durable_seq, e
 void pg_spool_on_durable(struct pg_spool *sp, struct event_base *base, pg_spool_durable_fn done, void *arg);
 int pg_spool_request_sync(struct pg_spool *sp);
 uint64_t pg_spool_durable_seq(struct pg_spool *sp);
+/* A sync is on the work queue (its done has not run yet). */
+bool pg_spool_sync_in_flight(const struct pg_spool *sp);
 
 /* Records that Redis stored seq (whose hash is h). Blocking (a small file,
  * fsync, rename): call it off the loop. */

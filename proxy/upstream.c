@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "proxy/audit_request.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
 #include "proxy/request.h"
@@ -20,6 +21,7 @@ static void up_readcb(struct pg_stream *s, void *arg);
 static void up_drained(struct pg_stream *s, void *arg);
 static void up_eventcb(struct pg_stream *s, int what, void *arg);
 static bool relay_response(struct pg_request *req);
+static void release_upstream(struct pg_request *req, bool durable);
 
 static void up_free(struct pg_upconn *u)
 {
@@ -489,9 +491,26 @@ static bool relay_response(struct pg_request *req)
     struct pg_conn *c = req->conn;
     const struct pg_config *cfg = req->worker->cfg;
     if (!req->resp_head_done) {
-        int r = read_response_head(req);
-        if (r <= 0)
-            return r == 0;
+        if (!req->audited) {
+            int r = read_response_head(req);
+            if (r <= 0)
+                return r == 0;
+            /* The outcome is known: the record is sealed now, and in
+             * strict mode nothing goes to the client before it is durable. */
+            switch (pg_audit_seal_request(req, req->resp.status, release_upstream)) {
+            case PG_AUDIT_RELEASE:
+                break;
+            case PG_AUDIT_FAILED:
+                pg_request_respond_error(req, 503, "audit_unavailable");
+                return false;
+            case PG_AUDIT_WAIT:
+                req->audit_held = true;
+                pg_stream_read_disable(u->s);
+                return true;
+            }
+        }
+        if (req->audit_held)
+            return true;
         req->resp_head_done = true;
         req->resp_left = req->resp.content_length;
         int st = pg_request_response_headers(req);
@@ -571,6 +590,26 @@ static bool relay_response(struct pg_request *req)
     return true;
 }
 
+/* Strict audit: the record of this response is durable (or cannot be). */
+static void release_upstream(struct pg_request *req, bool durable)
+{
+    req->audit_held = false;
+    if (!durable) {
+        pg_request_respond_error(req, 503, "audit_unavailable");
+        return;
+    }
+    struct pg_upconn *u = req->up;
+    int eof = req->audit_eof_events;
+    req->audit_eof_events = 0;
+    if (!eof) {
+        pg_stream_read_enable(u->s);
+        relay_response(req);
+        return;
+    }
+    if (relay_response(req)) /* what arrived before the close */
+        up_eventcb(u->s, eof, u);
+}
+
 void pg_upstream_pump_response(struct pg_request *req)
 {
     if (!req->up || !req->resp_paused)
@@ -594,6 +633,10 @@ static void up_eventcb(struct pg_stream *s, int events, void *arg)
 {
     struct pg_upconn *u = arg;
     struct pg_request *req = u->req;
+    if (req->audit_held && (events & (PG_STREAM_EOF | PG_STREAM_ERROR))) {
+        req->audit_eof_events |= events; /* handled once the record is durable */
+        return;
+    }
     if (events & PG_STREAM_CONNECTED) {
         u->connected = true;
         evtimer_del(req->up_timer);

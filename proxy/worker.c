@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/audit_writer.h"
+#include "proxy/auth_store.h"
 #include "proxy/auth_worker.h"
+#include "proxy/redis.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
 #include "proxy/upstream.h"
@@ -72,6 +75,11 @@ void pg_worker_conn_closed(struct pg_worker *w)
         event_base_loopexit(w->base, NULL);
 }
 
+static void redis_connected(void *arg)
+{
+    pg_audit_writer_connected(arg);
+}
+
 int pg_worker_init(struct pg_worker *w, int index, const struct pg_config *cfg, struct event *exit_ev)
 {
     memset(w, 0, sizeof *w);
@@ -109,10 +117,25 @@ int pg_worker_init(struct pg_worker *w, int index, const struct pg_config *cfg, 
         return -1;
     }
     evconnlistener_set_error_cb(w->listener, accept_error_cb);
+    if (cfg->redis.address) {
+        struct pg_redis_config rc = {.address = cfg->redis.address,
+                                     .username = cfg->redis.username,
+                                     .password = pg_auth_secrets()->redis_password,
+                                     .db = cfg->redis.db,
+                                     .connect_timeout_ms = cfg->redis.connect_timeout_ms,
+                                     .command_timeout_ms = cfg->redis.command_timeout_ms};
+        if (!(w->redis = pg_redis_new(w->base, &rc, redis_connected, w))) {
+            pg_log(PG_LOG_ERROR, "startup_failed", "\"worker\":%d,\"error\":\"cannot set up the Redis client\"",
+                   index);
+            return -1;
+        }
+    }
     if (pg_auth_worker_init(w) != 0) {
-        pg_log(PG_LOG_ERROR, "startup_failed", "\"worker\":%d,\"error\":\"cannot set up the Redis client\"", index);
+        pg_log(PG_LOG_ERROR, "startup_failed", "\"worker\":%d,\"error\":\"cannot set up authentication\"", index);
         return -1;
     }
+    if (pg_audit_writer_init(w) != 0)
+        return -1; /* logged */
     return 0;
 }
 
@@ -148,6 +171,10 @@ void pg_worker_join_and_free(struct pg_worker *w)
         pg_conn_abort(w->conns);
     pg_upstream_pool_clear(w);
     pg_auth_worker_free(w);
+    pg_audit_writer_stop(w); /* its Redis replies from here on are only counted */
+    if (w->redis)
+        pg_redis_free(w->redis); /* answers what is outstanding, with DISCONNECTED */
+    pg_audit_writer_free(w);
     if (w->listener)
         evconnlistener_free(w->listener);
     if (w->stage)

@@ -14,6 +14,8 @@
 struct pg_conn;
 struct pg_upconn;
 struct pg_auth_worker;
+struct pg_audit_writer;
+struct pg_redis;
 
 struct pg_worker {
     int index;
@@ -34,7 +36,9 @@ struct pg_worker {
     uint64_t request_seq;
     char request_prefix[17]; /* random per start: ids are unique across restarts */
     uint64_t stat_requests, stat_rejected_conns;
-    struct pg_auth_worker *auth; /* NULL when password logins are off */
+    struct pg_redis *redis;        /* NULL when no redis.address is configured */
+    struct pg_auth_worker *auth;   /* NULL when password logins are off */
+    struct pg_audit_writer *audit; /* NULL when the audit trail is off */
 };
 
 /* Creates the worker's loop and listener on the main thread (so a bind

@@ -71,7 +71,7 @@ enum pg_filter_result pg_break_glass(struct pg_request *req, const struct pg_req
         return PG_RESPOND;
     }
     req->break_glass = true;
-    req->route = d.route;
+    pg_request_set_decision(req, &d);
     const struct pg_session *s = &req->session->s;
     char reason[600];
     size_t rl = hd->value_len < 200 ? hd->value_len : 200;

@@ -82,7 +82,7 @@ static enum pg_filter_result rbac_run(struct pg_request *req)
     }
     struct pg_decision d;
     pg_policy_decide(req->policy, req->roles, req->nroles, &rq, &d);
-    req->route = d.route;
+    pg_request_set_decision(req, &d);
     if (d.shadow)
         pg_log(PG_LOG_INFO, "policy_shadow",
                "\"request_id\":\"%s\",\"rule_line\":%d,\"rule\":\"%s\",\"would\":\"%s\",\"enforced\":\"%s\"", req->id,

@@ -26,8 +26,8 @@ POLICY = """version: 1
 routes:
   - {name: health, methods: [GET, HEAD], path: /healthz, public: true}
   - {name: auth, methods: "*", path: /auth/**, public: true}
-  - {name: patient-read, methods: [GET], path: "/fhir/Patient/{id}", permissions: [patient:read]}
-  - {name: patient-search, methods: [GET], path: /fhir/Patient, permissions: [patient:read]}
+  - {name: patient-read, methods: [GET], path: "/fhir/Patient/{id}", permissions: [patient:read], entity: Patient}
+  - {name: patient-search, methods: [GET], path: /fhir/Patient, permissions: [patient:read], entity: Patient}
   - {name: echo, methods: "*", path: /echo, permissions: [patient:read]}
   - {name: headers, methods: [GET], path: /headers, permissions: [patient:read]}
   - {name: ws, methods: [GET], path: /ws, permissions: [patient:read]}

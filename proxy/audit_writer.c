@@ -1,0 +1,640 @@
+#include "proxy/audit_writer.h"
+
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "policy/checkpoint.h"
+#include "proxy/cli_audit.h"
+#include "proxy/log.h"
+#include "proxy/redis.h"
+#include "proxy/request.h"
+#include "proxy/security_event.h"
+#include "proxy/spool.h"
+#include "proxy/worker.h"
+#include "proxy/workq.h"
+
+#define TICK_MS 200        /* checkpoints, the spool cursor */
+#define REPLAY_BATCH 1000  /* records read back from the spool per loop pass */
+#define SEND_BATCH 4096    /* XADDs pipelined per loop pass */
+
+/* A record written but not yet acknowledged by Redis. */
+struct pending {
+    struct pending *next;
+    uint64_t seq;
+    char h[PG_HASH_HEX];
+    size_t len;
+    char bytes[];
+};
+
+/* A response held until its record is durable (strict mode). */
+struct waiter {
+    struct waiter *next;
+    uint64_t seq;
+    struct pg_ticket *ticket;
+    pg_audit_release_fn release;
+};
+
+/* One XADD in flight: which record, under which connection generation. */
+struct sent {
+    struct pg_audit_writer *aw;
+    uint64_t gen, seq;
+    char h[PG_HASH_HEX];
+};
+
+struct pg_audit_writer {
+    struct pg_worker *w;
+    char chain[128], stream[144], cp_stream[160];
+    struct pg_spool *spool;
+    struct pg_chain_tip tip; /* the last record written */
+    EVP_PKEY *key;
+    bool strict, stopping, conflict;
+    /* Redis */
+    uint64_t gen;   /* bumped when replies in flight can no longer be trusted */
+    bool synced;    /* Redis's tip is known on this connection */
+    bool resyncing;
+    uint64_t acked_seq, sent_seq;
+    char acked_h[PG_HASH_HEX];
+    /* Unacknowledged records in memory, in seq order. When the memory limit
+     * is reached the rest stays in the spool only (spilled) and is read
+     * back from there when Redis can take it. */
+    struct pending *head, *tail;
+    size_t mem_bytes;
+    bool spilled;
+    /* Durability */
+    uint64_t fsynced_seq;
+    struct waiter *waiters, *waiters_tail;
+    /* Checkpoints and the spool cursor */
+    struct event *tick, *ship_ev;
+    uint64_t cp_seq;
+    int64_t cp_time_us;
+    bool cursor_job;
+    uint64_t cursor_seq;
+    struct pg_audit_stats stats;
+    int64_t last_spool_error_log_us;
+};
+
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static uint64_t durable_seq(const struct pg_audit_writer *aw)
+{
+    return aw->fsynced_seq > aw->acked_seq ? aw->fsynced_seq : aw->acked_seq;
+}
+
+/* Releases every held response whose record is now durable. */
+static void release_waiters(struct pg_audit_writer *aw)
+{
+    uint64_t d = durable_seq(aw);
+    aw->stats.durable = d;
+    while (aw->waiters && aw->waiters->seq <= d) {
+        struct waiter *wt = aw->waiters;
+        aw->waiters = wt->next;
+        if (!aw->waiters)
+            aw->waiters_tail = NULL;
+        struct pg_request *req = pg_ticket_redeem(wt->ticket);
+        pg_audit_release_fn release = wt->release;
+        free(wt);
+        if (req)
+            release(req, true);
+    }
+}
+
+/* The spool failed: responses waiting for it are refused, unless Redis has
+ * their records already. Fail closed. */
+static void fail_waiters(struct pg_audit_writer *aw)
+{
+    release_waiters(aw);
+    while (aw->waiters) {
+        struct waiter *wt = aw->waiters;
+        aw->waiters = wt->next;
+        if (!aw->waiters)
+            aw->waiters_tail = NULL;
+        struct pg_request *req = pg_ticket_redeem(wt->ticket);
+        pg_audit_release_fn release = wt->release;
+        free(wt);
+        if (req)
+            release(req, false);
+    }
+}
+
+/* ---- shipping to Redis ---- */
+
+static void ship(struct pg_audit_writer *aw);
+static void resync(struct pg_audit_writer *aw);
+
+static void drop_acked(struct pg_audit_writer *aw)
+{
+    while (aw->head && aw->head->seq <= aw->acked_seq) {
+        struct pending *p = aw->head;
+        aw->head = p->next;
+        if (!aw->head)
+            aw->tail = NULL;
+        aw->mem_bytes -= p->len;
+        free(p);
+    }
+}
+
+/* Something went wrong on the way to Redis: stop trusting the replies in
+ * flight and find out again what Redis holds. */
+static void lose_sync(struct pg_audit_writer *aw)
+{
+    aw->gen++;
+    aw->synced = false;
+    aw->sent_seq = aw->acked_seq;
+    if (!aw->stopping && pg_redis_connected(aw->w->redis))
+        resync(aw);
+}
+
+static void added(enum pg_redis_status st, const redisReply *reply, void *arg)
+{
+    struct sent *s = arg;
+    struct pg_audit_writer *aw = s->aw;
+    bool current = !aw->stopping && s->gen == aw->gen;
+    if (current && st == PG_REDIS_OK && s->seq == aw->acked_seq + 1) {
+        aw->acked_seq = s->seq;
+        memcpy(aw->acked_h, s->h, PG_HASH_HEX);
+        aw->stats.acked++;
+        drop_acked(aw);
+        release_waiters(aw);
+    } else if (current) {
+        pg_log(PG_LOG_WARN, "audit_ship_failed", "\"chain\":\"%s\",\"seq\":%" PRIu64 ",\"redis\":\"%s\",\"error\":\"%.200s\"",
+               aw->chain, s->seq, pg_redis_status_name(st),
+               st == PG_REDIS_ERR_REPLY && reply ? reply->str : "");
+        lose_sync(aw);
+    }
+    free(s);
+}
+
+static bool send_record(struct pg_audit_writer *aw, uint64_t seq, const char *h, const char *bytes, size_t len)
+{
+    struct sent *s = malloc(sizeof *s);
+    if (!s)
+        return false;
+    *s = (struct sent){.aw = aw, .gen = aw->gen, .seq = seq};
+    memcpy(s->h, h, PG_HASH_HEX);
+    char id[32];
+    snprintf(id, sizeof id, "%" PRIu64 "-0", seq);
+    const char *argv[] = {"XADD", aw->stream, id, "h", h, "r", bytes};
+    size_t lens[] = {4, strlen(aw->stream), strlen(id), 1, PG_HASH_HEX - 1, 1, len};
+    if (pg_redis_command_argv(aw->w->redis, added, s, 7, argv, lens) != PG_REDIS_OK) {
+        free(s);
+        return false; /* not sent: the next ship tries again */
+    }
+    aw->sent_seq = seq;
+    aw->stats.shipped++;
+    return true;
+}
+
+/* Records the memory queue no longer holds, read back from the spool. */
+static void ship_from_spool(struct pg_audit_writer *aw)
+{
+    struct pg_spool_iter *it = pg_spool_replay(aw->spool, aw->sent_seq + 1);
+    if (!it)
+        return;
+    uint64_t seq;
+    const char *bytes;
+    size_t len;
+    int n = 0, rc;
+    while (n < REPLAY_BATCH && (rc = pg_spool_next(it, &seq, &bytes, &len)) == 1) {
+        if (seq != aw->sent_seq + 1)
+            break;
+        if (aw->head && seq >= aw->head->seq)
+            break; /* memory has it from here */
+        char h[PG_HASH_HEX];
+        pg_chain_leaf_hash(bytes, len, h);
+        if (!send_record(aw, seq, h, bytes, len))
+            break;
+        n++;
+    }
+    pg_spool_iter_free(it);
+    if (!aw->head || aw->sent_seq + 1 >= aw->head->seq)
+        aw->spilled = aw->head == NULL && aw->sent_seq < aw->tip.seq;
+    if (n == REPLAY_BATCH)
+        event_active(aw->ship_ev, 0, 0); /* more on the next pass, so the loop keeps serving */
+}
+
+static void ship(struct pg_audit_writer *aw)
+{
+    if (aw->stopping || !aw->synced || aw->conflict || !pg_redis_connected(aw->w->redis))
+        return;
+    if (aw->sent_seq < aw->tip.seq && (!aw->head || aw->head->seq > aw->sent_seq + 1)) {
+        ship_from_spool(aw);
+        return;
+    }
+    int n = 0;
+    for (struct pending *p = aw->head; p && n < SEND_BATCH; p = p->next) {
+        if (p->seq <= aw->sent_seq)
+            continue;
+        if (p->seq != aw->sent_seq + 1 || !send_record(aw, p->seq, p->h, p->bytes, p->len))
+            break;
+        n++;
+    }
+    if (n == SEND_BATCH)
+        event_active(aw->ship_ev, 0, 0);
+}
+
+static void ship_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ship(arg);
+}
+
+/* Parses "<seq>-0" (our stream ids); 0 when it is not one. */
+static uint64_t seq_of_id(const redisReply *id)
+{
+    if (!id || id->type != REDIS_REPLY_STRING)
+        return 0;
+    char *end;
+    unsigned long long v = strtoull(id->str, &end, 10);
+    return *end == '-' ? v : 0;
+}
+
+/* XREVRANGE audit:<chain> + - COUNT 1: where Redis's copy of the chain ends. */
+static void tip_read(enum pg_redis_status st, const redisReply *reply, void *arg)
+{
+    struct sent *s = arg;
+    struct pg_audit_writer *aw = s->aw;
+    bool current = !aw->stopping && s->gen == aw->gen;
+    free(s);
+    if (!current)
+        return;
+    aw->resyncing = false;
+    if (st != PG_REDIS_OK || !reply || reply->type != REDIS_REPLY_ARRAY) {
+        pg_log(PG_LOG_WARN, "audit_resync_failed", "\"chain\":\"%s\",\"redis\":\"%s\"", aw->chain,
+               pg_redis_status_name(st));
+        return; /* the next reconnection or tick tries again */
+    }
+    uint64_t stored = 0;
+    char h[PG_HASH_HEX] = "";
+    if (reply->elements == 1) {
+        const redisReply *e = reply->element[0];
+        stored = e->type == REDIS_REPLY_ARRAY && e->elements == 2 ? seq_of_id(e->element[0]) : 0;
+        const redisReply *f = stored ? e->element[1] : NULL;
+        for (size_t i = 0; f && f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2)
+            if (f->element[i]->len == 1 && f->element[i]->str[0] == 'h' && f->element[i + 1]->len == PG_HASH_HEX - 1)
+                memcpy(h, f->element[i + 1]->str, PG_HASH_HEX);
+    }
+    if (stored > aw->tip.seq) {
+        aw->conflict = true;
+        pg_log(PG_LOG_ERROR, "audit_chain_conflict",
+               "\"chain\":\"%s\",\"redis_seq\":%" PRIu64 ",\"spool_seq\":%" PRIu64
+               ",\"detail\":\"Redis holds more of this chain than the spool: was the spool lost? New records stay in "
+               "the spool until an operator resolves it\"",
+               aw->chain, stored, aw->tip.seq);
+        pg_alert_raise(aw->w, "critical", "audit_chain_conflict", aw->chain, "\"redis_seq\":%" PRIu64, stored);
+        return;
+    }
+    if (stored > aw->acked_seq && pg_chain_is_hash(h)) {
+        aw->acked_seq = stored; /* stored before its reply was lost */
+        memcpy(aw->acked_h, h, PG_HASH_HEX);
+        drop_acked(aw);
+        release_waiters(aw);
+    }
+    aw->sent_seq = aw->acked_seq;
+    aw->synced = true;
+    pg_redis_command(aw->w->redis, pg_redis_discard, NULL, "SADD audit:writers %s", aw->chain);
+    ship(aw);
+}
+
+static void resync(struct pg_audit_writer *aw)
+{
+    if (aw->resyncing)
+        return;
+    struct sent *s = malloc(sizeof *s);
+    if (!s)
+        return;
+    *s = (struct sent){.aw = aw, .gen = aw->gen};
+    if (pg_redis_command(aw->w->redis, tip_read, s, "XREVRANGE %s + - COUNT 1", aw->stream) != PG_REDIS_OK) {
+        free(s);
+        return;
+    }
+    aw->resyncing = true;
+}
+
+void pg_audit_writer_connected(struct pg_worker *w)
+{
+    struct pg_audit_writer *aw = w->audit;
+    if (!aw || aw->stopping)
+        return;
+    aw->gen++;
+    aw->synced = false;
+    aw->resyncing = false;
+    resync(aw);
+}
+
+/* ---- durability in the spool ---- */
+
+static void spool_durable(struct pg_spool *sp, uint64_t seq, enum pg_spool_error code, void *arg)
+{
+    (void)sp;
+    struct pg_audit_writer *aw = arg;
+    if (code != PG_SPOOL_OK) {
+        pg_log(PG_LOG_ERROR, "audit_spool_sync_failed", "\"chain\":\"%s\",\"error\":\"%s\"", aw->chain,
+               pg_spool_strerror(aw->spool));
+        fail_waiters(aw);
+        return;
+    }
+    if (seq > aw->fsynced_seq)
+        aw->fsynced_seq = seq;
+    struct pg_spool_stats st;
+    pg_spool_stats(aw->spool, &st);
+    aw->stats.syncs = st.syncs;
+    aw->stats.largest_batch = st.largest_batch;
+    aw->stats.synced_records = st.synced_records;
+    release_waiters(aw);
+}
+
+struct cursor_job {
+    struct pg_audit_writer *aw;
+    uint64_t seq;
+    char h[PG_HASH_HEX];
+    enum pg_spool_error code;
+};
+
+static void cursor_work(void *arg)
+{
+    struct cursor_job *j = arg;
+    j->code = pg_spool_ack(j->aw->spool, j->seq, j->h);
+}
+
+static void cursor_done(void *arg)
+{
+    struct cursor_job *j = arg;
+    struct pg_audit_writer *aw = j->aw;
+    aw->cursor_job = false;
+    if (j->code == PG_SPOOL_OK) {
+        aw->cursor_seq = j->seq;
+        pg_spool_trim(aw->spool); /* empties the file once all of it is in Redis */
+    } else {
+        pg_log(PG_LOG_ERROR, "audit_cursor_failed", "\"chain\":\"%s\",\"error\":\"%s\"", aw->chain,
+               pg_spool_strerror(aw->spool));
+    }
+    free(j);
+}
+
+/* ---- checkpoints ---- */
+
+static void checkpoint(struct pg_audit_writer *aw, int64_t now)
+{
+    struct pg_checkpoint cp = {.count = aw->acked_seq, .time_us = now};
+    memcpy(cp.origin, aw->chain, sizeof cp.origin); /* chain ids fit: checked at init */
+    if (aw->acked_seq)
+        memcpy(cp.head, aw->acked_h, PG_HASH_HEX);
+    else
+        pg_chain_genesis(aw->chain, cp.head);
+    char note[1024];
+    if (pg_checkpoint_sign(aw->key, aw->w->cfg->audit.key_name, &cp, note, sizeof note) != 0) {
+        pg_log(PG_LOG_ERROR, "audit_checkpoint_failed", "\"chain\":\"%s\"", aw->chain);
+        return;
+    }
+    if (pg_redis_command(aw->w->redis, pg_redis_discard, NULL, "XADD %s * n %s", aw->cp_stream, note) != PG_REDIS_OK)
+        return; /* the next tick tries again */
+    char e[1400];
+    pg_log(PG_LOG_INFO, "audit_checkpoint", "\"chain\":\"%s\",\"count\":%" PRIu64 ",\"note\":\"%s\"", aw->chain,
+           cp.count, pg_json_escape(note, strlen(note), e, sizeof e));
+    aw->cp_seq = aw->acked_seq;
+    aw->cp_time_us = now;
+    aw->stats.checkpoints++;
+}
+
+static void tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pg_audit_writer *aw = arg;
+    if (aw->stopping)
+        return;
+    const struct pg_audit_config *ac = &aw->w->cfg->audit;
+    if (!aw->synced && !aw->resyncing && pg_redis_connected(aw->w->redis))
+        resync(aw);
+    if (aw->synced && !aw->conflict) {
+        int64_t now = wall_us();
+        uint64_t fresh = aw->acked_seq - aw->cp_seq;
+        int64_t age = now - aw->cp_time_us;
+        if ((fresh && (fresh >= (uint64_t)ac->checkpoint_records || age >= (int64_t)ac->checkpoint_interval_ms * 1000)) ||
+            age >= (int64_t)ac->heartbeat_ms * 1000)
+            checkpoint(aw, now);
+        if (aw->sent_seq < aw->tip.seq)
+            ship(aw);
+    }
+    if (!aw->cursor_job && aw->acked_seq > aw->cursor_seq) {
+        struct cursor_job *j = malloc(sizeof *j);
+        if (j) {
+            *j = (struct cursor_job){.aw = aw, .seq = aw->acked_seq};
+            memcpy(j->h, aw->acked_h, PG_HASH_HEX);
+            if (pg_workq_submit(PG_POOL_IO, aw->w->base, cursor_work, cursor_done, j) == 0)
+                aw->cursor_job = true;
+            else
+                free(j);
+        }
+    }
+}
+
+/* ---- writing ---- */
+
+static void spool_failed(struct pg_audit_writer *aw, enum pg_spool_error code)
+{
+    int64_t now = wall_us();
+    if (now - aw->last_spool_error_log_us < 1000000)
+        return; /* one line a second is enough to say the disk is full */
+    aw->last_spool_error_log_us = now;
+    pg_log(PG_LOG_ERROR, "audit_spool_failed", "\"chain\":\"%s\",\"kind\":\"%s\",\"error\":\"%s\",\"mode\":\"%s\"",
+           aw->chain,
+           code == PG_SPOOL_FULL     ? "full"
+           : code == PG_SPOOL_DENIED ? "not writable"
+                                     : "i/o",
+           pg_spool_strerror(aw->spool), aw->strict ? "strict: refusing requests (503)" : "async: Redis only");
+    pg_alert_raise(aw->w, "critical", "audit_spool_failed", aw->chain, NULL);
+}
+
+enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r, struct pg_request *waiting,
+                                  pg_audit_release_fn release)
+{
+    struct pg_audit_writer *aw = w->audit;
+    if (!aw)
+        return PG_AUDIT_RELEASE;
+    r->seq = aw->tip.seq + 1;
+    r->writer = aw->chain;
+    memcpy(r->prev, aw->tip.head, PG_HASH_HEX);
+    r->time_us = wall_us();
+    struct pg_canon c;
+    pg_canon_init(&c);
+    char err[200];
+    if (pg_record_write(r, &c, err, sizeof err) != 0 || c.failed) {
+        pg_log(PG_LOG_ERROR, "audit_record_invalid", "\"chain\":\"%s\",\"type\":\"%s\",\"error\":\"%s\"", aw->chain,
+               r->type ? r->type : "", err);
+        pg_canon_free(&c);
+        return aw->strict ? PG_AUDIT_FAILED : PG_AUDIT_RELEASE;
+    }
+    enum pg_spool_error code = pg_spool_append(aw->spool, r->seq, c.buf, c.len);
+    if (code != PG_SPOOL_OK) {
+        spool_failed(aw, code);
+        if (aw->strict) {
+            pg_canon_free(&c);
+            return PG_AUDIT_FAILED; /* the chain does not advance: the same seq is tried again */
+        }
+        aw->spilled = false; /* async: this record lives in memory only until Redis takes it */
+    }
+    pg_chain_leaf_hash(c.buf, c.len, aw->tip.head);
+    aw->tip.seq = r->seq;
+    aw->stats.written++;
+    if (!aw->spilled && aw->mem_bytes + c.len <= w->cfg->audit.memory_limit) {
+        struct pending *p = malloc(sizeof *p + c.len);
+        if (p) {
+            p->next = NULL;
+            p->seq = r->seq;
+            memcpy(p->h, aw->tip.head, PG_HASH_HEX);
+            p->len = c.len;
+            memcpy(p->bytes, c.buf, c.len);
+            if (aw->tail)
+                aw->tail->next = p;
+            else
+                aw->head = p;
+            aw->tail = p;
+            aw->mem_bytes += c.len;
+        } else {
+            aw->spilled = true;
+        }
+    } else {
+        aw->spilled = true;
+    }
+    pg_canon_free(&c);
+    if (code == PG_SPOOL_OK)
+        pg_spool_request_sync(aw->spool);
+    event_active(aw->ship_ev, 0, 0); /* one pipelined batch per loop pass */
+    if (!aw->strict || !waiting)
+        return PG_AUDIT_RELEASE;
+    struct waiter *wt = malloc(sizeof *wt);
+    struct pg_ticket *t = wt ? pg_request_suspend(waiting) : NULL;
+    if (!t) {
+        free(wt);
+        return PG_AUDIT_FAILED;
+    }
+    *wt = (struct waiter){.seq = r->seq, .ticket = t, .release = release};
+    if (aw->waiters_tail)
+        aw->waiters_tail->next = wt;
+    else
+        aw->waiters = wt;
+    aw->waiters_tail = wt;
+    return PG_AUDIT_WAIT;
+}
+
+/* ---- life ---- */
+
+/* Chain ids name the instance and the worker; a spool file name escapes
+ * whatever is unusual in them. */
+int pg_audit_writer_init(struct pg_worker *w)
+{
+    const struct pg_config *cfg = w->cfg;
+    if (!cfg->audit.spool_dir)
+        return 0;
+    struct pg_audit_writer *aw = calloc(1, sizeof *aw);
+    if (!aw)
+        return -1;
+    w->audit = aw;
+    aw->w = w;
+    aw->strict = cfg->audit.mode == PG_AUDIT_STRICT;
+    int n = snprintf(aw->chain, sizeof aw->chain, "%s/w%d", cfg->instance_id, w->index);
+    if (n < 0 || (size_t)n >= sizeof((struct pg_checkpoint *)0)->origin) {
+        pg_log(PG_LOG_ERROR, "audit_chain_error", "\"error\":\"instance_id too long for a chain id\"");
+        return -1;
+    }
+    snprintf(aw->stream, sizeof aw->stream, "audit:%s", aw->chain);
+    snprintf(aw->cp_stream, sizeof aw->cp_stream, "audit:checkpoints:%s", aw->chain);
+    char err[512];
+    aw->key = pg_audit_key_read_private(cfg->audit.signing_key_file, err, sizeof err);
+    if (!aw->key) {
+        pg_log(PG_LOG_ERROR, "audit_key_error", "\"file\":\"%s\",\"error\":\"%s\"", cfg->audit.signing_key_file, err);
+        return -1;
+    }
+    mkdir(cfg->audit.spool_dir, 0700); /* exists already in most deployments */
+    struct pg_spool_recovery rec;
+    enum pg_spool_error code;
+    if (pg_spool_open(cfg->audit.spool_dir, aw->chain, &aw->spool, &rec, &code, err, sizeof err) != 0) {
+        pg_log(PG_LOG_ERROR, "audit_spool_error", "\"chain\":\"%s\",\"error\":\"%s\"", aw->chain, err);
+        return -1;
+    }
+    pg_spool_on_durable(aw->spool, w->base, spool_durable, aw);
+    /* The chain continues where the spool says it stopped. */
+    if (rec.last_seq && pg_chain_is_hash(rec.last_h)) {
+        aw->tip.seq = rec.last_seq;
+        memcpy(aw->tip.head, rec.last_h, PG_HASH_HEX);
+    } else {
+        pg_chain_tip_genesis(&aw->tip, aw->chain);
+    }
+    aw->acked_seq = aw->cursor_seq = rec.acked_seq;
+    aw->sent_seq = rec.acked_seq;
+    aw->fsynced_seq = rec.last_seq; /* what the file held at start is on disk */
+    aw->spilled = rec.last_seq > rec.acked_seq; /* those are read back from the spool */
+    if (rec.torn_bytes)
+        pg_log(PG_LOG_WARN, "audit_spool_torn", "\"chain\":\"%s\",\"bytes_cut\":%" PRIu64, aw->chain, rec.torn_bytes);
+    pg_log(PG_LOG_INFO, "audit_chain", "\"chain\":\"%s\",\"seq\":%" PRIu64 ",\"unshipped\":%" PRIu64 ",\"mode\":\"%s\"",
+           aw->chain, aw->tip.seq, rec.last_seq > rec.acked_seq ? rec.last_seq - rec.acked_seq : 0,
+           aw->strict ? "strict" : "async");
+    aw->cp_time_us = wall_us() - (int64_t)cfg->audit.heartbeat_ms * 1000; /* a checkpoint soon after start */
+    aw->ship_ev = event_new(w->base, -1, 0, ship_cb, aw);
+    aw->tick = event_new(w->base, -1, EV_PERSIST, tick, aw);
+    struct timeval tv = {0, TICK_MS * 1000};
+    if (!aw->ship_ev || !aw->tick || event_add(aw->tick, &tv) != 0)
+        return -1;
+    return 0;
+}
+
+void pg_audit_writer_stop(struct pg_worker *w)
+{
+    struct pg_audit_writer *aw = w->audit;
+    if (aw)
+        aw->stopping = true;
+}
+
+void pg_audit_writer_free(struct pg_worker *w)
+{
+    struct pg_audit_writer *aw = w->audit;
+    if (!aw)
+        return;
+    /* Jobs on the I/O pool still use the spool: let them finish (their
+     * done callbacks need a pass of the loop, which has stopped). */
+    for (int i = 0; i < 5000 && (aw->cursor_job || (aw->spool && pg_spool_sync_in_flight(aw->spool))); i++) {
+        event_base_loop(w->base, EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+    if (aw->tick)
+        event_free(aw->tick);
+    if (aw->ship_ev)
+        event_free(aw->ship_ev);
+    while (aw->waiters) {
+        struct waiter *wt = aw->waiters;
+        aw->waiters = wt->next;
+        pg_ticket_redeem(wt->ticket);
+        free(wt);
+    }
+    aw->acked_seq = UINT64_MAX;
+    drop_acked(aw);
+    if (aw->spool) {
+        enum pg_spool_error code;
+        pg_spool_sync(aw->spool, &code); /* at exit: the loop is gone, blocking is fine */
+        pg_spool_close(aw->spool);
+    }
+    EVP_PKEY_free(aw->key);
+    free(aw);
+    w->audit = NULL;
+}
+
+void pg_audit_writer_stats(struct pg_worker *w, struct pg_audit_stats *out)
+{
+    struct pg_audit_writer *aw = w->audit;
+    memset(out, 0, sizeof *out);
+    if (aw)
+        *out = aw->stats;
+}

@@ -1,0 +1,537 @@
+/* `phiguard audit verify|export|disclosures`: reading the trail back from
+ * Redis (docs/audit.md, "Reading the trail"). A command-line tool, so it
+ * uses hiredis's blocking API. */
+#include "proxy/cli_audit_read.h"
+
+#include <getopt.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "policy/auditverify.h"
+#include "policy/record.h"
+#include "proxy/cli_audit.h"
+#include "proxy/config.h"
+#include "proxy/secret_file.h"
+
+#define PAGE 1000
+
+struct chain {
+    char *name;
+    struct pg_audit_entry *entries;
+    size_t n, cap;
+    char **notes;
+    size_t nnotes;
+};
+
+struct reader {
+    redisContext *rc;
+    struct chain *chains;
+    size_t n;
+};
+
+static redisContext *connect_redis(const struct pg_config *cfg)
+{
+    const char *a = cfg->redis.address;
+    struct timeval tv = {5, 0};
+    redisContext *rc = NULL;
+    if (!a) {
+        fprintf(stderr, "phiguard audit: %s has no redis.address\n", cfg->path);
+        return NULL;
+    }
+    if (!strncmp(a, "unix:", 5)) {
+        rc = redisConnectUnixWithTimeout(a + 5, tv);
+    } else {
+        char host[256];
+        const char *colon = strrchr(a, ':');
+        size_t hl = colon ? (size_t)(colon - a) : 0;
+        if (!colon || hl >= sizeof host) {
+            fprintf(stderr, "phiguard audit: bad redis.address '%s'\n", a);
+            return NULL;
+        }
+        memcpy(host, a, hl);
+        host[hl] = '\0';
+        if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+            memmove(host, host + 1, hl - 2);
+            host[hl - 2] = '\0';
+        }
+        rc = redisConnectWithTimeout(host, atoi(colon + 1), tv);
+    }
+    if (!rc || rc->err) {
+        fprintf(stderr, "phiguard audit: cannot reach Redis at %s: %s\n", a, rc ? rc->errstr : "out of memory");
+        redisFree(rc);
+        return NULL;
+    }
+    redisReply *r = NULL;
+    if (cfg->redis.password_file) {
+        char why[256];
+        size_t len;
+        char *pw = pg_secret_file_read(cfg->redis.password_file, 4096, &len, why, sizeof why);
+        if (!pw) {
+            fprintf(stderr, "phiguard audit: %s: %s\n", cfg->redis.password_file, why);
+            redisFree(rc);
+            return NULL;
+        }
+        pw[strcspn(pw, "\r\n")] = '\0';
+        r = cfg->redis.username ? redisCommand(rc, "AUTH %s %s", cfg->redis.username, pw)
+                                : redisCommand(rc, "AUTH %s", pw);
+        free(pw);
+        bool ok = r && r->type != REDIS_REPLY_ERROR;
+        freeReplyObject(r);
+        if (!ok) {
+            fprintf(stderr, "phiguard audit: Redis refused the credentials\n");
+            redisFree(rc);
+            return NULL;
+        }
+    }
+    if (cfg->redis.db > 0) {
+        r = redisCommand(rc, "SELECT %d", cfg->redis.db);
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+static uint64_t seq_of_id(const redisReply *id)
+{
+    if (!id || id->type != REDIS_REPLY_STRING)
+        return 0;
+    return strtoull(id->str, NULL, 10);
+}
+
+static const redisReply *field(const redisReply *fields, const char *name)
+{
+    for (size_t i = 0; fields && fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements; i += 2)
+        if (fields->element[i]->type == REDIS_REPLY_STRING && !strcmp(fields->element[i]->str, name))
+            return fields->element[i + 1];
+    return NULL;
+}
+
+static char *dup_bytes(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* Every record of a chain, in stored order, paged with XRANGE. */
+static int load_chain(struct reader *rd, struct chain *c)
+{
+    char start[48] = "-";
+    for (;;) {
+        redisReply *r = redisCommand(rd->rc, "XRANGE audit:%s %s + COUNT %d", c->name, start, PAGE);
+        if (!r || r->type != REDIS_REPLY_ARRAY) {
+            fprintf(stderr, "phiguard audit: reading audit:%s failed: %s\n", c->name,
+                    r && r->type == REDIS_REPLY_ERROR ? r->str : rd->rc->errstr);
+            freeReplyObject(r);
+            return -1;
+        }
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *e = r->element[i];
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+                continue;
+            if (c->n == c->cap) {
+                c->cap = c->cap ? c->cap * 2 : 1024;
+                c->entries = realloc(c->entries, c->cap * sizeof *c->entries);
+                if (!c->entries)
+                    abort();
+            }
+            const redisReply *rec = field(e->element[1], "r"), *h = field(e->element[1], "h");
+            struct pg_audit_entry *en = &c->entries[c->n++];
+            en->seq = seq_of_id(e->element[0]);
+            en->bytes = rec ? dup_bytes(rec->str, rec->len) : dup_bytes("", 0);
+            en->len = rec ? rec->len : 0;
+            en->h = h ? dup_bytes(h->str, h->len) : dup_bytes("", 0);
+            snprintf(start, sizeof start, "(%s", e->element[0]->str); /* exclusive: after the last one read */
+        }
+        size_t got = r->elements;
+        freeReplyObject(r);
+        if (got < PAGE)
+            break;
+    }
+    redisReply *r = redisCommand(rd->rc, "XRANGE audit:checkpoints:%s - +", c->name);
+    if (r && r->type == REDIS_REPLY_ARRAY) {
+        c->notes = calloc(r->elements + 1, sizeof *c->notes);
+        for (size_t i = 0; c->notes && i < r->elements; i++) {
+            const redisReply *n = r->element[i]->elements == 2 ? field(r->element[i]->element[1], "n") : NULL;
+            if (n)
+                c->notes[c->nnotes++] = dup_bytes(n->str, n->len);
+        }
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+static int load(struct reader *rd, const char *only)
+{
+    redisReply *r = only ? NULL : redisCommand(rd->rc, "SMEMBERS audit:writers");
+    if (!only && (!r || r->type != REDIS_REPLY_ARRAY)) {
+        fprintf(stderr, "phiguard audit: cannot list the writers (audit:writers)\n");
+        freeReplyObject(r);
+        return -1;
+    }
+    size_t n = only ? 1 : r->elements;
+    rd->chains = calloc(n ? n : 1, sizeof *rd->chains);
+    for (size_t i = 0; i < n; i++)
+        rd->chains[rd->n++].name = strdup(only ? only : r->element[i]->str);
+    freeReplyObject(r);
+    for (size_t i = 0; i < rd->n; i++)
+        if (load_chain(rd, &rd->chains[i]) != 0)
+            return -1;
+    return 0;
+}
+
+static void reader_free(struct reader *rd)
+{
+    for (size_t i = 0; i < rd->n; i++) {
+        struct chain *c = &rd->chains[i];
+        for (size_t k = 0; k < c->n; k++) {
+            free((char *)c->entries[k].bytes);
+            free((char *)c->entries[k].h);
+        }
+        free(c->entries);
+        for (size_t k = 0; k < c->nnotes; k++)
+            free(c->notes[k]);
+        free(c->notes);
+        free(c->name);
+    }
+    free(rd->chains);
+    redisFree(rd->rc);
+}
+
+/* "2026-11-23T07:17:54Z", "2026-11-23", or seconds since 1970; in µs. */
+static int parse_when(const char *s, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*s && !*end) {
+        *out = (int64_t)v * 1000000;
+        return 0;
+    }
+    struct tm tm = {0};
+    const char *rest = strptime(s, "%Y-%m-%d", &tm);
+    if (!rest)
+        return -1;
+    if (*rest == 'T' && !(rest = strptime(rest + 1, "%H:%M:%S", &tm)))
+        return -1;
+    if (*rest && strcmp(rest, "Z") != 0)
+        return -1;
+    *out = (int64_t)timegm(&tm) * 1000000;
+    return 0;
+}
+
+struct options {
+    const char *config, *chain, *format, *patient, *name;
+    const char *keys[8];
+    int nkeys;
+    int64_t since, until;
+};
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option longs[] = {
+        {"config", required_argument, NULL, 'c'}, {"public", required_argument, NULL, 'k'},
+        {"chain", required_argument, NULL, 'C'},  {"format", required_argument, NULL, 'f'},
+        {"since", required_argument, NULL, 's'},  {"until", required_argument, NULL, 'u'},
+        {"patient", required_argument, NULL, 'p'}, {"name", required_argument, NULL, 'n'},
+        {NULL, 0, NULL, 0}};
+    *o = (struct options){.format = "json", .since = INT64_MIN, .until = INT64_MAX};
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:", longs, NULL)) != -1) {
+        switch (ch) {
+        case 'c': o->config = optarg; break;
+        case 'k':
+            if (o->nkeys < 8)
+                o->keys[o->nkeys++] = optarg;
+            break;
+        case 'C': o->chain = optarg; break;
+        case 'f': o->format = optarg; break;
+        case 'p': o->patient = optarg; break;
+        case 'n': o->name = optarg; break;
+        case 's':
+        case 'u':
+            if (parse_when(optarg, ch == 's' ? &o->since : &o->until) != 0) {
+                fprintf(stderr, "phiguard audit: '%s' is not a time (2026-11-23, 2026-11-23T07:00:00Z or seconds)\n",
+                        optarg);
+                return -1;
+            }
+            break;
+        default: return -1;
+        }
+    }
+    if (!o->config) {
+        fprintf(stderr, "phiguard audit: -c FILE (the proxy's configuration, for Redis) is required\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_verify(struct reader *rd, const struct options *o, const struct pg_config *cfg)
+{
+    if (o->nkeys == 0) {
+        fprintf(stderr, "phiguard audit verify: --public KEY (the checkpoint public key) is required\n");
+        return 2;
+    }
+    struct pg_checkpoint_key keys[8];
+    const char *name = o->name ? o->name : cfg->audit.key_name;
+    for (int i = 0; i < o->nkeys; i++) {
+        char err[512];
+        keys[i] = (struct pg_checkpoint_key){.name = name, .pub = pg_audit_key_read_public(o->keys[i], err, sizeof err)};
+        if (!keys[i].pub) {
+            fprintf(stderr, "phiguard audit verify: %s\n", err);
+            for (int k = 0; k < i; k++)
+                EVP_PKEY_free(keys[k].pub);
+            return 2;
+        }
+    }
+    struct pg_audit_chain_input *in = calloc(rd->n ? rd->n : 1, sizeof *in);
+    struct pg_audit_result *res = calloc(rd->n ? rd->n : 1, sizeof *res);
+    for (size_t i = 0; i < rd->n; i++) {
+        struct chain *c = &rd->chains[i];
+        in[i] = (struct pg_audit_chain_input){.chain = c->name, .entries = c->entries, .nentries = c->n,
+                                              .checkpoints = (const char *const *)c->notes, .ncheckpoints = c->nnotes};
+        pg_auditverify_chain(&in[i], keys, (size_t)o->nkeys, &res[i]);
+    }
+    pg_auditverify_epochs(in, rd->n, res);
+    int bad = 0;
+    for (size_t i = 0; i < rd->n; i++) {
+        const struct pg_audit_result *r = &res[i];
+        if (r->fault == PG_AUDIT_OK) {
+            printf("%s: ok, records %" PRIu64 "..%" PRIu64 ", %zu checkpoints verified (newest counts %" PRIu64 ")\n",
+                   in[i].chain, r->first_seq, r->last_seq, r->checkpoints_verified, r->checkpoint_count);
+        } else {
+            bad++;
+            printf("%s: FAILED at seq %" PRIu64 ": %s: %s\n", in[i].chain, r->bad_seq, pg_audit_fault_name(r->fault),
+                   r->detail);
+        }
+    }
+    if (rd->n == 0)
+        printf("no audit chains in Redis\n");
+    printf("%zu chains, %d failed\n", rd->n, bad);
+    for (int k = 0; k < o->nkeys; k++)
+        EVP_PKEY_free(keys[k].pub);
+    free(in);
+    free(res);
+    return bad ? 1 : 0;
+}
+
+/* ---- export and disclosures ---- */
+
+typedef void (*record_fn)(const struct pg_record_parsed *p, const struct pg_audit_entry *e, void *ctx);
+
+static int each_record(struct reader *rd, const struct options *o, record_fn fn, void *ctx)
+{
+    int bad = 0;
+    for (size_t i = 0; i < rd->n; i++) {
+        for (size_t k = 0; k < rd->chains[i].n; k++) {
+            const struct pg_audit_entry *e = &rd->chains[i].entries[k];
+            struct pg_record_parsed p;
+            char err[200];
+            if (pg_record_parse(e->bytes, e->len, &p, err, sizeof err) != 0) {
+                fprintf(stderr, "phiguard audit: %s seq %" PRIu64 ": %s (run audit verify)\n", rd->chains[i].name,
+                        e->seq, err);
+                bad = 1;
+                continue;
+            }
+            if (p.rec.time_us >= o->since && p.rec.time_us < o->until)
+                fn(&p, e, ctx);
+            pg_record_parsed_free(&p);
+        }
+    }
+    return bad;
+}
+
+static void print_json_line(const struct pg_record_parsed *p, const struct pg_audit_entry *e, void *ctx)
+{
+    (void)p;
+    (void)ctx;
+    fwrite(e->bytes, 1, e->len, stdout);
+    fputc('\n', stdout);
+}
+
+static const char *interaction_code(const char *subtype)
+{
+    /* FHIR restful-interaction codes for the subtypes phiguard writes. */
+    static const char *const known[] = {"read", "search", "create", "update", "delete"};
+    for (size_t i = 0; subtype && i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(subtype, known[i]))
+            return subtype == known[1] ? "search-type" : subtype;
+    return NULL;
+}
+
+/* One AuditEvent (FHIR R4): type, subtype, action, recorded, outcome,
+ * agent (who, requestor, network), source (observer), entity (what). */
+static void print_fhir_entry(const struct pg_record_parsed *p, const struct pg_audit_entry *e, void *ctx)
+{
+    int *count = ctx;
+    const struct pg_audit_record *r = &p->rec;
+    struct pg_canon c;
+    pg_canon_init(&c);
+    char id[96], time[PG_RECORD_TIME_LEN], outcome[4];
+    snprintf(id, sizeof id, "%.60s-%" PRIu64, r->writer, e->seq);
+    for (char *q = id; *q; q++)
+        if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '-' ||
+              *q == '.'))
+            *q = '-'; /* FHIR ids: [A-Za-z0-9-.] */
+    pg_record_format_time(r->time_us, time);
+    snprintf(outcome, sizeof outcome, "%d", r->outcome);
+    bool rest = !strcmp(r->type, "rest");
+    pg_canon_begin_object(&c, NULL);
+    pg_canon_begin_object(&c, "resource");
+    pg_canon_string(&c, "resourceType", "AuditEvent", 10);
+    pg_canon_string(&c, "id", id, strlen(id));
+    pg_canon_begin_object(&c, "type");
+    pg_canon_string(&c, "system", rest ? "http://terminology.hl7.org/CodeSystem/audit-event-type"
+                                       : "urn:phiguard:audit-event-type",
+                    rest ? 54 : 29);
+    pg_canon_string(&c, "code", r->type, strlen(r->type));
+    pg_canon_end_object(&c);
+    const char *code = rest ? interaction_code(r->subtype) : NULL;
+    if (code) {
+        pg_canon_begin_array(&c, "subtype");
+        pg_canon_begin_object(&c, NULL);
+        pg_canon_string(&c, "system", "http://hl7.org/fhir/restful-interaction", 39);
+        pg_canon_string(&c, "code", code, strlen(code));
+        pg_canon_end_object(&c);
+        pg_canon_end_array(&c);
+    }
+    char action[2] = {r->action, 0};
+    pg_canon_string(&c, "action", action, 1);
+    pg_canon_string(&c, "recorded", time, strlen(time));
+    pg_canon_string(&c, "outcome", outcome, strlen(outcome));
+    pg_canon_begin_array(&c, "agent");
+    pg_canon_begin_object(&c, NULL);
+    if (r->agent.nroles) {
+        pg_canon_begin_array(&c, "role");
+        for (size_t i = 0; i < r->agent.nroles; i++) {
+            pg_canon_begin_object(&c, NULL);
+            pg_canon_string(&c, "text", r->agent.roles[i], strlen(r->agent.roles[i]));
+            pg_canon_end_object(&c);
+        }
+        pg_canon_end_array(&c);
+    }
+    pg_canon_begin_object(&c, "who");
+    if (r->agent.user_id) {
+        pg_canon_begin_object(&c, "identifier");
+        pg_canon_string(&c, "value", r->agent.user_id, strlen(r->agent.user_id));
+        pg_canon_end_object(&c);
+    }
+    const char *display = r->agent.username ? r->agent.username : r->agent.user_id ? r->agent.user_id : "anonymous";
+    pg_canon_string(&c, "display", display, strlen(display));
+    pg_canon_end_object(&c);
+    pg_canon_bool(&c, "requestor", true);
+    if (r->agent.client_ip) {
+        pg_canon_begin_object(&c, "network");
+        pg_canon_string(&c, "address", r->agent.client_ip, strlen(r->agent.client_ip));
+        pg_canon_string(&c, "type", "2", 1); /* IP address */
+        pg_canon_end_object(&c);
+    }
+    pg_canon_end_object(&c);
+    pg_canon_end_array(&c);
+    pg_canon_begin_object(&c, "source");
+    pg_canon_string(&c, "site", "phiguard", 8);
+    pg_canon_begin_object(&c, "observer");
+    pg_canon_string(&c, "display", r->writer, strlen(r->writer));
+    pg_canon_end_object(&c);
+    pg_canon_end_object(&c);
+    if (r->entity || r->http.path) {
+        pg_canon_begin_array(&c, "entity");
+        pg_canon_begin_object(&c, NULL);
+        pg_canon_begin_object(&c, "what");
+        if (r->entity)
+            pg_canon_string(&c, "reference", r->entity, strlen(r->entity));
+        else
+            pg_canon_string(&c, "display", r->http.path, strlen(r->http.path));
+        pg_canon_end_object(&c);
+        pg_canon_end_object(&c);
+        pg_canon_end_array(&c);
+    }
+    pg_canon_end_object(&c);
+    pg_canon_end_object(&c);
+    if (!c.failed)
+        printf("%s%.*s", (*count)++ ? ",\n" : "", (int)c.len, c.buf);
+    pg_canon_free(&c);
+}
+
+struct disclosures {
+    const char *patient;
+    size_t plen;
+    int count;
+};
+
+static void print_disclosure(const struct pg_record_parsed *p, const struct pg_audit_entry *e, void *ctx)
+{
+    (void)e;
+    struct disclosures *d = ctx;
+    const struct pg_audit_record *r = &p->rec;
+    /* The patient's own resource, or anything below it (Patient/7/...). */
+    if (!r->entity || strncmp(r->entity, d->patient, d->plen) != 0 || (r->entity[d->plen] && r->entity[d->plen] != '/'))
+        return;
+    char time[PG_RECORD_TIME_LEN];
+    pg_record_format_time(r->time_us, time);
+    if (d->count++ == 0)
+        printf("time\tuser_id\tusername\troles\taction\tmethod\tpath\tstatus\toutcome\n");
+    printf("%s\t%s\t%s\t", time, r->agent.user_id ? r->agent.user_id : "-", r->agent.username ? r->agent.username : "-");
+    for (size_t i = 0; i < r->agent.nroles; i++)
+        printf("%s%s", i ? "," : "", r->agent.roles[i]);
+    printf("%s\t%c\t%s\t%s\t%d\t%d\n", r->agent.nroles ? "" : "-", r->action, r->http.method ? r->http.method : "-",
+           r->http.path ? r->http.path : "-", r->http.status, r->outcome);
+}
+
+int pg_cli_audit_read(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: phiguard audit verify|export|disclosures -c FILE [options] (phiguard --help)\n");
+        return 2;
+    }
+    const char *sub = argv[1];
+    struct options o;
+    if (parse_options(argc - 1, argv + 1, &o) != 0)
+        return 2;
+    if (!strcmp(sub, "disclosures") && (!o.patient || strncmp(o.patient, "Patient/", 8) != 0)) {
+        fprintf(stderr, "phiguard audit disclosures: --patient Patient/ID is required\n");
+        return 2;
+    }
+    if (!strcmp(sub, "export") && strcmp(o.format, "json") && strcmp(o.format, "fhir")) {
+        fprintf(stderr, "phiguard audit export: --format is json or fhir\n");
+        return 2;
+    }
+    if (strcmp(sub, "verify") && strcmp(sub, "export") && strcmp(sub, "disclosures")) {
+        fprintf(stderr, "phiguard audit: unknown command '%s' (verify, export, disclosures)\n", sub);
+        return 2;
+    }
+    struct pg_config cfg;
+    char err[4096];
+    if (pg_config_load(o.config, &cfg, err, sizeof err) != 0) {
+        fputs(err, stderr);
+        return 2;
+    }
+    struct reader rd = {.rc = connect_redis(&cfg)};
+    int rc = 2;
+    if (rd.rc && load(&rd, o.chain) == 0) {
+        if (!strcmp(sub, "verify")) {
+            rc = cmd_verify(&rd, &o, &cfg);
+        } else if (!strcmp(sub, "export") && !strcmp(o.format, "json")) {
+            rc = each_record(&rd, &o, print_json_line, NULL);
+        } else if (!strcmp(sub, "export")) {
+            int count = 0;
+            printf("{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[\n");
+            rc = each_record(&rd, &o, print_fhir_entry, &count);
+            printf("\n]}\n");
+        } else {
+            struct disclosures d = {.patient = o.patient, .plen = strlen(o.patient)};
+            rc = each_record(&rd, &o, print_disclosure, &d);
+            if (!d.count)
+                printf("no access to %s recorded in that period\n", o.patient);
+        }
+    }
+    reader_free(&rd);
+    pg_config_free(&cfg);
+    return rc;
+}
