@@ -295,6 +295,16 @@ static void tip_read(enum pg_redis_status st, const redisReply *reply, void *arg
         pg_alert_raise(aw->w, "critical", "audit_chain_conflict", aw->chain, "\"redis_seq\":%" PRIu64, stored);
         return;
     }
+    if (stored < aw->acked_seq) {
+        /* Redis acknowledged records it no longer has: it restarted without
+         * persistence, or someone deleted the tail. The spool may no
+         * longer hold them either; verification will show the gap. */
+        pg_log(PG_LOG_ERROR, "audit_redis_lost_records",
+               "\"chain\":\"%s\",\"redis_seq\":%" PRIu64 ",\"acknowledged_seq\":%" PRIu64
+               ",\"detail\":\"Redis holds less than it acknowledged; give Redis persistence (appendonly yes)\"",
+               aw->chain, stored, aw->acked_seq);
+        pg_alert_raise(aw->w, "critical", "audit_redis_lost_records", aw->chain, "\"redis_seq\":%" PRIu64, stored);
+    }
     if (stored > aw->acked_seq && pg_chain_is_hash(h)) {
         aw->acked_seq = stored; /* stored before its reply was lost */
         memcpy(aw->acked_h, h, PG_HASH_HEX);

@@ -272,6 +272,29 @@ static int parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
+/* The stable names scripts match on (docs/audit.md uses them). */
+static const char *fault_code(enum pg_audit_fault f)
+{
+    static const char *const codes[] = {
+        [PG_AUDIT_OK] = "OK",
+        [PG_AUDIT_SEQ_GAP] = "SEQ_GAP",
+        [PG_AUDIT_SEQ_ORDER] = "SEQ_ORDER",
+        [PG_AUDIT_SEQ_DUPLICATE] = "SEQ_DUPLICATE",
+        [PG_AUDIT_RECORD_MALFORMED] = "RECORD_MALFORMED",
+        [PG_AUDIT_RECORD_MISPLACED] = "RECORD_MISPLACED",
+        [PG_AUDIT_HASH_MISMATCH] = "HASH_MISMATCH",
+        [PG_AUDIT_PREV_MISMATCH] = "PREV_MISMATCH",
+        [PG_AUDIT_CHECKPOINT_MALFORMED] = "CHECKPOINT_MALFORMED",
+        [PG_AUDIT_CHECKPOINT_SIGNATURE] = "CHECKPOINT_SIGNATURE",
+        [PG_AUDIT_CHECKPOINT_ORIGIN] = "CHECKPOINT_ORIGIN",
+        [PG_AUDIT_CHECKPOINT_DECREASING] = "CHECKPOINT_DECREASING",
+        [PG_AUDIT_CHECKPOINT_BEYOND_END] = "CHECKPOINT_BEYOND_END",
+        [PG_AUDIT_CHECKPOINT_HEAD] = "CHECKPOINT_HEAD",
+        [PG_AUDIT_EPOCH_LINK] = "EPOCH_LINK",
+    };
+    return (size_t)f < sizeof codes / sizeof codes[0] && codes[f] ? codes[f] : "UNKNOWN";
+}
+
 static int cmd_verify(struct reader *rd, const struct options *o, const struct pg_config *cfg)
 {
     if (o->nkeys == 0) {
@@ -307,8 +330,8 @@ static int cmd_verify(struct reader *rd, const struct options *o, const struct p
                    in[i].chain, r->first_seq, r->last_seq, r->checkpoints_verified, r->checkpoint_count);
         } else {
             bad++;
-            printf("%s: FAILED at seq %" PRIu64 ": %s: %s\n", in[i].chain, r->bad_seq, pg_audit_fault_name(r->fault),
-                   r->detail);
+            printf("%s: FAILED at seq %" PRIu64 ": %s: %s: %s\n", in[i].chain, r->bad_seq, fault_code(r->fault),
+                   pg_audit_fault_name(r->fault), r->detail);
         }
     }
     if (rd->n == 0)

@@ -71,3 +71,216 @@ def test_async_mode_and_no_audit_without_spool_dir(make_proxy, workdir, redis_se
     q = make_proxy(name="plain")  # no audit section: no chain
     assert get(q, "/echo").status_code == 200
     assert len(rc.smembers("audit:writers")) == 1
+
+
+def stored(rc, chain):
+    """[(seq, h, record bytes)] as stored."""
+    return [(int(i.split(b"-")[0]), f[b"h"].decode(), f[b"r"]) for i, f in rc.xrange(f"audit:{chain}")]
+
+
+def rewrite(rc, chain, entries):
+    """Replaces the stream with entries [(id, h, bytes)]: what an attacker
+    with write access to Redis could do."""
+    rc.delete(f"audit:{chain}")
+    for sid, h, b in entries:
+        rc.xadd(f"audit:{chain}", {"h": h, "r": b}, id=sid)
+
+
+def leaf(b):
+    import hashlib
+    return hashlib.sha256(b"\x00" + b).hexdigest()
+
+
+@pytest.fixture
+def trail(make_proxy, workdir, redis_server):
+    """A proxy with 12 records in its chain, all covered by a checkpoint,
+    then stopped (so nothing more is written while a test tampers)."""
+    p = make_proxy(audit_config(workdir, redis_server.address, mode="async", checkpoint_records=5))
+    for i in range(12):
+        assert get(p, f"/echo?i={i}").status_code == 200
+    rc = redis_server.client()
+    chain = next(iter(rc.smembers("audit:writers"))).decode()
+    wait_for(lambda: len(stored(rc, chain)) == 12, what="12 records")
+    time.sleep(0.7)  # a checkpoint counting all 12
+    p.signal(signal.SIGTERM)
+    p.proc.wait(timeout=20)
+    v = verify(p, workdir)
+    assert v.returncode == 0, v.stdout
+    return p, rc, chain
+
+
+def expect_fault(trail, workdir, fault, seq):
+    p, _, chain = trail
+    v = verify(p, workdir)
+    assert v.returncode == 1, v.stdout + v.stderr
+    assert f"{chain}: FAILED at seq {seq}: {fault}" in v.stdout, v.stdout
+
+
+def test_tamper_changed_field(trail, workdir):
+    _, rc, chain = trail
+    e = stored(rc, chain)
+    e[4] = (e[4][0], e[4][1], e[4][2].replace(b'"status":200', b'"status":404'))
+    rewrite(rc, chain, [(f"{s}-0", h, b) for s, h, b in e])
+    expect_fault(trail, workdir, "HASH_MISMATCH", 5)
+
+
+def test_tamper_deleted_record(trail, workdir):
+    _, rc, chain = trail
+    rc.xdel(f"audit:{chain}", "7-0")
+    expect_fault(trail, workdir, "SEQ_GAP", 7)
+
+
+def test_tamper_inserted_record(trail, workdir):
+    _, rc, chain = trail
+    e = stored(rc, chain)
+    forged = [(f"{s}-0", h, b) for s, h, b in e[:3]] + [("3-1", e[2][1], e[2][2])] + \
+        [(f"{s}-0", h, b) for s, h, b in e[3:]]
+    rewrite(rc, chain, forged)
+    expect_fault(trail, workdir, "SEQ_DUPLICATE", 3)
+
+
+def test_tamper_reordered_records(trail, workdir):
+    _, rc, chain = trail
+    e = stored(rc, chain)
+    e[5], e[6] = e[6], e[5]
+    rewrite(rc, chain, [(f"{i + 1}-0", h, b) for i, (_, h, b) in enumerate(e)])
+    expect_fault(trail, workdir, "RECORD_MISPLACED", 6)
+
+
+def test_tamper_deleted_tail(trail, workdir):
+    _, rc, chain = trail
+    for s in (10, 11, 12):
+        rc.xdel(f"audit:{chain}", f"{s}-0")
+    expect_fault(trail, workdir, "CHECKPOINT_BEYOND_END", 10)
+
+
+def test_tamper_rebuilt_chain_with_recomputed_hashes(trail, workdir):
+    _, rc, chain = trail
+    e = stored(rc, chain)
+    out, prev = [], None
+    for s, h, b in e:
+        if s == 4:
+            b = b.replace(b'"status":200', b'"status":204')
+        if prev:
+            b = re.sub(rb'"prev":"[0-9a-f]{64}"', b'"prev":"' + prev.encode() + b'"', b, count=1)
+        h = leaf(b)
+        out.append((f"{s}-0", h, b))
+        prev = h
+    rewrite(rc, chain, out)
+    p, _, _ = trail
+    v = verify(p, workdir)
+    assert v.returncode == 1 and "CHECKPOINT_HEAD" in v.stdout, v.stdout
+
+
+def test_redis_killed_during_load_loses_nothing(make_proxy, workdir):
+    # A Redis that keeps what it acknowledged (append-only file, fsync
+    # always), as a production Redis holding an audit trail must.
+    redis_server = RedisServer(extra_args=["--appendonly", "yes", "--appendfsync", "always"]).start()
+    p = make_proxy(audit_config(workdir, redis_server.address))
+    ids = []
+    for i in range(150):
+        if i == 50:
+            redis_server.kill()
+        if i == 110:
+            redis_server.start()
+        r = get(p, f"/echo?n={i}")
+        assert r.status_code == 200  # strict: durable in the spool while Redis is away
+        ids.append(r.headers["X-Request-Id"])
+    rc = redis_server.client()
+    wait_for(lambda: set(ids) <= {x.get("request") for x in sum(records(rc).values(), [])}, timeout=20,
+             what="every record in Redis")
+    time.sleep(0.7)
+    v = verify(p, workdir)
+    assert v.returncode == 0, v.stdout + v.stderr
+    redis_server.cleanup()
+
+
+def test_redis_that_forgot_records_is_detected(make_proxy, workdir, redis_server):
+    p = make_proxy(audit_config(workdir, redis_server.address))
+    for i in range(10):
+        assert get(p, f"/echo?f={i}").status_code == 200
+    time.sleep(0.5)
+    redis_server.kill()
+    redis_server.start()  # empty: no persistence
+    p.wait_log("audit_redis_lost_records", timeout=10)
+    assert get(p, "/echo").status_code == 200
+
+
+def test_proxy_killed_during_load_loses_nothing(make_proxy, workdir, redis_server):
+    unreachable = RedisServer()  # not started: the first proxy never reaches Redis
+    cfg = audit_config(workdir, unreachable.address)
+    p = make_proxy(cfg)
+    ids = [get(p, f"/echo?k={i}").headers["X-Request-Id"] for i in range(40)]
+    p.proc.send_signal(signal.SIGKILL)
+    p.proc.wait(timeout=10)
+    p.stop = lambda *a, **k: 0  # killed on purpose
+    # The same instance (same instance id, same spool) comes back with Redis
+    # reachable: the spool replays and the chain continues.
+    q = make_proxy(audit_config(workdir, redis_server.address), name="again")
+    ids.append(get(q, "/echo?after=1").headers["X-Request-Id"])
+    rc = redis_server.client()
+    wait_for(lambda: set(ids) <= {x.get("request") for x in sum(records(rc).values(), [])}, timeout=20,
+             what="every answered request's record")
+    time.sleep(0.7)
+    v = verify(q, workdir)
+    assert v.returncode == 0, v.stdout + v.stderr
+    unreachable.cleanup()
+
+
+def test_strict_mode_fails_closed_when_the_spool_cannot_grow(make_proxy, workdir):
+    import resource
+    unreachable = RedisServer()  # nothing acknowledges: the spool only grows
+    p = make_proxy(deep_merge(audit_config(workdir, unreachable.address), {"log": {"level": "warn", "access": False}}),
+                   start=False)
+    limit = 64 * 1024
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    import subprocess
+    from phiguard_harness import BIN
+    p.proc = subprocess.Popen([BIN, "serve", "-c", p.config_path], stdout=subprocess.DEVNULL,
+                              stderr=open(p.log_path, "w"), preexec_fn=small_files)
+    p.wait_ready()
+    codes = [get(p, "/echo").status_code for _ in range(400)]
+    assert codes[0] == 200 and codes[-1] == 503, codes
+    assert set(codes) == {200, 503}
+    assert get(p, "/echo").json()["error"] == "audit_unavailable"
+    assert "audit_spool_failed" in p.stderr()
+    unreachable.cleanup()
+
+
+def test_export_fhir_and_disclosures(make_proxy, workdir, redis_server):
+    cfg = deep_merge(auth_config(workdir, redis_server.address), audit_config(workdir, redis_server.address))
+    p = make_proxy(cfg)
+    c = Client(p)
+    c.login("n.joy")
+    c.get("/fhir/Patient/42")
+    c.get("/fhir/Patient/43")
+    rc = redis_server.client()
+    wait_for(lambda: sum(1 for x in sum(records(rc).values(), []) if x.get("entity") == "Patient/43"),
+             what="the records")
+    r = audit_cli(p, "export", "--format", "fhir")
+    assert r.returncode == 0, r.stderr
+    bundle = json.loads(r.stdout)
+    assert bundle["resourceType"] == "Bundle" and bundle["entry"]
+    for e in bundle["entry"]:
+        ev = e["resource"]
+        assert ev["resourceType"] == "AuditEvent"
+        # AuditEvent's required elements (FHIR R4): type, recorded, agent (with requestor), source (with observer).
+        assert ev["type"]["code"] and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ev["recorded"])
+        assert ev["agent"] and all(isinstance(a["requestor"], bool) for a in ev["agent"])
+        assert ev["source"]["observer"]["display"]
+        assert ev["action"] in "CRUDE" and ev["outcome"] in ("0", "4", "8", "12")
+    reads = [e["resource"] for e in bundle["entry"] if e["resource"].get("entity")
+             and e["resource"]["entity"][0]["what"].get("reference") == "Patient/42"]
+    assert reads and reads[0]["subtype"][0]["code"] == "read" and reads[0]["agent"][0]["who"]["display"] == "n.joy"
+    lines = audit_cli(p, "export", "--format", "json").stdout.strip().splitlines()
+    assert all(json.loads(x)["writer"] for x in lines)
+    d = audit_cli(p, "disclosures", "--patient", "Patient/42")
+    assert d.returncode == 0, d.stderr
+    rows = d.stdout.strip().splitlines()
+    assert rows[0].startswith("time\tuser_id") and len(rows) == 2
+    assert "\tu-nurse-1\tn.joy\tnurse\tR\tGET\t/fhir/Patient/42\t" in rows[1]
+    future = audit_cli(p, "disclosures", "--patient", "Patient/42", "--since", "2099-01-01")
+    assert "no access to Patient/42 recorded" in future.stdout
