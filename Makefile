@@ -5,7 +5,7 @@ ASAN_DIR     ?= build-asan
 JOBS         ?= $(shell nproc)
 CTEST_FLAGS  ?= --output-on-failure -j $(JOBS)
 
-.PHONY: all deps build asan test test-unit demo bench bench-auth fuzz clean
+.PHONY: all deps build asan test test-unit demo bench bench-auth bench-audit fuzz clean
 
 all: build
 
@@ -34,6 +34,9 @@ demo: build
 
 bench: build
 	@bash bench/run.sh $(BUILD_DIR)/phiguard
+
+bench-audit: build
+	@bash bench/audit.sh $(BUILD_DIR)/phiguard
 
 bench-auth: build
 	@bash bench/auth.sh $(BUILD_DIR)/phiguard

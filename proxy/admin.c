@@ -43,6 +43,10 @@ static void admin_cb(struct evhttp_request *r, void *arg)
             reply_json(r, 200, "OK", "{\"status\":\"ready\"}\n");
         else
             reply_json(r, 503, "Service Unavailable", "{\"status\":\"not_ready\"}\n");
+    } else if (strcmp(path, "/audit") == 0) {
+        char body[8192];
+        a->hooks.describe_audit(body, sizeof body, a->hooks.arg);
+        reply_json(r, 200, "OK", body);
     } else if (strcmp(path, "/policy") == 0) {
         char body[1024];
         pg_policy_store_describe(body, sizeof body);

@@ -10,6 +10,8 @@ struct pg_admin;
 
 struct pg_admin_hooks {
     bool (*ready)(void *arg); /* false while starting or draining */
+    /* JSON for /audit: each chain's counters. */
+    void (*describe_audit)(char *buf, size_t len, void *arg);
     void *arg;
 };
 

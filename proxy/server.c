@@ -1,6 +1,7 @@
 #include "proxy/server.h"
 
 #include <event2/thread.h>
+#include <inttypes.h>
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "proxy/admin.h"
+#include "proxy/audit_writer.h"
 #include "proxy/auth_store.h"
 #include "proxy/lockout.h"
 #include "proxy/log.h"
@@ -162,6 +164,26 @@ static bool is_ready(void *arg)
     return !atomic_load(&s->draining) && s->running == s->nworkers;
 }
 
+/* The workers' counters are read without a lock: each is a word a worker
+ * alone writes, and a figure a moment old is good enough for a status page. */
+static void describe_audit(char *buf, size_t len, void *arg)
+{
+    struct server *s = arg;
+    size_t used = (size_t)snprintf(buf, len, "{\"chains\":[");
+    for (int i = 0; i < s->running && used < len; i++) {
+        struct pg_audit_stats st;
+        pg_audit_writer_stats(&s->workers[i], &st);
+        used += (size_t)snprintf(buf + used, len - used,
+                                 "%s{\"worker\":%d,\"written\":%" PRIu64 ",\"shipped\":%" PRIu64 ",\"acked\":%" PRIu64
+                                 ",\"durable\":%" PRIu64 ",\"syncs\":%" PRIu64 ",\"synced_records\":%" PRIu64
+                                 ",\"largest_sync_batch\":%" PRIu64 ",\"checkpoints\":%" PRIu64 "}",
+                                 i ? "," : "", i, st.written, st.shipped, st.acked, st.durable, st.syncs,
+                                 st.synced_records, st.largest_batch, st.checkpoints);
+    }
+    if (used < len)
+        snprintf(buf + used, len - used, "]}\n");
+}
+
 static int cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -233,7 +255,7 @@ int pg_server_run(const struct pg_config *cfg)
         }
         s.running++;
     }
-    struct pg_admin_hooks hooks = {.ready = is_ready, .arg = &s};
+    struct pg_admin_hooks hooks = {.ready = is_ready, .describe_audit = describe_audit, .arg = &s};
     s.admin = pg_admin_start(s.base, &cfg->admin_listen, &hooks);
     if (!s.admin) {
         for (int k = 0; k < s.running; k++)

@@ -31,6 +31,7 @@ struct pg_spool {
     pg_spool_durable_fn done;
     void *done_arg;
     bool sync_in_flight;
+    bool sync_again; /* a sync was asked for while one ran */
     enum pg_spool_error sync_code;
     uint64_t sync_covers, sync_from;
     struct pg_spool_stats stats;
@@ -412,7 +413,7 @@ static void sync_done(void *arg)
         sp->stats.synced_records += batch;
         if (batch > sp->stats.largest_batch)
             sp->stats.largest_batch = batch;
-        if (atomic_load(&sp->written_seq) > sp->sync_covers)
+        if (sp->sync_again && atomic_load(&sp->written_seq) > sp->sync_covers)
             pg_spool_request_sync(sp);
     }
     if (sp->done)
@@ -421,8 +422,11 @@ static void sync_done(void *arg)
 
 int pg_spool_request_sync(struct pg_spool *sp)
 {
-    if (sp->sync_in_flight)
-        return 0; /* its done will start the next one if needed */
+    if (sp->sync_in_flight) {
+        sp->sync_again = true; /* its done starts the next one */
+        return 0;
+    }
+    sp->sync_again = false;
     if (!sp->base)
         return -1;
     sp->sync_in_flight = true;

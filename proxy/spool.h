@@ -57,7 +57,9 @@ enum pg_spool_error pg_spool_append(struct pg_spool *sp, uint64_t seq, const cha
 uint64_t pg_spool_sync(struct pg_spool *sp, enum pg_spool_error *code);
 
 /* Group commit on the work queue: done runs on base with the durable seq
- * after each sync; another sync follows at once when more was appended. */
+ * after each sync; a sync asked for while one runs follows it at once
+ * (when more was appended meanwhile). When to ask is the caller's: the
+ * audit writer asks at most every few milliseconds. */
 typedef void (*pg_spool_durable_fn)(struct pg_spool *sp, uint64_t durable_seq, enum pg_spool_error code, void *arg);
 void pg_spool_on_durable(struct pg_spool *sp, struct event_base *base, pg_spool_durable_fn done, void *arg);
 int pg_spool_request_sync(struct pg_spool *sp);

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The cost of the audit trail (issue 5's target), phiguard alone:
+#
+#   bench/audit.sh [PATH/TO/phiguard]                    (make bench-audit)
+#
+# Requests/s on a public route with the audit trail in strict mode (every
+# response waits until its record is fsynced in the spool or stored in
+# Redis) against the same binary with the audit trail off; and async mode
+# for comparison. Target: strict >= 0.85 of off. Also reported: records/s
+# into Redis per writer and the spool's fsync batch sizes (from the admin
+# listener's /audit).
+#
+# Knobs: ROUNDS (5), DURATION (5 s), CONNECTIONS (50), VARIANTS ("off strict
+# async"), LOAD_CPU (0: wrk, the backend, Redis), PROXY_CPU (1: phiguard, one
+# worker, its I/O threads), KEEP_WORK. One phiguard per variant, started
+# once; only the one being measured gets load. Medians over rounds; ratios
+# are medians of per-round ratios.
+set -euo pipefail
+bench_dir=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$bench_dir/.." && pwd)
+. "$bench_dir/lib/common.sh"
+. "$bench_dir/lib/contenders.sh"
+
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-5}
+CONNECTIONS=${CONNECTIONS:-50}
+LOAD_CPU=${LOAD_CPU:-0}
+PROXY_CPU=${PROXY_CPU:-1}
+read -r -a variants <<<"${VARIANTS:-off strict async}"
+for knob in ROUNDS DURATION CONNECTIONS LOAD_CPU PROXY_CPU; do
+  [[ ${!knob} =~ ^[0-9]+$ ]] || die "$knob must be a whole number, not '${!knob}'"
+done
+for v in "${variants[@]}"; do
+  case $v in off | strict | async) ;; *) die "unknown variant '$v' (off, strict, async)" ;; esac
+done
+for tool in wrk nginx openssl curl taskset redis-server /usr/bin/python3; do
+  command -v "$tool" >/dev/null || die "$tool is missing (make deps installs it)"
+done
+bin=$(readlink -f "${1:-$top/build/phiguard}" || true)
+[ -n "$bin" ] && [ -x "$bin" ] || die "no phiguard binary at ${1:-$top/build/phiguard} (make build)"
+
+work=$(mktemp -d /tmp/phiguard-bench-audit.XXXXXX)
+wrk_pid=""
+on_exit() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  [ -z "$wrk_pid" ] || kill -TERM "$wrk_pid" 2>/dev/null || true
+  stop_all
+  if [ "${KEEP_WORK:-0}" = 1 ]; then say "kept $work"; else rm -rf "$work"; fi
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'say "interrupted"; exit 130' INT
+trap 'say "terminated"; exit 143' TERM HUP
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=localhost" \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+head -c 65536 /dev/urandom > "$work/64k.bin"
+chmod 755 "$work"
+chmod 644 "$work"/*
+read -r backend_port <<<"$(free_ports 1)"
+start_backend
+
+taskset -c "$LOAD_CPU" redis-server --port 0 --unixsocket "$work/redis.sock" --unixsocketperm 700 --save "" \
+  --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
+track $!
+for _ in $(seq 1 50); do [ -S "$work/redis.sock" ] && break; sleep 0.1; done
+[ -S "$work/redis.sock" ] || die "redis-server did not start: $(tail -3 "$work/redis.log")"
+cp "$bin" "$work/phiguard"
+"$work/phiguard" keys audit-generate --private "$work/audit.key" --public "$work/audit.pub" >/dev/null
+printf 'version: 1\nroutes:\n  - {name: all, methods: "*", path: /**, public: true}\n' > "$work/policy.yaml"
+
+declare -A port admin pid
+for v in "${variants[@]}"; do
+  read -r port[$v] admin[$v] <<<"$(free_ports 2)"
+  audit=""
+  [ "$v" = off ] || audit="audit: {spool_dir: $work/spool-$v, signing_key_file: $work/audit.key, mode: $v}"
+  cat > "$work/$v.yaml" <<CONF
+listen: "127.0.0.1:${port[$v]}"
+workers: 1
+instance_id: bench-$v
+tls: {certificate: $work/cert.pem, key: $work/key.pem}
+upstream: {address: "127.0.0.1:$backend_port", max_idle: 256}
+admin: {listen: "127.0.0.1:${admin[$v]}"}
+policy: {file: $work/policy.yaml}
+redis: {address: "unix:$work/redis.sock"}
+$audit
+log: {level: warn, access: false}
+CONF
+  taskset -c "$PROXY_CPU" "$work/phiguard" serve -c "$work/$v.yaml" 2>"$work/$v.log" &
+  pid[$v]=$!
+  track "${pid[$v]}"
+  wait_200 "http://127.0.0.1:${admin[$v]}/readyz" 100 || die "phiguard ($v) did not start: $(tail -5 "$work/$v.log")"
+done
+
+wrk_run() {
+  local out=$1
+  shift
+  taskset -c "$LOAD_CPU" wrk -t1 "$@" > "$out" 2>&1 &
+  wrk_pid=$!
+  local rc=0
+  wait "$wrk_pid" || rc=$?
+  wrk_pid=""
+  [ $rc = 0 ] || die "wrk failed ($rc): $(tail -3 "$out")"
+}
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$bench_dir/out"
+results="$bench_dir/out/audit-$stamp.tsv"
+{
+  echo "command: ROUNDS=$ROUNDS DURATION=$DURATION CONNECTIONS=$CONNECTIONS VARIANTS=\"${variants[*]}\" bench/audit.sh"
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit: $(git -C "$top" describe --always --dirty 2>/dev/null || echo unknown)"
+  echo "machine: $(nproc --all) × $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); spool on $(df -P "$work" | awk 'NR==2 {print $1}')"
+  echo "pinning: wrk -t1, the backend and Redis (unix socket, no persistence) on CPU $LOAD_CPU; phiguard (1 worker + its I/O threads) on CPU $PROXY_CPU"
+} > "$work/meta.txt"
+sed 's/^/bench: /' "$work/meta.txt" >&2
+for v in "${variants[@]}"; do wrk_run "$work/warmup.out" -c"$CONNECTIONS" -d1s "https://127.0.0.1:${port[$v]}/"; done
+
+echo -e "round\tcontender\tvariant\trps\tp50_ms\tp99_ms\trequests\tseconds\terrors\tcpu_ticks\tcpu_us_per_req\taudit" > "$results"
+for round in $(seq 1 "$ROUNDS"); do
+  for ((i = 0; i < ${#variants[@]}; i++)); do
+    v=${variants[(i + round - 1) % ${#variants[@]}]}
+    before=$(curl -s "http://127.0.0.1:${admin[$v]}/audit")
+    t0=$(cpu_ticks "${pid[$v]}")
+    wrk_run "$work/wrk.out" -c"$CONNECTIONS" -d"${DURATION}s" --latency "https://127.0.0.1:${port[$v]}/"
+    t1=$(cpu_ticks "${pid[$v]}")
+    sleep 0.3 # the last acknowledgements
+    after=$(curl -s "http://127.0.0.1:${admin[$v]}/audit")
+    line=$(/usr/bin/python3 "$bench_dir/parse_wrk.py" "$round" phiguard "$v" "$((t1 - t0))" "$(getconf CLK_TCK)" < "$work/wrk.out")
+    echo -e "$line\t$(/usr/bin/python3 -c 'import json,sys; b,a=json.loads(sys.argv[1]),json.loads(sys.argv[2]); print(json.dumps({"before":b,"after":a}))' "$before" "$after")" >> "$results"
+  done
+  say "round $round/$ROUNDS done"
+done
+/usr/bin/python3 "$bench_dir/summarize_audit.py" "$results" "$work/meta.txt" "$DURATION" > "${results%.tsv}.md"
+cat "${results%.tsv}.md"
+say "raw results: $results"
+if [ "${#variants[@]}" -gt 1 ] && [ -n "${pid[strict]:-}" ]; then
+  "$work/phiguard" audit verify -c "$work/strict.yaml" --public "$work/audit.pub" | tail -1 >&2
+fi
