@@ -22,7 +22,7 @@ static void put(struct pg_canon *c, const char *s, size_t n)
     if (c->failed)
         return;
     if (c->len + n + 1 > c->cap) {
-        size_t cap = c->cap ? c->cap : 512;
+        size_t cap = c->cap ? c->cap : 1024; /* a request's record fits */
         while (cap < c->len + n + 1)
             cap *= 2;
         char *g = realloc(c->buf, cap);
@@ -78,6 +78,17 @@ static void put_string(struct pg_canon *c, const char *s, size_t n)
     static const char hex[] = "0123456789abcdef";
     put(c, "\"", 1);
     for (size_t i = 0; i < n;) {
+        /* A run of printable ASCII needing no escape goes in one copy: most
+         * of a record is such runs. */
+        size_t run = i;
+        while (run < n && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x7f && s[run] != '"' &&
+               s[run] != '\\')
+            run++;
+        if (run > i) {
+            put(c, s + i, run - i);
+            i = run;
+            continue;
+        }
         unsigned char ch = (unsigned char)s[i];
         const char *esc = NULL;
         switch (ch) {

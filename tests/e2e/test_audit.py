@@ -128,6 +128,9 @@ def test_tamper_deleted_record(trail, workdir):
     _, rc, chain = trail
     rc.xdel(f"audit:{chain}", "7-0")
     expect_fault(trail, workdir, "SEQ_GAP", 7)
+    p = trail[0]
+    assert f"{chain}: FAILED at seq 7: SEQ_GAP: record deleted (seq gap): seq 7 to 7 are missing" in \
+        verify(p, workdir).stdout  # as docs/audit.md shows it
 
 
 def test_tamper_inserted_record(trail, workdir):

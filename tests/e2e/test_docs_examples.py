@@ -1,5 +1,6 @@
-"""The configuration and policy examples of docs/authentication.md are
-valid as written: each is checked by phiguard's own checkers."""
+"""The configuration, policy and users examples of docs/authentication.md
+and docs/audit.md are valid as written: each is checked by phiguard's own
+checkers."""
 import os
 import re
 import subprocess
@@ -9,8 +10,8 @@ TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DOC = os.path.join(TOP, "docs", "authentication.md")
 
 
-def yaml_blocks(first_line):
-    text = open(DOC).read()
+def yaml_blocks(first_line, doc=DOC):
+    text = open(doc).read()
     return [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if b.startswith(first_line)]
 
 
@@ -37,4 +38,13 @@ def test_users_example_checks(tmp_path):
     users = tmp_path / "users.yaml"
     users.write_text(block.replace("$argon2id$v=19$m=65536,t=3,p=1$...$...", real_hash))
     r = subprocess.run([BIN, "user", "check", str(users)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
+def test_audit_config_example_checks(tmp_path):
+    (block,) = yaml_blocks("# phiguard.yaml", os.path.join(TOP, "docs", "audit.md"))
+    cfg = tmp_path / "phiguard.yaml"
+    cfg.write_text('listen: "127.0.0.1:8443"\ntls: {certificate: c.pem, key: k.pem}\n'
+                   'upstream: {address: "127.0.0.1:8080"}\n' + block)
+    r = subprocess.run([BIN, "config", "check", str(cfg)], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
