@@ -1,6 +1,7 @@
 #include "proxy/audit_writer.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,8 +52,18 @@ struct sent {
     char h[PG_HASH_HEX];
 };
 
+/* An event from another thread, waiting for the chain's loop. */
+struct posted {
+    struct posted *next;
+    char type[48];
+    char info[];
+};
+
 struct pg_audit_writer {
     struct pg_worker *w;
+    pthread_mutex_t post_mu;
+    struct posted *posted, *posted_tail;
+    struct event *post_ev;
     char chain[128], stream[144], cp_stream[160];
     struct pg_spool *spool;
     struct pg_chain_tip tip; /* the last record written */
@@ -255,6 +266,48 @@ static void sync_cb(evutil_socket_t fd, short what, void *arg)
     struct pg_audit_writer *aw = arg;
     aw->sync_armed = false;
     pg_spool_request_sync(aw->spool);
+}
+
+static void posted_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pg_audit_writer *aw = arg;
+    pthread_mutex_lock(&aw->post_mu);
+    struct posted *list = aw->posted;
+    aw->posted = aw->posted_tail = NULL;
+    pthread_mutex_unlock(&aw->post_mu);
+    while (list) {
+        struct posted *p = list;
+        list = p->next;
+        struct pg_audit_detail d = {"info", p->info};
+        struct pg_audit_record r = {.type = p->type, .action = 'E', .details = &d, .ndetails = 1};
+        if (!aw->stopping)
+            pg_audit_write(aw->w, &r, NULL, NULL);
+        free(p);
+    }
+}
+
+void pg_audit_post(struct pg_worker *w, const char *type, const char *info)
+{
+    struct pg_audit_writer *aw = w->audit;
+    if (!aw)
+        return;
+    size_t n = strlen(info);
+    struct posted *p = malloc(sizeof *p + n + 1);
+    if (!p)
+        return;
+    p->next = NULL;
+    snprintf(p->type, sizeof p->type, "%s", type);
+    memcpy(p->info, info, n + 1);
+    pthread_mutex_lock(&aw->post_mu);
+    if (aw->posted_tail)
+        aw->posted_tail->next = p;
+    else
+        aw->posted = p;
+    aw->posted_tail = p;
+    pthread_mutex_unlock(&aw->post_mu);
+    event_active(aw->post_ev, 0, 0); /* thread-safe: evthread locking is on */
 }
 
 static void ship_cb(evutil_socket_t fd, short what, void *arg)
@@ -611,11 +664,13 @@ int pg_audit_writer_init(struct pg_worker *w)
            aw->chain, aw->tip.seq, rec.last_seq > rec.acked_seq ? rec.last_seq - rec.acked_seq : 0,
            aw->strict ? "strict" : "async");
     aw->cp_time_us = wall_us() - (int64_t)cfg->audit.heartbeat_ms * 1000; /* a checkpoint soon after start */
+    pthread_mutex_init(&aw->post_mu, NULL);
+    aw->post_ev = event_new(w->base, -1, 0, posted_cb, aw);
     aw->ship_ev = event_new(w->base, -1, 0, ship_cb, aw);
     aw->sync_ev = evtimer_new(w->base, sync_cb, aw);
     aw->tick = event_new(w->base, -1, EV_PERSIST, tick, aw);
     struct timeval tv = {0, TICK_MS * 1000};
-    if (!aw->ship_ev || !aw->sync_ev || !aw->tick || event_add(aw->tick, &tv) != 0)
+    if (!aw->post_ev || !aw->ship_ev || !aw->sync_ev || !aw->tick || event_add(aw->tick, &tv) != 0)
         return -1;
     return 0;
 }
@@ -642,6 +697,14 @@ void pg_audit_writer_free(struct pg_worker *w)
         event_free(aw->tick);
     if (aw->ship_ev)
         event_free(aw->ship_ev);
+    if (aw->post_ev)
+        event_free(aw->post_ev);
+    while (aw->posted) {
+        struct posted *p = aw->posted;
+        aw->posted = p->next;
+        free(p);
+    }
+    pthread_mutex_destroy(&aw->post_mu);
     if (aw->sync_ev)
         event_free(aw->sync_ev);
     while (aw->waiters) {

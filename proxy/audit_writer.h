@@ -43,6 +43,10 @@ typedef void (*pg_audit_release_fn)(struct pg_request *req, bool durable);
 enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r, struct pg_request *waiting,
                                   pg_audit_release_fn release);
 
+/* Any thread (the main loop's reloads): a record of type with details.info
+ * = info (a JSON text), written by w's loop soon after. */
+void pg_audit_post(struct pg_worker *w, const char *type, const char *info);
+
 struct pg_audit_stats {
     uint64_t written, shipped, acked, durable;
     uint64_t syncs, largest_batch, synced_records;

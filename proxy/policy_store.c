@@ -15,6 +15,8 @@ static char *store_file;
 static time_t loaded_at;
 static uint64_t generation;
 static bool reloading, reload_again;
+static void (*on_change)(const struct pg_policy *old, const struct pg_policy *now, void *arg);
+static void *on_change_arg;
 
 static void log_errors(const struct pg_policy_errors *errs)
 {
@@ -35,7 +37,16 @@ static void publish(struct pg_policy *p)
     pthread_mutex_unlock(&store_mu);
     pg_log(PG_LOG_INFO, "policy_loaded", "\"file\":\"%s\",\"sha256\":\"%s\",\"routes\":%d,\"roles\":%d%s%s%s", p->file,
            p->sha256, p->nroutes, p->nroles, old ? ",\"replaces\":\"" : "", old ? old->sha256 : "", old ? "\"" : "");
+    if (on_change)
+        on_change(old, p, on_change_arg);
     pg_policy_unref(old); /* in-flight requests hold their own references */
+}
+
+void pg_policy_store_on_change(void (*fn)(const struct pg_policy *old, const struct pg_policy *now, void *arg),
+                               void *arg)
+{
+    on_change = fn;
+    on_change_arg = arg;
 }
 
 int pg_policy_store_init(const char *file)

@@ -20,5 +20,9 @@ bool pg_policy_store_configured(void);
 /* JSON for the admin listener: {"file":..,"sha256":..,...}. */
 void pg_policy_store_describe(char *buf, size_t len);
 void pg_policy_store_shutdown(void);
+/* Called on the main loop after each swap (old is NULL at start), while
+ * both are alive: what the audit trail records of a reload. */
+void pg_policy_store_on_change(void (*fn)(const struct pg_policy *old, const struct pg_policy *now, void *arg),
+                               void *arg);
 
 #endif

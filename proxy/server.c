@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "policy/permdiff.h"
 #include "proxy/admin.h"
 #include "proxy/audit_writer.h"
 #include "proxy/auth_store.h"
@@ -52,6 +53,22 @@ static void reload_work(void *arg)
 
 static void start_reload(struct server *s);
 
+/* Reloads are recorded in the first worker's chain (the main loop has
+ * none). */
+static struct pg_worker *recording_worker;
+
+static void policy_changed(const struct pg_policy *old, const struct pg_policy *now, void *arg)
+{
+    (void)arg;
+    if (!old || !recording_worker)
+        return; /* the start: the chain's first records say which policy runs */
+    char changes[3072], info[4096], efile[600];
+    pg_policy_perm_changes(old, now, changes, sizeof changes);
+    snprintf(info, sizeof info, "{\"file\":\"%s\",\"sha256\":\"%s\",\"replaces\":\"%s\",\"changes\":%s}",
+             pg_json_escape(now->file, strlen(now->file), efile, sizeof efile), now->sha256, old->sha256, changes);
+    pg_audit_post(recording_worker, "policy-reload", info);
+}
+
 static void reload_done(void *arg)
 {
     struct reload_job *j = arg;
@@ -62,6 +79,11 @@ static void reload_done(void *arg)
         pg_tls_current_info(subject, sizeof subject, not_after, sizeof not_after);
         pg_log(PG_LOG_INFO, "tls_reloaded", "\"certificate\":\"%s\",\"not_after\":\"%s\"",
                pg_json_escape(subject, strlen(subject), esubj, sizeof esubj), not_after);
+        if (recording_worker) {
+            char info[700];
+            snprintf(info, sizeof info, "{\"certificate\":\"%s\",\"not_after\":\"%s\"}", esubj, not_after);
+            pg_audit_post(recording_worker, "certificate-reload", info);
+        }
     } else {
         char e[600];
         pg_log(PG_LOG_ERROR, "tls_reload_failed", "\"error\":\"%s\",\"kept\":\"previous certificate\"",
@@ -255,6 +277,8 @@ int pg_server_run(const struct pg_config *cfg)
         }
         s.running++;
     }
+    recording_worker = &s.workers[0];
+    pg_policy_store_on_change(policy_changed, NULL);
     struct pg_admin_hooks hooks = {.ready = is_ready, .describe_audit = describe_audit, .arg = &s};
     s.admin = pg_admin_start(s.base, &cfg->admin_listen, &hooks);
     if (!s.admin) {
@@ -278,6 +302,8 @@ int pg_server_run(const struct pg_config *cfg)
 out:
     if (status != 0)
         pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"see the lines above\"");
+    pg_policy_store_on_change(NULL, NULL);
+    recording_worker = NULL;
     for (int i = 0; i < s.running; i++)
         pg_worker_join_and_free(&s.workers[i]);
     free(s.workers);

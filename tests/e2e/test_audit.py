@@ -287,3 +287,20 @@ def test_export_fhir_and_disclosures(make_proxy, workdir, redis_server):
     assert "\tu-nurse-1\tn.joy\tnurse\tR\tGET\t/fhir/Patient/42\t" in rows[1]
     future = audit_cli(p, "disclosures", "--patient", "Patient/42", "--since", "2099-01-01")
     assert "no access to Patient/42 recorded" in future.stdout
+
+
+def test_policy_reload_is_recorded_with_permission_changes(make_proxy, workdir, redis_server):
+    cfg = deep_merge(auth_config(workdir, redis_server.address), audit_config(workdir, redis_server.address))
+    p = make_proxy(cfg)
+    policy = cfg["policy"]["file"]
+    text = open(policy).read()
+    open(policy, "w").write(text.replace("routes:\n", "roles:\n  desk: {inherits: [front_desk]}\nroutes:\n", 1))
+    p.signal(signal.SIGHUP)
+    rc = redis_server.client()
+    wait_for(lambda: any(x["type"] == "policy-reload" for x in sum(records(rc).values(), [])),
+             what="the reload's record")
+    rec = next(x for x in sum(records(rc).values(), []) if x["type"] == "policy-reload")
+    info = json.loads(rec["details"]["info"])
+    assert info["file"] == policy and re.fullmatch(r"[0-9a-f]{64}", info["sha256"]) and info["replaces"] != info["sha256"]
+    desk = next(c for c in info["changes"] if c["role"] == "desk")
+    assert "patient:read" in desk["gained"] and desk["lost"] == []
