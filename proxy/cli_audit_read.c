@@ -239,6 +239,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"chain", required_argument, NULL, 'C'},  {"format", required_argument, NULL, 'f'},
         {"since", required_argument, NULL, 's'},  {"until", required_argument, NULL, 'u'},
         {"patient", required_argument, NULL, 'p'}, {"name", required_argument, NULL, 'n'},
+        {"before", required_argument, NULL, 'u'},
         {NULL, 0, NULL, 0}};
     *o = (struct options){.format = "json", .since = INT64_MIN, .until = INT64_MAX};
     int ch;
@@ -482,6 +483,88 @@ static void print_fhir_entry(const struct pg_record_parsed *p, const struct pg_a
     pg_canon_free(&c);
 }
 
+/* ---- retention ---- */
+
+/* Trims each chain to the newest signed checkpoint that counts only records
+ * older than the cutoff: the records up to that count leave Redis, and the
+ * checkpoint stands in for them (the verifier then starts from its head).
+ * Trimming needs XTRIM, which phiguard's own Redis user may not do: run it
+ * with a configuration naming a retention user. */
+static int cmd_trim(struct reader *rd, const struct options *o, const struct pg_config *cfg)
+{
+    if (o->until == INT64_MAX) {
+        fprintf(stderr, "phiguard audit trim: --before DATE is required\n");
+        return 2;
+    }
+    char err[512];
+    EVP_PKEY *key = cfg->audit.signing_key_file ? pg_audit_key_read_private(cfg->audit.signing_key_file, err, sizeof err)
+                                                : NULL;
+    if (!key) {
+        fprintf(stderr, "phiguard audit trim: the chains are verified before trimming, with audit.signing_key_file: %s\n",
+                cfg->audit.signing_key_file ? err : "not set");
+        return 2;
+    }
+    struct pg_checkpoint_key keys[1] = {{.name = cfg->audit.key_name, .pub = key}};
+    int bad = 0;
+    for (size_t i = 0; i < rd->n; i++) {
+        struct chain *c = &rd->chains[i];
+        struct pg_audit_chain_input in = {.chain = c->name, .entries = c->entries, .nentries = c->n,
+                                          .checkpoints = (const char *const *)c->notes, .ncheckpoints = c->nnotes};
+        struct pg_audit_result res;
+        if (pg_auditverify_chain(&in, keys, 1, &res) != 0) {
+            printf("%s: not trimmed: it does not verify (seq %" PRIu64 ": %s)\n", c->name, res.bad_seq, fault_code(res.fault));
+            bad++;
+            continue;
+        }
+        /* The newest record older than the cutoff... */
+        uint64_t old_seq = 0;
+        for (size_t k = 0; k < c->n; k++) {
+            struct pg_record_parsed p;
+            if (pg_record_parse(c->entries[k].bytes, c->entries[k].len, &p, err, sizeof err) != 0)
+                break;
+            bool older = p.rec.time_us < o->until;
+            pg_record_parsed_free(&p);
+            if (!older)
+                break;
+            old_seq = c->entries[k].seq;
+        }
+        /* ... and the newest checkpoint at or below it. */
+        uint64_t cut = 0;
+        for (size_t k = 0; k < c->nnotes; k++) {
+            struct pg_checkpoint cp;
+            if (pg_checkpoint_verify(keys, 1, c->notes[k], &cp) == PG_CHECKPOINT_OK && cp.count <= old_seq &&
+                cp.count > cut && cp.count >= res.first_seq)
+                cut = cp.count;
+        }
+        if (cut < res.first_seq) {
+            printf("%s: nothing to trim (records before the cutoff end at seq %" PRIu64 ", no checkpoint there yet)\n",
+                   c->name, old_seq);
+            continue;
+        }
+        char minid[32];
+        snprintf(minid, sizeof minid, "%" PRIu64 "-0", cut + 1);
+        redisReply *r = redisCommand(rd->rc, "XTRIM audit:%s MINID %s", c->name, minid);
+        if (!r || r->type != REDIS_REPLY_INTEGER) {
+            printf("%s: trim refused by Redis: %s\n", c->name, r && r->type == REDIS_REPLY_ERROR ? r->str : "no answer");
+            freeReplyObject(r);
+            bad++;
+            continue;
+        }
+        long long removed = r->integer;
+        freeReplyObject(r);
+        char before[PG_RECORD_TIME_LEN], count[24];
+        pg_record_format_time(o->until, before);
+        snprintf(count, sizeof count, "%" PRIu64, cut);
+        r = redisCommand(rd->rc, "XADD audit:trims * chain %s count %s before %s", c->name, count, before);
+        freeReplyObject(r);
+        printf("%s: trimmed %lld records, seq %" PRIu64 "..%s; the chain now starts at seq %" PRIu64
+               ", vouched for by the checkpoint counting %s\n",
+               c->name, removed, res.first_seq, count, cut + 1, count);
+    }
+    EVP_PKEY_free(key);
+    return bad ? 1 : 0;
+}
+
 struct disclosures {
     const char *patient;
     size_t plen;
@@ -525,8 +608,8 @@ int pg_cli_audit_read(int argc, char **argv)
         fprintf(stderr, "phiguard audit export: --format is json or fhir\n");
         return 2;
     }
-    if (strcmp(sub, "verify") && strcmp(sub, "export") && strcmp(sub, "disclosures")) {
-        fprintf(stderr, "phiguard audit: unknown command '%s' (verify, export, disclosures)\n", sub);
+    if (strcmp(sub, "verify") && strcmp(sub, "export") && strcmp(sub, "disclosures") && strcmp(sub, "trim")) {
+        fprintf(stderr, "phiguard audit: unknown command '%s' (verify, export, disclosures, trim)\n", sub);
         return 2;
     }
     struct pg_config cfg;
@@ -540,6 +623,8 @@ int pg_cli_audit_read(int argc, char **argv)
     if (rd.rc && load(&rd, o.chain) == 0) {
         if (!strcmp(sub, "verify")) {
             rc = cmd_verify(&rd, &o, &cfg);
+        } else if (!strcmp(sub, "trim")) {
+            rc = cmd_trim(&rd, &o, &cfg);
         } else if (!strcmp(sub, "export") && !strcmp(o.format, "json")) {
             rc = each_record(&rd, &o, print_json_line, NULL);
         } else if (!strcmp(sub, "export")) {

@@ -34,6 +34,8 @@ static void usage(FILE *out)
             "                         the trail as JSON lines, or a FHIR R4 Bundle of AuditEvents\n"
             "  audit disclosures -c FILE --patient Patient/ID [--since T] [--until T]\n"
             "                         who accessed one patient's records (accounting of disclosures)\n"
+            "  audit trim -c FILE --before DATE\n"
+            "                         drop records older than DATE, down to a signed checkpoint (retention)\n"
             "\n"
             "options:\n"
             "  -h, --help             show this help\n"
