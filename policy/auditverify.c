@@ -274,3 +274,26 @@ const char *pg_audit_fault_name(enum pg_audit_fault f)
     }
     return "unknown";
 }
+
+/* The stable names scripts match on (docs/audit.md uses them). */
+const char *pg_audit_fault_code(enum pg_audit_fault f)
+{
+    static const char *const codes[] = {
+        [PG_AUDIT_OK] = "OK",
+        [PG_AUDIT_SEQ_GAP] = "SEQ_GAP",
+        [PG_AUDIT_SEQ_ORDER] = "SEQ_ORDER",
+        [PG_AUDIT_SEQ_DUPLICATE] = "SEQ_DUPLICATE",
+        [PG_AUDIT_RECORD_MALFORMED] = "RECORD_MALFORMED",
+        [PG_AUDIT_RECORD_MISPLACED] = "RECORD_MISPLACED",
+        [PG_AUDIT_HASH_MISMATCH] = "HASH_MISMATCH",
+        [PG_AUDIT_PREV_MISMATCH] = "PREV_MISMATCH",
+        [PG_AUDIT_CHECKPOINT_MALFORMED] = "CHECKPOINT_MALFORMED",
+        [PG_AUDIT_CHECKPOINT_SIGNATURE] = "CHECKPOINT_SIGNATURE",
+        [PG_AUDIT_CHECKPOINT_ORIGIN] = "CHECKPOINT_ORIGIN",
+        [PG_AUDIT_CHECKPOINT_DECREASING] = "CHECKPOINT_DECREASING",
+        [PG_AUDIT_CHECKPOINT_BEYOND_END] = "CHECKPOINT_BEYOND_END",
+        [PG_AUDIT_CHECKPOINT_HEAD] = "CHECKPOINT_HEAD",
+        [PG_AUDIT_EPOCH_LINK] = "EPOCH_LINK",
+    };
+    return (size_t)f < sizeof codes / sizeof codes[0] && codes[f] ? codes[f] : "UNKNOWN";
+}

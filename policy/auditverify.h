@@ -68,5 +68,7 @@ int pg_auditverify_chain(const struct pg_audit_chain_input *in, const struct pg_
 size_t pg_auditverify_epochs(const struct pg_audit_chain_input *chains, size_t n, struct pg_audit_result *results);
 
 const char *pg_audit_fault_name(enum pg_audit_fault f);
+/* The fault's stable code (SEQ_GAP, HASH_MISMATCH, ...), for scripts. */
+const char *pg_audit_fault_code(enum pg_audit_fault f);
 
 #endif

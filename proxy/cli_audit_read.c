@@ -13,196 +13,10 @@
 
 #include "policy/auditverify.h"
 #include "policy/record.h"
+#include "proxy/audit_reader.h"
 #include "proxy/cli_audit.h"
 #include "proxy/config.h"
 #include "proxy/secret_file.h"
-
-#define PAGE 1000
-
-struct chain {
-    char *name;
-    struct pg_audit_entry *entries;
-    size_t n, cap;
-    char **notes;
-    size_t nnotes;
-};
-
-struct reader {
-    redisContext *rc;
-    struct chain *chains;
-    size_t n;
-};
-
-static redisContext *connect_redis(const struct pg_config *cfg)
-{
-    const char *a = cfg->redis.address;
-    struct timeval tv = {5, 0};
-    redisContext *rc = NULL;
-    if (!a) {
-        fprintf(stderr, "phiguard audit: %s has no redis.address\n", cfg->path);
-        return NULL;
-    }
-    if (!strncmp(a, "unix:", 5)) {
-        rc = redisConnectUnixWithTimeout(a + 5, tv);
-    } else {
-        char host[256];
-        const char *colon = strrchr(a, ':');
-        size_t hl = colon ? (size_t)(colon - a) : 0;
-        if (!colon || hl >= sizeof host) {
-            fprintf(stderr, "phiguard audit: bad redis.address '%s'\n", a);
-            return NULL;
-        }
-        memcpy(host, a, hl);
-        host[hl] = '\0';
-        if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-            memmove(host, host + 1, hl - 2);
-            host[hl - 2] = '\0';
-        }
-        rc = redisConnectWithTimeout(host, atoi(colon + 1), tv);
-    }
-    if (!rc || rc->err) {
-        fprintf(stderr, "phiguard audit: cannot reach Redis at %s: %s\n", a, rc ? rc->errstr : "out of memory");
-        redisFree(rc);
-        return NULL;
-    }
-    redisReply *r = NULL;
-    if (cfg->redis.password_file) {
-        char why[256];
-        size_t len;
-        char *pw = pg_secret_file_read(cfg->redis.password_file, 4096, &len, why, sizeof why);
-        if (!pw) {
-            fprintf(stderr, "phiguard audit: %s: %s\n", cfg->redis.password_file, why);
-            redisFree(rc);
-            return NULL;
-        }
-        pw[strcspn(pw, "\r\n")] = '\0';
-        r = cfg->redis.username ? redisCommand(rc, "AUTH %s %s", cfg->redis.username, pw)
-                                : redisCommand(rc, "AUTH %s", pw);
-        free(pw);
-        bool ok = r && r->type != REDIS_REPLY_ERROR;
-        freeReplyObject(r);
-        if (!ok) {
-            fprintf(stderr, "phiguard audit: Redis refused the credentials\n");
-            redisFree(rc);
-            return NULL;
-        }
-    }
-    if (cfg->redis.db > 0) {
-        r = redisCommand(rc, "SELECT %d", cfg->redis.db);
-        freeReplyObject(r);
-    }
-    return rc;
-}
-
-static uint64_t seq_of_id(const redisReply *id)
-{
-    if (!id || id->type != REDIS_REPLY_STRING)
-        return 0;
-    return strtoull(id->str, NULL, 10);
-}
-
-static const redisReply *field(const redisReply *fields, const char *name)
-{
-    for (size_t i = 0; fields && fields->type == REDIS_REPLY_ARRAY && i + 1 < fields->elements; i += 2)
-        if (fields->element[i]->type == REDIS_REPLY_STRING && !strcmp(fields->element[i]->str, name))
-            return fields->element[i + 1];
-    return NULL;
-}
-
-static char *dup_bytes(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
-/* Every record of a chain, in stored order, paged with XRANGE. */
-static int load_chain(struct reader *rd, struct chain *c)
-{
-    char start[48] = "-";
-    for (;;) {
-        redisReply *r = redisCommand(rd->rc, "XRANGE audit:%s %s + COUNT %d", c->name, start, PAGE);
-        if (!r || r->type != REDIS_REPLY_ARRAY) {
-            fprintf(stderr, "phiguard audit: reading audit:%s failed: %s\n", c->name,
-                    r && r->type == REDIS_REPLY_ERROR ? r->str : rd->rc->errstr);
-            freeReplyObject(r);
-            return -1;
-        }
-        for (size_t i = 0; i < r->elements; i++) {
-            const redisReply *e = r->element[i];
-            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
-                continue;
-            if (c->n == c->cap) {
-                c->cap = c->cap ? c->cap * 2 : 1024;
-                c->entries = realloc(c->entries, c->cap * sizeof *c->entries);
-                if (!c->entries)
-                    abort();
-            }
-            const redisReply *rec = field(e->element[1], "r"), *h = field(e->element[1], "h");
-            struct pg_audit_entry *en = &c->entries[c->n++];
-            en->seq = seq_of_id(e->element[0]);
-            en->bytes = rec ? dup_bytes(rec->str, rec->len) : dup_bytes("", 0);
-            en->len = rec ? rec->len : 0;
-            en->h = h ? dup_bytes(h->str, h->len) : dup_bytes("", 0);
-            snprintf(start, sizeof start, "(%s", e->element[0]->str); /* exclusive: after the last one read */
-        }
-        size_t got = r->elements;
-        freeReplyObject(r);
-        if (got < PAGE)
-            break;
-    }
-    redisReply *r = redisCommand(rd->rc, "XRANGE audit:checkpoints:%s - +", c->name);
-    if (r && r->type == REDIS_REPLY_ARRAY) {
-        c->notes = calloc(r->elements + 1, sizeof *c->notes);
-        for (size_t i = 0; c->notes && i < r->elements; i++) {
-            const redisReply *n = r->element[i]->elements == 2 ? field(r->element[i]->element[1], "n") : NULL;
-            if (n)
-                c->notes[c->nnotes++] = dup_bytes(n->str, n->len);
-        }
-    }
-    freeReplyObject(r);
-    return 0;
-}
-
-static int load(struct reader *rd, const char *only)
-{
-    redisReply *r = only ? NULL : redisCommand(rd->rc, "SMEMBERS audit:writers");
-    if (!only && (!r || r->type != REDIS_REPLY_ARRAY)) {
-        fprintf(stderr, "phiguard audit: cannot list the writers (audit:writers)\n");
-        freeReplyObject(r);
-        return -1;
-    }
-    size_t n = only ? 1 : r->elements;
-    rd->chains = calloc(n ? n : 1, sizeof *rd->chains);
-    for (size_t i = 0; i < n; i++)
-        rd->chains[rd->n++].name = strdup(only ? only : r->element[i]->str);
-    freeReplyObject(r);
-    for (size_t i = 0; i < rd->n; i++)
-        if (load_chain(rd, &rd->chains[i]) != 0)
-            return -1;
-    return 0;
-}
-
-static void reader_free(struct reader *rd)
-{
-    for (size_t i = 0; i < rd->n; i++) {
-        struct chain *c = &rd->chains[i];
-        for (size_t k = 0; k < c->n; k++) {
-            free((char *)c->entries[k].bytes);
-            free((char *)c->entries[k].h);
-        }
-        free(c->entries);
-        for (size_t k = 0; k < c->nnotes; k++)
-            free(c->notes[k]);
-        free(c->notes);
-        free(c->name);
-    }
-    free(rd->chains);
-    redisFree(rd->rc);
-}
 
 /* "2026-11-23T07:17:54Z", "2026-11-23", or seconds since 1970; in µs. */
 static int parse_when(const char *s, int64_t *out)
@@ -273,30 +87,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
-/* The stable names scripts match on (docs/audit.md uses them). */
-static const char *fault_code(enum pg_audit_fault f)
-{
-    static const char *const codes[] = {
-        [PG_AUDIT_OK] = "OK",
-        [PG_AUDIT_SEQ_GAP] = "SEQ_GAP",
-        [PG_AUDIT_SEQ_ORDER] = "SEQ_ORDER",
-        [PG_AUDIT_SEQ_DUPLICATE] = "SEQ_DUPLICATE",
-        [PG_AUDIT_RECORD_MALFORMED] = "RECORD_MALFORMED",
-        [PG_AUDIT_RECORD_MISPLACED] = "RECORD_MISPLACED",
-        [PG_AUDIT_HASH_MISMATCH] = "HASH_MISMATCH",
-        [PG_AUDIT_PREV_MISMATCH] = "PREV_MISMATCH",
-        [PG_AUDIT_CHECKPOINT_MALFORMED] = "CHECKPOINT_MALFORMED",
-        [PG_AUDIT_CHECKPOINT_SIGNATURE] = "CHECKPOINT_SIGNATURE",
-        [PG_AUDIT_CHECKPOINT_ORIGIN] = "CHECKPOINT_ORIGIN",
-        [PG_AUDIT_CHECKPOINT_DECREASING] = "CHECKPOINT_DECREASING",
-        [PG_AUDIT_CHECKPOINT_BEYOND_END] = "CHECKPOINT_BEYOND_END",
-        [PG_AUDIT_CHECKPOINT_HEAD] = "CHECKPOINT_HEAD",
-        [PG_AUDIT_EPOCH_LINK] = "EPOCH_LINK",
-    };
-    return (size_t)f < sizeof codes / sizeof codes[0] && codes[f] ? codes[f] : "UNKNOWN";
-}
-
-static int cmd_verify(struct reader *rd, const struct options *o, const struct pg_config *cfg)
+static int cmd_verify(struct pg_audit_reader *rd, const struct options *o, const struct pg_config *cfg)
 {
     if (o->nkeys == 0) {
         fprintf(stderr, "phiguard audit verify: --public KEY (the checkpoint public key) is required\n");
@@ -317,7 +108,7 @@ static int cmd_verify(struct reader *rd, const struct options *o, const struct p
     struct pg_audit_chain_input *in = calloc(rd->n ? rd->n : 1, sizeof *in);
     struct pg_audit_result *res = calloc(rd->n ? rd->n : 1, sizeof *res);
     for (size_t i = 0; i < rd->n; i++) {
-        struct chain *c = &rd->chains[i];
+        struct pg_audit_stored_chain *c = &rd->chains[i];
         in[i] = (struct pg_audit_chain_input){.chain = c->name, .entries = c->entries, .nentries = c->n,
                                               .checkpoints = (const char *const *)c->notes, .ncheckpoints = c->nnotes};
         pg_auditverify_chain(&in[i], keys, (size_t)o->nkeys, &res[i]);
@@ -331,7 +122,7 @@ static int cmd_verify(struct reader *rd, const struct options *o, const struct p
                    in[i].chain, r->first_seq, r->last_seq, r->checkpoints_verified, r->checkpoint_count);
         } else {
             bad++;
-            printf("%s: FAILED at seq %" PRIu64 ": %s: %s: %s\n", in[i].chain, r->bad_seq, fault_code(r->fault),
+            printf("%s: FAILED at seq %" PRIu64 ": %s: %s: %s\n", in[i].chain, r->bad_seq, pg_audit_fault_code(r->fault),
                    pg_audit_fault_name(r->fault), r->detail);
         }
     }
@@ -349,7 +140,7 @@ static int cmd_verify(struct reader *rd, const struct options *o, const struct p
 
 typedef void (*record_fn)(const struct pg_record_parsed *p, const struct pg_audit_entry *e, void *ctx);
 
-static int each_record(struct reader *rd, const struct options *o, record_fn fn, void *ctx)
+static int each_record(struct pg_audit_reader *rd, const struct options *o, record_fn fn, void *ctx)
 {
     int bad = 0;
     for (size_t i = 0; i < rd->n; i++) {
@@ -490,7 +281,7 @@ static void print_fhir_entry(const struct pg_record_parsed *p, const struct pg_a
  * checkpoint stands in for them (the verifier then starts from its head).
  * Trimming needs XTRIM, which phiguard's own Redis user may not do: run it
  * with a configuration naming a retention user. */
-static int cmd_trim(struct reader *rd, const struct options *o, const struct pg_config *cfg)
+static int cmd_trim(struct pg_audit_reader *rd, const struct options *o, const struct pg_config *cfg)
 {
     if (o->until == INT64_MAX) {
         fprintf(stderr, "phiguard audit trim: --before DATE is required\n");
@@ -507,12 +298,12 @@ static int cmd_trim(struct reader *rd, const struct options *o, const struct pg_
     struct pg_checkpoint_key keys[1] = {{.name = cfg->audit.key_name, .pub = key}};
     int bad = 0;
     for (size_t i = 0; i < rd->n; i++) {
-        struct chain *c = &rd->chains[i];
+        struct pg_audit_stored_chain *c = &rd->chains[i];
         struct pg_audit_chain_input in = {.chain = c->name, .entries = c->entries, .nentries = c->n,
                                           .checkpoints = (const char *const *)c->notes, .ncheckpoints = c->nnotes};
         struct pg_audit_result res;
         if (pg_auditverify_chain(&in, keys, 1, &res) != 0) {
-            printf("%s: not trimmed: it does not verify (seq %" PRIu64 ": %s)\n", c->name, res.bad_seq, fault_code(res.fault));
+            printf("%s: not trimmed: it does not verify (seq %" PRIu64 ": %s)\n", c->name, res.bad_seq, pg_audit_fault_code(res.fault));
             bad++;
             continue;
         }
@@ -618,9 +409,13 @@ int pg_cli_audit_read(int argc, char **argv)
         fputs(err, stderr);
         return 2;
     }
-    struct reader rd = {.rc = connect_redis(&cfg)};
+    struct pg_audit_reader rd = {.rc = pg_audit_redis_connect(&cfg, err, sizeof err)};
     int rc = 2;
-    if (rd.rc && load(&rd, o.chain) == 0) {
+    if (!rd.rc)
+        fprintf(stderr, "phiguard audit: %s\n", err);
+    else if (pg_audit_reader_load(&rd, o.chain) != 0)
+        fprintf(stderr, "phiguard audit: %s\n", rd.err);
+    else {
         if (!strcmp(sub, "verify")) {
             rc = cmd_verify(&rd, &o, &cfg);
         } else if (!strcmp(sub, "trim")) {
@@ -639,7 +434,7 @@ int pg_cli_audit_read(int argc, char **argv)
                 printf("no access to %s recorded in that period\n", o.patient);
         }
     }
-    reader_free(&rd);
+    pg_audit_reader_free(&rd);
     pg_config_free(&cfg);
     return rc;
 }

@@ -129,6 +129,7 @@ static const struct key keys[] = {
     {"audit.checkpoint_records", K_INT, OFF(audit.checkpoint_records), "1000", false, 1, 10000000, NULL},
     {"audit.checkpoint_interval", K_DURATION, OFF(audit.checkpoint_interval_ms), "1s", false, 100, 3600000, NULL},
     {"audit.heartbeat", K_DURATION, OFF(audit.heartbeat_ms), "30s", false, 1000, 86400000, NULL},
+    {"audit.verify_interval", K_DURATION, OFF(audit.verify_interval_ms), "24h", false, 1000, 7LL * 86400000, NULL},
     {"audit.memory_limit", K_SIZE, OFF(audit.memory_limit), "64MiB", false, 1 << 20, 1LL << 34, NULL},
     SECTION("log"),
     {"log.level", K_ENUM, OFF(log_level), "info", false, 0, 0, log_levels},

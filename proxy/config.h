@@ -101,6 +101,7 @@ struct pg_audit_config {
     uint32_t checkpoint_interval_ms; /* ... or this long after the last one, when records came */
     uint32_t heartbeat_ms;      /* a checkpoint this often even when idle */
     size_t memory_limit;        /* unacknowledged records kept in memory per chain; the rest stay in the spool */
+    uint32_t verify_interval_ms; /* the whole trail is verified this often */
 };
 struct pg_config {
     char *path;                /* the file it was loaded from */

@@ -12,6 +12,7 @@
 
 #include "policy/permdiff.h"
 #include "proxy/admin.h"
+#include "proxy/audit_integrity.h"
 #include "proxy/audit_writer.h"
 #include "proxy/auth_store.h"
 #include "proxy/lockout.h"
@@ -33,6 +34,7 @@ struct server {
     struct event *sig_term, *sig_int, *sig_hup;
     struct pg_admin *admin;
     struct pg_watch *tls_watch, *policy_watch;
+    struct pg_audit_integrity *integrity; /* scheduled verification, or NULL */
     _Atomic bool draining;
     bool reload_running, reload_again;
 };
@@ -278,6 +280,7 @@ int pg_server_run(const struct pg_config *cfg)
         s.running++;
     }
     recording_worker = &s.workers[0];
+    s.integrity = pg_audit_integrity_start(s.base, cfg);
     pg_policy_store_on_change(policy_changed, NULL);
     struct pg_admin_hooks hooks = {.ready = is_ready, .describe_audit = describe_audit, .arg = &s};
     s.admin = pg_admin_start(s.base, &cfg->admin_listen, &hooks);
@@ -304,6 +307,7 @@ out:
         pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"see the lines above\"");
     pg_policy_store_on_change(NULL, NULL);
     recording_worker = NULL;
+    pg_audit_integrity_stop(s.integrity);
     for (int i = 0; i < s.running; i++)
         pg_worker_join_and_free(&s.workers[i]);
     free(s.workers);

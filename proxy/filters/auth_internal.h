@@ -18,6 +18,8 @@ bool pg_auth_wants_html(struct pg_request *req);
 /* The /auth/ endpoints; called by the authentication filter once the
  * request's session (if any) is known. */
 int pg_auth_endpoint(struct pg_request *req);
+/* The security API (proxy/filters/security_api.c); answers the request. */
+int pg_security_api(struct pg_request *req);
 /* Set-Cookie for a new session, or one that clears the cookie (token NULL). */
 void pg_auth_set_cookie(struct pg_request *req, const char *token);
 /* Answers JSON, with the cookie headers already set; ends the request. */

@@ -139,10 +139,17 @@ static bool is_auth_path(const struct pg_request *req)
     return req->head.path_len >= 6 && !memcmp(req->head.target, "/auth/", 6);
 }
 
+static bool is_security_api(const struct pg_request *req)
+{
+    return req->head.path_len >= 17 && !memcmp(req->head.target, "/api/v1/security/", 17);
+}
+
 static enum pg_filter_result after_session(struct pg_request *req)
 {
     if (pg_auth_enabled() && is_auth_path(req))
         return pg_auth_endpoint(req) ? PG_RESPOND : PG_NEXT;
+    if (pg_auth_enabled() && is_security_api(req))
+        return pg_security_api(req) ? PG_RESPOND : PG_NEXT;
     return PG_NEXT;
 }
 

@@ -332,3 +332,29 @@ def test_retention_trim_keeps_the_chain_verifiable(make_proxy, workdir, redis_se
     # Cutting more than a checkpoint vouches for is tampering, and is found.
     rc.xdel(f"audit:{chain}", f"{after[0][0]}-0")
     assert verify(p, workdir).returncode == 1
+
+
+def test_scheduled_verification_and_the_integrity_api(make_proxy, workdir, redis_server):
+    cfg = deep_merge(auth_config(workdir, redis_server.address),
+                     audit_config(workdir, redis_server.address, verify_interval="1s"))
+    p = make_proxy(cfg)
+    assert Client(p).get("/api/v1/security/audit-log/integrity").status_code == 401
+    nurse = Client(p)
+    nurse.login("n.joy")
+    assert nurse.get("/api/v1/security/audit-log/integrity").status_code == 403
+    admin = Client(p)
+    admin.enroll_and_login("sec.admin")
+    p.wait_log("audit_integrity", timeout=10)
+    r = admin.get("/api/v1/security/audit-log/integrity")
+    assert r.status_code == 200, r.text
+    res = r.json()
+    assert res["status"] == "ok" and res["chains"] >= 1 and res["records"] > 0 and res["failed"] == []
+    # Tampering shows in the next run, with a critical alert.
+    rc = redis_server.client()
+    chain = next(iter(rc.smembers("audit:writers"))).decode()
+    rc.xdel(f"audit:{chain}", "2-0")
+    wait_for(lambda: admin.get("/api/v1/security/audit-log/integrity").json()["status"] == "failed", timeout=10,
+             what="a failed verification")
+    res = admin.get("/api/v1/security/audit-log/integrity").json()
+    assert res["failed"][0]["chain"] == chain and res["failed"][0]["fault"] == "SEQ_GAP" and res["failed"][0]["seq"] == 2
+    assert any(json.loads(a)["rule"] == "audit_integrity" for a in rc.lrange("alert:list", 0, -1))
