@@ -24,6 +24,7 @@ fi
 umask 077
 [ -f session.key ] || openssl rand -base64 48 > session.key
 [ -f mfa.key ] || openssl rand -hex 32 > mfa.key
+[ -f audit.key ] || "$bin" keys audit-generate --private audit.key --public audit.pub >/dev/null
 umask 022
 
 backend_port=$(free_port)
@@ -49,6 +50,9 @@ auth:
   token_key_file: session.key
   mfa_key_file: mfa.key
   issuer: phiguard-demo
+audit:
+  spool_dir: $dir/spool
+  signing_key_file: audit.key
 log:
   level: info
   access: true
@@ -91,6 +95,9 @@ Or with curl (the token is the "token" member of the answer):
   curl --cacert $dir/cert.pem -H 'Content-Type: application/json' \\
        -d '{"username":"n.joy","password":"demo-nurse-password"}' https://localhost:${proxy_port}/auth/login
   curl --cacert $dir/cert.pem -H "Authorization: Bearer \$TOKEN" https://localhost:${proxy_port}/fhir/Patient
+
+Every request is in the audit trail (Redis streams audit:*); check it with
+  $bin audit verify -c $dir/phiguard.yaml --public $dir/audit.pub
 
 Logs: $dir/phiguard.log (one JSON object per line). Ctrl-C stops the demo.
 TXT
