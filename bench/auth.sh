@@ -40,33 +40,13 @@ done
 bin=$(readlink -f "${1:-$top/build/phiguard}" || true)
 [ -n "$bin" ] && [ -x "$bin" ] || die "no phiguard binary at ${1:-$top/build/phiguard} (make build)"
 
-work=$(mktemp -d /tmp/phiguard-bench-auth.XXXXXX)
-wrk_pid=""
-on_exit() {
-  local rc=$?
-  trap - EXIT INT TERM HUP
-  [ -z "$wrk_pid" ] || kill -TERM "$wrk_pid" 2>/dev/null || true
-  stop_all
-  if [ "${KEEP_WORK:-0}" = 1 ]; then say "kept $work"; else rm -rf "$work"; fi
-  exit "$rc"
-}
-trap on_exit EXIT
-trap 'say "interrupted"; exit 130' INT
-trap 'say "terminated"; exit 143' TERM HUP
+bench_init phiguard-bench-auth
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=localhost" \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-head -c 65536 /dev/urandom > "$work/64k.bin"
-chmod 755 "$work"
-chmod 644 "$work"/*
+make_cert
 read -r backend_port pg_port pg_admin_port <<<"$(free_ports 3)"
 start_backend
 
-taskset -c "$LOAD_CPU" redis-server --port 0 --unixsocket "$work/redis.sock" --unixsocketperm 700 --save "" \
-  --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
-track $!
-for _ in $(seq 1 50); do [ -S "$work/redis.sock" ] && break; sleep 0.1; done
-[ -S "$work/redis.sock" ] || die "redis-server did not start: $(tail -3 "$work/redis.log")"
+start_redis_unix
 
 (umask 077 && openssl rand -base64 48 > "$work/session.key" && openssl rand -hex 32 > "$work/mfa.key")
 cat > "$work/policy.yaml" <<'YAML'
@@ -103,16 +83,6 @@ token=$(curl -s --cacert "$work/cert.pem" -H 'Content-Type: application/json' \
 [ "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/cert.pem" "$base/private")" = 401 ] ||
   die "/private answers without a session"
 
-wrk_run() {
-  local out=$1
-  shift
-  taskset -c "$LOAD_CPU" wrk -t1 "$@" > "$out" 2>&1 &
-  wrk_pid=$!
-  local rc=0
-  wait "$wrk_pid" || rc=$?
-  wrk_pid=""
-  [ $rc = 0 ] || die "wrk failed ($rc): $(tail -3 "$out")"
-}
 
 # measure ROUND VARIANT: one wrk run (and the side load of the logins
 # variants); TSV lines on stdout.

@@ -74,28 +74,9 @@ if has phiguard; then
   fi
 fi
 
-work=$(mktemp -d /tmp/phiguard-bench.XXXXXX)
-wrk_pid=""
-on_exit() {
-  local rc=$?
-  trap - EXIT INT TERM HUP
-  [ -z "$wrk_pid" ] || kill -TERM "$wrk_pid" 2>/dev/null || true
-  cpucap_remove
-  stop_all
-  if [ "${KEEP_WORK:-0}" = 1 ]; then say "kept $work"; else rm -rf "$work"; fi
-  exit "$rc"
-}
-trap on_exit EXIT
-trap 'say "interrupted"; exit 130' INT
-trap 'say "terminated"; exit 143' TERM HUP
-
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=localhost" \
-  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null ||
-  die "openssl could not make the self-signed certificate"
-head -c 65536 /dev/urandom > "$work/64k.bin"
-# nginx workers run as nobody: let them read the body file.
-chmod 755 "$work"
-chmod 644 "$work"/*
+bench_cleanup() { cpucap_remove; }
+bench_init phiguard-bench
+make_cert
 
 read -r backend_port nginx_port pg_port pg_admin_port <<<"$(free_ports 4)"
 nginx_pid=""
@@ -138,18 +119,6 @@ pid_of() {
   case $1 in backend) echo "" ;; nginx) echo "$nginx_pid" ;; phiguard) echo "$phiguard_pid" ;; esac
 }
 
-# wrk_run OUT ARGS...: wrk on the load core, in the background so that a
-# signal reaches the trap at once rather than after the run.
-wrk_run() {
-  local out=$1
-  shift
-  taskset -c "$LOAD_CPU" wrk -t1 "$@" > "$out" 2>&1 &
-  wrk_pid=$!
-  local rc=0
-  wait "$wrk_pid" || rc=$?
-  wrk_pid=""
-  [ $rc = 0 ] || die "wrk failed ($rc): $(tail -3 "$out")"
-}
 
 # measure ROUND CONTENDER SCENARIO: one wrk run, one TSV line on stdout.
 measure() {

@@ -107,12 +107,10 @@ static uint64_t durable_seq(const struct pg_audit_writer *aw)
     return aw->fsynced_seq > aw->acked_seq ? aw->fsynced_seq : aw->acked_seq;
 }
 
-/* Releases every held response whose record is now durable. */
-static void release_waiters(struct pg_audit_writer *aw)
+/* Answers the held responses whose seq is at most upto, in order. */
+static void pop_waiters(struct pg_audit_writer *aw, uint64_t upto, bool durable)
 {
-    uint64_t d = durable_seq(aw);
-    aw->stats.durable = d;
-    while (aw->waiters && aw->waiters->seq <= d) {
+    while (aw->waiters && aw->waiters->seq <= upto) {
         struct waiter *wt = aw->waiters;
         aw->waiters = wt->next;
         if (!aw->waiters)
@@ -121,8 +119,15 @@ static void release_waiters(struct pg_audit_writer *aw)
         pg_audit_release_fn release = wt->release;
         free(wt);
         if (req)
-            release(req, true);
+            release(req, durable);
     }
+}
+
+/* Releases every held response whose record is now durable. */
+static void release_waiters(struct pg_audit_writer *aw)
+{
+    aw->stats.durable = durable_seq(aw);
+    pop_waiters(aw, aw->stats.durable, true);
 }
 
 /* The spool failed: responses waiting for it are refused, unless Redis has
@@ -130,17 +135,7 @@ static void release_waiters(struct pg_audit_writer *aw)
 static void fail_waiters(struct pg_audit_writer *aw)
 {
     release_waiters(aw);
-    while (aw->waiters) {
-        struct waiter *wt = aw->waiters;
-        aw->waiters = wt->next;
-        if (!aw->waiters)
-            aw->waiters_tail = NULL;
-        struct pg_request *req = pg_ticket_redeem(wt->ticket);
-        pg_audit_release_fn release = wt->release;
-        free(wt);
-        if (req)
-            release(req, false);
-    }
+    pop_waiters(aw, UINT64_MAX, false);
 }
 
 /* ---- shipping to Redis ---- */

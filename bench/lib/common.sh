@@ -90,3 +90,58 @@ tls_summary() {
   alpn=$(sed -n 's/^ALPN protocol: \(.*\)$/\1/p' <<<"$out" | head -1)
   echo "${proto:-none} ${cipher:-none} ${group:-none} ${alpn:-none}"
 }
+
+# bench_init PREFIX: the run's temporary directory ($work, removed at exit
+# unless KEEP_WORK=1) and the traps that stop everything started. A script
+# with more to undo defines bench_cleanup before calling it.
+bench_init() {
+  work=$(mktemp -d "/tmp/$1.XXXXXX")
+  wrk_pid=""
+  trap bench_on_exit EXIT
+  trap 'say "interrupted"; exit 130' INT
+  trap 'say "terminated"; exit 143' TERM HUP
+}
+bench_on_exit() {
+  local rc=$?
+  trap - EXIT INT TERM HUP
+  [ -z "$wrk_pid" ] || kill -TERM "$wrk_pid" 2>/dev/null || true
+  if declare -F bench_cleanup >/dev/null; then bench_cleanup; fi
+  stop_all
+  if [ "${KEEP_WORK:-0}" = 1 ]; then say "kept $work"; else rm -rf "$work"; fi
+  exit "$rc"
+}
+
+# make_cert: a self-signed ECDSA P-256 certificate for localhost and
+# 127.0.0.1 ($work/cert.pem, $work/key.pem), and the backend's 64 KiB file;
+# readable by nginx's workers (nobody).
+make_cert() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null ||
+    die "openssl could not make the self-signed certificate"
+  head -c 65536 /dev/urandom > "$work/64k.bin"
+  chmod 755 "$work"
+  chmod 644 "$work"/*
+}
+
+# start_redis_unix: redis-server on $work/redis.sock only, nothing on disk,
+# on the load generator's core.
+start_redis_unix() {
+  taskset -c "$LOAD_CPU" redis-server --port 0 --unixsocket "$work/redis.sock" --unixsocketperm 700 --save "" \
+    --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
+  track $!
+  for _ in $(seq 1 50); do [ -S "$work/redis.sock" ] && return 0; sleep 0.1; done
+  die "redis-server did not start: $(tail -3 "$work/redis.log")"
+}
+
+# wrk_run OUT ARGS...: wrk -t1 on the load core, in the background so that
+# a signal reaches the trap at once rather than after the run.
+wrk_run() {
+  local out=$1
+  shift
+  taskset -c "$LOAD_CPU" wrk -t1 "$@" > "$out" 2>&1 &
+  wrk_pid=$!
+  local rc=0
+  wait "$wrk_pid" || rc=$?
+  wrk_pid=""
+  [ $rc = 0 ] || die "wrk failed ($rc): $(tail -3 "$out")"
+}

@@ -269,22 +269,28 @@ static void code_accepted(enum pg_redis_status st, const redisReply *reply, void
     pg_auth_reply_json(req, 200, "{\"status\":\"mfa_active\"}\n");
 }
 
-static void code_failed_counted(enum pg_redis_status st, const redisReply *reply, void *arg)
+/* A failed password or code was counted; it may have locked the account. */
+static void failure_counted(enum pg_redis_status st, const redisReply *reply, void *arg)
 {
     struct pg_request *req = pg_ticket_redeem(arg);
     if (!req)
         return;
     struct login *l = state(req);
+    bool code_step = l->step != PG_STEP_PASSWORD;
     if (st == PG_REDIS_OK && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
         reply->element[1]->integer == 1) {
         pg_security_event(req, "account_locked", "failure", l->user->id, l->user->username,
-                          "\"failures\":%lld,\"during\":\"mfa\"", reply->element[0]->integer);
+                          "\"failures\":%lld,\"during\":\"%s\",\"duration_ms\":%u", reply->element[0]->integer,
+                          code_step ? "mfa" : "password", req->policy->params.lockout_duration_ms);
         pg_alert_raise(req->worker, "high", "account_locked", l->user->username, "\"failures\":%lld",
                        reply->element[0]->integer);
-        if (l->via_ticket)
+        if (code_step && l->via_ticket)
             pg_mfa_ticket_del(redis_of(req), l->form.mfa_token, pg_redis_discard, NULL);
+    } else if (st != PG_REDIS_OK) {
+        pg_log(PG_LOG_ERROR, "lockout_not_counted", "\"request_id\":\"%s\",\"redis\":\"%s\"", req->id,
+               pg_redis_status_name(st));
     }
-    fail(req, 401, "mfa_failed");
+    fail(req, 401, code_step ? "mfa_failed" : "login_failed");
 }
 
 static void code_failed(struct pg_request *req, const char *reason)
@@ -293,7 +299,7 @@ static void code_failed(struct pg_request *req, const char *reason)
     const struct pg_policy_params *pp = &req->policy->params;
     pg_security_event(req, "mfa", "failure", l->user->id, l->user->username, "\"reason\":\"%s\"", reason);
     REDIS_STEP(req, pg_lockout_fail(redis_of(req), l->user->id, pp->lockout_max_failures, pp->lockout_window_ms,
-                                    pp->lockout_duration_ms, code_failed_counted, TICKET));
+                                    pp->lockout_duration_ms, failure_counted, TICKET));
 }
 
 static bool reply_blob(const redisReply *e, unsigned char *out, size_t cap, size_t *len)
@@ -417,7 +423,6 @@ static void verify_work(void *arg)
                        : pg_password_verify_dummy(j->password, j->password_len, &j->params);
 }
 
-static void password_failed_counted(enum pg_redis_status st, const redisReply *reply, void *arg);
 static void mfa_loaded_after_password(enum pg_redis_status st, const redisReply *reply, void *arg);
 
 static void verify_done(void *arg)
@@ -439,7 +444,7 @@ static void verify_done(void *arg)
         if (u && !l->locked) {
             const struct pg_policy_params *pp = &req->policy->params;
             REDIS_STEP(req, pg_lockout_fail(redis_of(req), u->id, pp->lockout_max_failures, pp->lockout_window_ms,
-                                            pp->lockout_duration_ms, password_failed_counted, TICKET));
+                                            pp->lockout_duration_ms, failure_counted, TICKET));
             return;
         }
         fail(req, 401, "login_failed");
@@ -447,26 +452,6 @@ static void verify_done(void *arg)
     }
     pg_lockout_reset(redis_of(req), u->id, pg_redis_discard, NULL);
     REDIS_STEP(req, pg_mfa_load(redis_of(req), u->id, mfa_loaded_after_password, TICKET));
-}
-
-static void password_failed_counted(enum pg_redis_status st, const redisReply *reply, void *arg)
-{
-    struct pg_request *req = pg_ticket_redeem(arg);
-    if (!req)
-        return;
-    struct login *l = state(req);
-    if (st == PG_REDIS_OK && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-        reply->element[1]->integer == 1) {
-        pg_security_event(req, "account_locked", "failure", l->user->id, l->user->username,
-                          "\"failures\":%lld,\"duration_ms\":%u", reply->element[0]->integer,
-                          req->policy->params.lockout_duration_ms);
-        pg_alert_raise(req->worker, "high", "account_locked", l->user->username, "\"failures\":%lld",
-                       reply->element[0]->integer);
-    } else if (st != PG_REDIS_OK) {
-        pg_log(PG_LOG_ERROR, "lockout_not_counted", "\"request_id\":\"%s\",\"redis\":\"%s\"", req->id,
-               pg_redis_status_name(st));
-    }
-    fail(req, 401, "login_failed");
 }
 
 static void ticket_stored(enum pg_redis_status st, const redisReply *reply, void *arg)
