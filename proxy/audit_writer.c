@@ -14,6 +14,7 @@
 #include "proxy/cli_audit.h"
 #include "proxy/log.h"
 #include "proxy/redis.h"
+#include "proxy/redis_script.h"
 #include "proxy/request.h"
 #include "proxy/security_event.h"
 #include "proxy/spool.h"
@@ -45,12 +46,23 @@ struct waiter {
     pg_audit_release_fn release;
 };
 
-/* One XADD in flight: which record, under which connection generation. */
+/* Records in flight to Redis (one XADD, or one batch script): the first
+ * and last seq, the last one's h, under which connection generation. */
 struct sent {
     struct pg_audit_writer *aw;
-    uint64_t gen, seq;
+    uint64_t gen, seq, last;
     char h[PG_HASH_HEX];
 };
+
+/* Up to BATCH records in one call: one command to format, one reply to
+ * read, instead of one each. Their order is kept: XADD refuses an id not
+ * above the stream's last. */
+#define BATCH 128
+static const char batch_lua[] =
+    "for i = 1, #ARGV, 3 do redis.call('XADD', KEYS[1], ARGV[i], 'h', ARGV[i + 1], 'r', ARGV[i + 2]) end\n"
+    "return #ARGV / 3\n";
+static struct pg_redis_script *batch_script;
+static int batch_users;
 
 /* An event from another thread, waiting for the chain's loop. */
 struct posted {
@@ -172,9 +184,9 @@ static void added(enum pg_redis_status st, const redisReply *reply, void *arg)
     struct pg_audit_writer *aw = s->aw;
     bool current = !aw->stopping && s->gen == aw->gen;
     if (current && st == PG_REDIS_OK && s->seq == aw->acked_seq + 1) {
-        aw->acked_seq = s->seq;
+        aw->stats.acked += s->last - s->seq + 1;
+        aw->acked_seq = s->last;
         memcpy(aw->acked_h, s->h, PG_HASH_HEX);
-        aw->stats.acked++;
         drop_acked(aw);
         release_waiters(aw);
     } else if (current) {
@@ -191,7 +203,7 @@ static bool send_record(struct pg_audit_writer *aw, uint64_t seq, const char *h,
     struct sent *s = malloc(sizeof *s);
     if (!s)
         return false;
-    *s = (struct sent){.aw = aw, .gen = aw->gen, .seq = seq};
+    *s = (struct sent){.aw = aw, .gen = aw->gen, .seq = seq, .last = seq};
     memcpy(s->h, h, PG_HASH_HEX);
     char id[32];
     snprintf(id, sizeof id, "%" PRIu64 "-0", seq);
@@ -204,6 +216,40 @@ static bool send_record(struct pg_audit_writer *aw, uint64_t seq, const char *h,
     aw->sent_seq = seq;
     aw->stats.shipped++;
     return true;
+}
+
+/* Sends the records from p on (at most BATCH, consecutive) in one script
+ * call; returns the last one sent, or NULL when nothing could be sent. */
+static struct pending *send_batch(struct pg_audit_writer *aw, struct pending *p)
+{
+    const char *argv[1 + 3 * BATCH];
+    size_t lens[1 + 3 * BATCH];
+    char ids[BATCH][24];
+    argv[0] = aw->stream;
+    lens[0] = strlen(aw->stream);
+    struct pending *last = NULL;
+    int n = 0;
+    for (struct pending *q = p; q && n < BATCH && q->seq == p->seq + (uint64_t)n; q = q->next, n++) {
+        lens[1 + 3 * n] = (size_t)snprintf(ids[n], sizeof ids[n], "%" PRIu64 "-0", q->seq);
+        argv[1 + 3 * n] = ids[n];
+        argv[2 + 3 * n] = q->h;
+        lens[2 + 3 * n] = PG_HASH_HEX - 1;
+        argv[3 + 3 * n] = q->bytes;
+        lens[3 + 3 * n] = q->len;
+        last = q;
+    }
+    struct sent *s = last ? malloc(sizeof *s) : NULL;
+    if (!s)
+        return NULL;
+    *s = (struct sent){.aw = aw, .gen = aw->gen, .seq = p->seq, .last = last->seq};
+    memcpy(s->h, last->h, PG_HASH_HEX);
+    if (pg_redis_script_run(aw->w->redis, batch_script, added, s, 1, 1 + 3 * n, argv, lens) != PG_REDIS_OK) {
+        free(s);
+        return NULL; /* not sent: the next ship tries again */
+    }
+    aw->sent_seq = last->seq;
+    aw->stats.shipped += (uint64_t)n;
+    return last;
 }
 
 /* Records the memory queue no longer holds, read back from the spool. */
@@ -243,14 +289,17 @@ static void ship(struct pg_audit_writer *aw)
         return;
     }
     int n = 0;
-    for (struct pending *p = aw->head; p && n < SEND_BATCH; p = p->next) {
-        if (p->seq <= aw->sent_seq)
-            continue;
-        if (p->seq != aw->sent_seq + 1 || !send_record(aw, p->seq, p->h, p->bytes, p->len))
+    struct pending *p = aw->head;
+    while (p && p->seq <= aw->sent_seq)
+        p = p->next;
+    while (p && n < SEND_BATCH && p->seq == aw->sent_seq + 1) {
+        struct pending *last = send_batch(aw, p);
+        if (!last)
             break;
-        n++;
+        n += (int)(last->seq - p->seq + 1);
+        p = last->next;
     }
-    if (n == SEND_BATCH)
+    if (n >= SEND_BATCH)
         event_active(aw->ship_ev, 0, 0);
 }
 
@@ -619,6 +668,9 @@ int pg_audit_writer_init(struct pg_worker *w)
     if (!aw)
         return -1;
     w->audit = aw;
+    batch_users++; /* workers are set up one after another, on the main thread */
+    if (!batch_script && !(batch_script = pg_redis_script_new(batch_lua)))
+        return -1;
     aw->w = w;
     aw->strict = cfg->audit.mode == PG_AUDIT_STRICT;
     int n = snprintf(aw->chain, sizeof aw->chain, "%s/w%d", cfg->instance_id, w->index);
@@ -718,6 +770,10 @@ void pg_audit_writer_free(struct pg_worker *w)
     EVP_PKEY_free(aw->key);
     free(aw);
     w->audit = NULL;
+    if (--batch_users == 0) { /* the last writer: no run of it is outstanding (Redis is gone) */
+        pg_redis_script_free(batch_script);
+        batch_script = NULL;
+    }
 }
 
 void pg_audit_writer_stats(struct pg_worker *w, struct pg_audit_stats *out)
