@@ -361,3 +361,20 @@ def test_scheduled_verification_and_the_integrity_api(make_proxy, workdir, redis
     res = admin.get("/api/v1/security/audit-log/integrity").json()
     assert res["failed"][0]["chain"] == chain and res["failed"][0]["fault"] == "SEQ_GAP" and res["failed"][0]["seq"] == 2
     assert any(json.loads(a)["rule"] == "audit_integrity" for a in rc.lrange("alert:list", 0, -1))
+
+
+def test_records_beyond_the_memory_limit_are_read_back_from_the_spool(make_proxy, workdir):
+    redis_server = RedisServer(extra_args=["--appendonly", "yes", "--appendfsync", "always"]).start()
+    p = make_proxy(audit_config(workdir, redis_server.address, mode="async", memory_limit="1MiB"))
+    get(p, "/echo")
+    redis_server.kill()
+    s = requests.Session()
+    for i in range(2500):  # ~1.5 MB of records: more than memory keeps
+        assert s.get(f"https://127.0.0.1:{p.port}/echo?m={i}", verify=f"{p.certs}/ca.pem", timeout=30).status_code == 200
+    redis_server.start()
+    rc = redis_server.client()
+    wait_for(lambda: sum(len(v) for v in records(rc).values()) >= 2501, timeout=30, what="every record in Redis")
+    time.sleep(0.7)
+    v = verify(p, workdir)
+    assert v.returncode == 0, v.stdout + v.stderr
+    redis_server.cleanup()
