@@ -102,6 +102,7 @@ struct pg_audit_writer {
     uint64_t cp_seq;
     int64_t cp_time_us;
     bool cursor_job;
+    bool readback; /* a read-back from the spool is on the I/O pool */
     uint64_t cursor_seq;
     struct pg_audit_stats stats;
     int64_t last_spool_error_log_us;
@@ -198,26 +199,6 @@ static void added(enum pg_redis_status st, const redisReply *reply, void *arg)
     free(s);
 }
 
-static bool send_record(struct pg_audit_writer *aw, uint64_t seq, const char *h, const char *bytes, size_t len)
-{
-    struct sent *s = malloc(sizeof *s);
-    if (!s)
-        return false;
-    *s = (struct sent){.aw = aw, .gen = aw->gen, .seq = seq, .last = seq};
-    memcpy(s->h, h, PG_HASH_HEX);
-    char id[32];
-    snprintf(id, sizeof id, "%" PRIu64 "-0", seq);
-    const char *argv[] = {"XADD", aw->stream, id, "h", h, "r", bytes};
-    size_t lens[] = {4, strlen(aw->stream), strlen(id), 1, PG_HASH_HEX - 1, 1, len};
-    if (pg_redis_command_argv(aw->w->redis, added, s, 7, argv, lens) != PG_REDIS_OK) {
-        free(s);
-        return false; /* not sent: the next ship tries again */
-    }
-    aw->sent_seq = seq;
-    aw->stats.shipped++;
-    return true;
-}
-
 /* Sends the records from p on (at most BATCH, consecutive) in one script
  * call; returns the last one sent, or NULL when nothing could be sent. */
 static struct pending *send_batch(struct pg_audit_writer *aw, struct pending *p)
@@ -252,32 +233,95 @@ static struct pending *send_batch(struct pg_audit_writer *aw, struct pending *p)
     return last;
 }
 
-/* Records the memory queue no longer holds, read back from the spool. */
-static void ship_from_spool(struct pg_audit_writer *aw)
+/* Records the memory queue does not hold (beyond audit.memory_limit, or
+ * unsent at start), read back from the spool on the I/O pool, a batch at a
+ * time, and put in front of the queue: the loop never reads the file. */
+struct readback {
+    struct pg_audit_writer *aw;
+    uint64_t gen, from, upto;
+    struct pending *first, *last;
+    size_t bytes;
+};
+
+static void readback_work(void *arg)
 {
-    struct pg_spool_iter *it = pg_spool_replay(aw->spool, aw->sent_seq + 1);
+    struct readback *rb = arg;
+    struct pg_spool_iter *it = pg_spool_replay(rb->aw->spool, rb->from);
     if (!it)
         return;
-    uint64_t seq;
+    uint64_t seq, want = rb->from;
     const char *bytes;
     size_t len;
-    int n = 0, rc;
-    while (n < REPLAY_BATCH && (rc = pg_spool_next(it, &seq, &bytes, &len)) == 1) {
-        if (seq != aw->sent_seq + 1)
+    for (int n = 0; n < REPLAY_BATCH && want <= rb->upto && pg_spool_next(it, &seq, &bytes, &len) == 1; n++) {
+        if (seq < want)
+            continue; /* the iterator starts at the file's first record */
+        if (seq != want)
             break;
-        if (aw->head && seq >= aw->head->seq)
-            break; /* memory has it from here */
-        char h[PG_HASH_HEX];
-        pg_chain_leaf_hash(bytes, len, h);
-        if (!send_record(aw, seq, h, bytes, len))
+        struct pending *p = malloc(sizeof *p + len);
+        if (!p)
             break;
-        n++;
+        p->next = NULL;
+        p->seq = seq;
+        pg_chain_leaf_hash(bytes, len, p->h);
+        p->len = len;
+        memcpy(p->bytes, bytes, len);
+        if (rb->last)
+            rb->last->next = p;
+        else
+            rb->first = p;
+        rb->last = p;
+        rb->bytes += len;
+        want++;
     }
     pg_spool_iter_free(it);
-    if (!aw->head || aw->sent_seq + 1 >= aw->head->seq)
-        aw->spilled = aw->head == NULL && aw->sent_seq < aw->tip.seq;
-    if (n == REPLAY_BATCH)
-        event_active(aw->ship_ev, 0, 0); /* more on the next pass, so the loop keeps serving */
+}
+
+static void free_list(struct pending *p)
+{
+    while (p) {
+        struct pending *n = p->next;
+        free(p);
+        p = n;
+    }
+}
+
+static void readback_done(void *arg)
+{
+    struct readback *rb = arg;
+    struct pg_audit_writer *aw = rb->aw;
+    aw->readback = false;
+    bool fits = !aw->stopping && rb->first && rb->gen == aw->gen && rb->first->seq == aw->sent_seq + 1 &&
+                (!aw->head || rb->last->seq + 1 == aw->head->seq);
+    if (!fits) {
+        free_list(rb->first);
+        free(rb);
+        return; /* the state moved on: the next ship looks again */
+    }
+    rb->last->next = aw->head;
+    if (!aw->head)
+        aw->tail = rb->last;
+    aw->head = rb->first;
+    aw->mem_bytes += rb->bytes;
+    if (aw->tail->seq == aw->tip.seq)
+        aw->spilled = false; /* memory holds everything unsent again */
+    free(rb);
+    ship(aw);
+}
+
+static void read_back(struct pg_audit_writer *aw)
+{
+    if (aw->readback)
+        return;
+    struct readback *rb = calloc(1, sizeof *rb);
+    if (!rb)
+        return;
+    *rb = (struct readback){.aw = aw, .gen = aw->gen, .from = aw->sent_seq + 1,
+                            .upto = aw->head ? aw->head->seq - 1 : aw->tip.seq};
+    if (pg_workq_submit(PG_POOL_IO, aw->w->base, readback_work, readback_done, rb) != 0) {
+        free(rb);
+        return;
+    }
+    aw->readback = true;
 }
 
 static void ship(struct pg_audit_writer *aw)
@@ -285,7 +329,7 @@ static void ship(struct pg_audit_writer *aw)
     if (aw->stopping || !aw->synced || aw->conflict || !pg_redis_connected(aw->w->redis))
         return;
     if (aw->sent_seq < aw->tip.seq && (!aw->head || aw->head->seq > aw->sent_seq + 1)) {
-        ship_from_spool(aw);
+        read_back(aw);
         return;
     }
     int n = 0;
@@ -736,7 +780,8 @@ void pg_audit_writer_free(struct pg_worker *w)
         return;
     /* Jobs on the I/O pool still use the spool: let them finish (their
      * done callbacks need a pass of the loop, which has stopped). */
-    for (int i = 0; i < 5000 && (aw->cursor_job || (aw->spool && pg_spool_sync_in_flight(aw->spool))); i++) {
+    for (int i = 0; i < 5000 && (aw->cursor_job || aw->readback || (aw->spool && pg_spool_sync_in_flight(aw->spool)));
+         i++) {
         event_base_loop(w->base, EVLOOP_NONBLOCK);
         usleep(1000);
     }
