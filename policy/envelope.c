@@ -1,0 +1,278 @@
+#include "policy/envelope.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NONCE_LEN 12
+#define TAG_LEN 16
+#define VALUE_MAX 65536 /* one field's value */
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static int hkdf(const unsigned char *key, size_t keylen, const char *info, size_t infolen, unsigned char *out,
+                size_t outlen)
+{
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    EVP_KDF_free(kdf);
+    if (!ctx)
+        return -1;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, keylen),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, infolen),
+        OSSL_PARAM_construct_end(),
+    };
+    int rc = EVP_KDF_derive(ctx, out, outlen, params) == 1 ? 0 : -1;
+    EVP_KDF_CTX_free(ctx);
+    return rc;
+}
+
+static bool kid_ok(const char *kid)
+{
+    size_t n = strlen(kid);
+    if (n == 0 || n > PG_ENVELOPE_KID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!strchr(b64url, kid[i]))
+            return false;
+    return true;
+}
+
+int pg_phi_key_init(struct pg_phi_key *k, const char *kid, const unsigned char secret[32])
+{
+    if (!kid_ok(kid))
+        return -1;
+    memset(k, 0, sizeof *k);
+    memcpy(k->kid, kid, strlen(kid));
+    static const char gcm_label[] = "phiguard envelope v1 gcm", siv_label[] = "phiguard envelope v1 siv";
+    if (hkdf(secret, 32, gcm_label, sizeof gcm_label - 1, k->gcm, sizeof k->gcm) != 0 ||
+        hkdf(secret, 32, siv_label, sizeof siv_label - 1, k->siv_root, sizeof k->siv_root) != 0) {
+        OPENSSL_cleanse(k, sizeof *k);
+        return -1;
+    }
+    return 0;
+}
+
+/* "v1|kid|mode|field": what binds an envelope to its key, mode and field. */
+static size_t make_aad(char *aad, size_t cap, const char *kid, char mode, const char *field)
+{
+    int n = snprintf(aad, cap, "v1|%s|%c|%s", kid, mode, field);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* AES-256-SIV with the field's own key. enc 1 seals, 0 opens (tag in/out). */
+static int siv(const struct pg_phi_key *k, const char *field, int enc, const unsigned char *aad, size_t aadlen,
+               const unsigned char *in, size_t inlen, unsigned char *out, unsigned char tag[TAG_LEN])
+{
+    unsigned char fk[64];
+    char info[600];
+    int il = snprintf(info, sizeof info, "phiguard envelope v1 field|%s", field);
+    if (il <= 0 || (size_t)il >= sizeof info || hkdf(k->siv_root, sizeof k->siv_root, info, (size_t)il, fk, sizeof fk))
+        return -1;
+    EVP_CIPHER *c = EVP_CIPHER_fetch(NULL, "AES-256-SIV", NULL);
+    EVP_CIPHER_CTX *ctx = c ? EVP_CIPHER_CTX_new() : NULL;
+    int outl = 0, rc = -1;
+    if (!ctx || EVP_CipherInit_ex2(ctx, c, fk, NULL, enc, NULL) != 1)
+        goto out;
+    if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, tag) != 1)
+        goto out;
+    if (EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1 ||
+        EVP_CipherUpdate(ctx, out, &outl, in, (int)inlen) != 1 || EVP_CipherFinal_ex(ctx, out + outl, &outl) != 1)
+        goto out;
+    if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, tag) != 1)
+        goto out;
+    rc = 0;
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    EVP_CIPHER_free(c);
+    OPENSSL_cleanse(fk, sizeof fk);
+    return rc;
+}
+
+static int gcm(const struct pg_phi_key *k, int enc, const unsigned char nonce[NONCE_LEN], const unsigned char *aad,
+               size_t aadlen, const unsigned char *in, size_t inlen, unsigned char *out, unsigned char tag[TAG_LEN])
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int outl = 0, rc = -1;
+    if (!ctx || EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->gcm, nonce, enc) != 1)
+        goto out;
+    if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, tag) != 1)
+        goto out;
+    if (EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1 ||
+        (inlen && EVP_CipherUpdate(ctx, out, &outl, in, (int)inlen) != 1) ||
+        EVP_CipherFinal_ex(ctx, out + (inlen ? outl : 0), &outl) != 1)
+        goto out;
+    if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, tag) != 1)
+        goto out;
+    rc = 0;
+out:
+    EVP_CIPHER_CTX_free(ctx);
+    return rc;
+}
+
+static size_t b64url_encode(const unsigned char *in, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = b64url[(v >> 18) & 63];
+        out[o++] = b64url[(v >> 12) & 63];
+        if (i + 1 < n)
+            out[o++] = b64url[(v >> 6) & 63];
+        if (i + 2 < n)
+            out[o++] = b64url[v & 63];
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static long b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap)
+{
+    if (n % 4 == 1)
+        return -1;
+    size_t o = 0;
+    unsigned v = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = memchr(b64url, in[i], 64);
+        if (!p || !in[i])
+            return -1;
+        v = v << 6 | (unsigned)(p - b64url);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o == cap)
+                return -1;
+            out[o++] = (unsigned char)(v >> bits);
+        }
+    }
+    if (bits && (v & ((1u << bits) - 1)))
+        return -1; /* one spelling only: the unused low bits must be zero */
+    return (long)o;
+}
+
+long pg_envelope_seal(const struct pg_phi_key *k, char mode, const char *field, char type, const char *value,
+                      size_t len, char *out, size_t cap)
+{
+    if ((mode != 'r' && mode != 'd') || (type != 's' && type != 'n' && type != 'b') || len > VALUE_MAX)
+        return -1;
+    char aad[600];
+    size_t aadlen = make_aad(aad, sizeof aad, k->kid, mode, field);
+    unsigned char *pt = malloc(len + 1), *blob = malloc(NONCE_LEN + len + 1 + TAG_LEN);
+    long rc = -1;
+    if (!aadlen || !pt || !blob)
+        goto out;
+    pt[0] = (unsigned char)type;
+    memcpy(pt + 1, value, len);
+    size_t nonce_len = mode == 'r' ? NONCE_LEN : 0;
+    unsigned char *ct = blob + nonce_len, *tag = ct + len + 1;
+    if (mode == 'r') {
+        if (RAND_bytes(blob, NONCE_LEN) != 1 ||
+            gcm(k, 1, blob, (unsigned char *)aad, aadlen, pt, len + 1, ct, tag) != 0)
+            goto out;
+    } else if (siv(k, field, 1, (unsigned char *)aad, aadlen, pt, len + 1, ct, tag) != 0) {
+        goto out;
+    }
+    size_t blob_len = nonce_len + len + 1 + TAG_LEN;
+    size_t need = strlen(PG_ENVELOPE_PREFIX) + strlen(k->kid) + 3 + (blob_len + 2) / 3 * 4 + 1;
+    if (need > cap)
+        goto out;
+    int n = snprintf(out, cap, PG_ENVELOPE_PREFIX "%s:%c:", k->kid, mode);
+    rc = n + (long)b64url_encode(blob, blob_len, out + n);
+out:
+    if (pt)
+        OPENSSL_cleanse(pt, len + 1);
+    free(pt);
+    free(blob);
+    return rc;
+}
+
+bool pg_envelope_is(const char *s, size_t len)
+{
+    size_t p = strlen(PG_ENVELOPE_PREFIX);
+    return len > p && memcmp(s, PG_ENVELOPE_PREFIX, p) == 0;
+}
+
+enum pg_envelope_result pg_envelope_open(const struct pg_phi_key *keys, size_t nkeys, const char *field,
+                                         const char *env, size_t env_len, char *type, char *out, size_t cap,
+                                         size_t *out_len)
+{
+    if (!pg_envelope_is(env, env_len))
+        return PG_ENVELOPE_NOT_ONE;
+    const char *p = env + strlen(PG_ENVELOPE_PREFIX), *end = env + env_len;
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    if (!colon || colon == p || colon - p > PG_ENVELOPE_KID_MAX || end - colon < 4 || colon[2] != ':')
+        return PG_ENVELOPE_MALFORMED;
+    char kid[PG_ENVELOPE_KID_MAX + 1];
+    memcpy(kid, p, (size_t)(colon - p));
+    kid[colon - p] = '\0';
+    char mode = colon[1];
+    if ((mode != 'r' && mode != 'd') || !kid_ok(kid))
+        return PG_ENVELOPE_MALFORMED;
+    const struct pg_phi_key *k = NULL;
+    for (size_t i = 0; i < nkeys && !k; i++)
+        if (!strcmp(keys[i].kid, kid))
+            k = &keys[i];
+    if (!k)
+        return PG_ENVELOPE_UNKNOWN_KEY;
+    const char *b64 = colon + 3;
+    size_t b64_len = (size_t)(end - b64);
+    size_t nonce_len = mode == 'r' ? NONCE_LEN : 0;
+    unsigned char *blob = malloc(b64_len), *pt = NULL;
+    long blob_len = blob ? b64url_decode(b64, b64_len, blob, b64_len) : -1;
+    enum pg_envelope_result rc = PG_ENVELOPE_MALFORMED;
+    size_t ct_len = 0;
+    if (blob_len < (long)(nonce_len + 1 + TAG_LEN))
+        goto out;
+    ct_len = (size_t)blob_len - nonce_len - TAG_LEN;
+    char aad[600];
+    size_t aadlen = make_aad(aad, sizeof aad, kid, mode, field);
+    if (!aadlen || !(pt = malloc(ct_len)))
+        goto out;
+    unsigned char *ct = blob + nonce_len, *tag = ct + ct_len;
+    int ok = mode == 'r' ? gcm(k, 0, blob, (unsigned char *)aad, aadlen, ct, ct_len, pt, tag)
+                         : siv(k, field, 0, (unsigned char *)aad, aadlen, ct, ct_len, pt, tag);
+    if (ok != 0) {
+        rc = PG_ENVELOPE_BAD_TAG;
+        goto out;
+    }
+    if (pt[0] != 's' && pt[0] != 'n' && pt[0] != 'b') {
+        rc = PG_ENVELOPE_MALFORMED;
+        goto out;
+    }
+    if (ct_len > cap) {
+        rc = PG_ENVELOPE_TOO_SMALL;
+        goto out;
+    }
+    *type = (char)pt[0];
+    memcpy(out, pt + 1, ct_len - 1);
+    out[ct_len - 1] = '\0';
+    *out_len = ct_len - 1;
+    rc = PG_ENVELOPE_OK;
+out:
+    if (pt)
+        OPENSSL_cleanse(pt, ct_len);
+    free(pt);
+    free(blob);
+    return rc;
+}
+
+const char *pg_envelope_result_name(enum pg_envelope_result r)
+{
+    switch (r) {
+    case PG_ENVELOPE_OK: return "ok";
+    case PG_ENVELOPE_NOT_ONE: return "not an envelope";
+    case PG_ENVELOPE_MALFORMED: return "malformed envelope";
+    case PG_ENVELOPE_UNKNOWN_KEY: return "unknown key";
+    case PG_ENVELOPE_BAD_TAG: return "does not decrypt (wrong key or field, or changed)";
+    case PG_ENVELOPE_TOO_SMALL: return "output too small";
+    }
+    return "unknown";
+}
