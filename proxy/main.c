@@ -6,6 +6,7 @@
 
 #include "proxy/cli_audit.h"
 #include "proxy/cli_audit_read.h"
+#include "proxy/cli_keys.h"
 #include "proxy/cli_policy.h"
 #include "proxy/cli_user.h"
 #include "proxy/config.h"
@@ -28,6 +29,9 @@ static void usage(FILE *out)
             "  user check FILE        validate a users file\n"
             "  keys audit-generate --private FILE --public FILE [--name NAME]\n"
             "                         an Ed25519 key pair for signing audit checkpoints\n"
+            "  keys phi-generate --keyring FILE [--id ID]\n"
+            "  keys phi-rotate --keyring FILE [--id ID]\n"
+            "                         the PHI keyring: a new one, or a new active key\n"
             "  audit verify -c FILE --public KEY [--chain CHAIN]\n"
             "                         verify every audit chain in Redis (exit 0 only when all do)\n"
             "  audit export -c FILE [--since T] [--until T] [--format json|fhir]\n"
@@ -128,7 +132,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "user") == 0)
         return pg_cli_user(argc - 1, argv + 1);
     if (strcmp(cmd, "keys") == 0)
-        return pg_cli_audit_keys(argc - 1, argv + 1);
+        return argc >= 3 && !strncmp(argv[2], "phi-", 4) ? pg_cli_phi_keys(argc - 1, argv + 1)
+                                                         : pg_cli_audit_keys(argc - 1, argv + 1);
     if (strcmp(cmd, "audit") == 0)
         return pg_cli_audit_read(argc - 1, argv + 1);
     fprintf(stderr, "phiguard: unknown command '%s'\n", cmd);

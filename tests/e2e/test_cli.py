@@ -34,3 +34,25 @@ def test_serve_with_missing_certificate_fails_clearly(tmp_path):
     r = subprocess.run([BIN, "serve", "-c", str(cfg)], capture_output=True, text=True, timeout=20)
     assert r.returncode != 0
     assert "nope.pem" in r.stderr
+
+
+def test_phi_keyring_generate_and_rotate(tmp_path):
+    ring = tmp_path / "phi.keyring"
+    r = subprocess.run([BIN, "keys", "phi-generate", "--keyring", str(ring)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (ring.stat().st_mode & 0o777) == 0o600
+    first = ring.read_text()
+    assert "active k1\nk1 " in first
+    r = subprocess.run([BIN, "keys", "phi-generate", "--keyring", str(ring)], capture_output=True, text=True)
+    assert r.returncode != 0 and "exists already" in r.stderr
+    for _ in range(2):
+        r = subprocess.run([BIN, "keys", "phi-rotate", "--keyring", str(ring)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    text = ring.read_text()
+    assert "active k3\n" in text and text.count("\nk") == 3
+    assert first.splitlines()[2] in text.splitlines()  # the old key stays: it still decrypts
+    assert (ring.stat().st_mode & 0o777) == 0o600
+    r = subprocess.run([BIN, "keys", "phi-rotate", "--keyring", str(ring), "--id", "k2"], capture_output=True,
+                       text=True)
+    assert r.returncode != 0 and "given twice" in r.stderr  # never writes a ring that cannot be read
+    assert ring.read_text() == text

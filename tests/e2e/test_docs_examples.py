@@ -48,3 +48,14 @@ def test_audit_config_example_checks(tmp_path):
                    'upstream: {address: "127.0.0.1:8080"}\n' + block)
     r = subprocess.run([BIN, "config", "check", str(cfg)], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
+
+
+def test_phi_keyring_example_parses(tmp_path):
+    text = open(os.path.join(TOP, "docs", "phi.md")).read()
+    (block,) = [b for b in re.findall(r"```\n(.*?)```", text, re.S) if b.startswith("# phiguard PHI keyring")]
+    ring = tmp_path / "phi.keyring"
+    ring.write_text(block)
+    ring.chmod(0o600)
+    r = subprocess.run([BIN, "keys", "phi-rotate", "--keyring", str(ring)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr  # rotate reads and checks the keyring first
+    assert "added k3 and made it active (3 keys)" in r.stdout
