@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/record.h"
+#include "proxy/audit_writer.h"
 #include "proxy/auth_worker.h"
+#include "proxy/conn.h"
 #include "proxy/log.h"
 #include "proxy/request.h"
 #include "proxy/security_event.h"
@@ -73,18 +76,26 @@ enum pg_filter_result pg_break_glass(struct pg_request *req, const struct pg_req
     req->break_glass = true;
     pg_request_set_decision(req, &d);
     const struct pg_session *s = &req->session->s;
-    char reason[600];
-    size_t rl = hd->value_len < 200 ? hd->value_len : 200;
-    char raw[201];
-    memcpy(raw, hd->value, rl);
-    raw[rl] = '\0';
-    pg_json_escape(raw, rl, reason, sizeof reason);
-    pg_security_event(req, "break_glass", "success", s->uid, s->username,
-                      "\"severity\":\"critical\",\"justification\":\"%s\",\"method\":\"%s\",\"path\":\"%.*s\","
-                      "\"rule\":\"%s\",\"denied_by\":\"%s\"",
-                      reason, req->head.method_name, (int)(req->head.path_len > 200 ? 200 : req->head.path_len),
-                      req->head.target, d.route && d.route->name ? d.route->name : "",
-                      denied->route && denied->route->name ? denied->route->name : "");
+    /* The stated reason is free text and may name a patient: it goes to the
+     * audit trail only, never to the log. */
+    char reason[201];
+    size_t rl = hd->value_len < sizeof reason - 1 ? hd->value_len : sizeof reason - 1;
+    memcpy(reason, hd->value, rl);
+    reason[rl] = '\0';
+    pg_log(PG_LOG_WARN, "security_event",
+           "\"type\":\"break_glass\",\"outcome\":\"success\",\"severity\":\"critical\",\"user_id\":\"%s\","
+           "\"request_id\":\"%s\",\"justification_length\":%u,\"rule\":\"%s\",\"denied_by\":\"%s\"",
+           s->uid, req->id, (unsigned)hd->value_len, d.route && d.route->name ? d.route->name : "",
+           denied->route && denied->route->name ? denied->route->name : "");
+    struct pg_audit_detail details[] = {{"denied_by", denied->route && denied->route->name ? denied->route->name : ""},
+                                        {"justification", reason},
+                                        {"severity", "critical"}};
+    struct pg_audit_record r = {.type = "break_glass", .action = 'E', .request_id = req->id, .details = details,
+                                .ndetails = sizeof details / sizeof details[0]};
+    r.agent.user_id = s->uid;
+    r.agent.username = s->username;
+    r.agent.client_ip = req->conn->client_ip;
+    pg_audit_write(req->worker, &r, NULL, NULL);
     pg_alert_raise(req->worker, "critical", "break_glass", s->username, "\"path\":\"%.*s\"",
                    (int)(req->head.path_len > 200 ? 200 : req->head.path_len), req->head.target);
     if (s->bg_ms)

@@ -378,3 +378,21 @@ def test_records_beyond_the_memory_limit_are_read_back_from_the_spool(make_proxy
     v = verify(p, workdir)
     assert v.returncode == 0, v.stdout + v.stderr
     redis_server.cleanup()
+
+
+def test_break_glass_justification_is_in_the_trail_not_the_log(make_proxy, workdir, redis_server):
+    cfg = deep_merge(auth_config(workdir, redis_server.address), audit_config(workdir, redis_server.address))
+    p = make_proxy(cfg)
+    owner = Client(p)
+    owner.enroll_and_login("owner")
+    r = owner.get("/fhir/Patient", headers={"X-Break-Glass-Reason": "ER trauma, patient Jane Roe unconscious"})
+    assert r.status_code == 200, r.text
+    rc = redis_server.client()
+    wait_for(lambda: any(x["type"] == "break_glass" for x in sum(records(rc).values(), [])), what="the record")
+    rec = next(x for x in sum(records(rc).values(), []) if x["type"] == "break_glass")
+    assert rec["details"]["justification"] == "ER trauma, patient Jane Roe unconscious"
+    assert rec["details"]["severity"] == "critical" and rec["agent"]["user"] == "u-owner-1"
+    access = next(x for x in sum(records(rc).values(), []) if x.get("request") == r.headers["X-Request-Id"]
+                  and x["type"] == "rest")
+    assert access["details"]["break_glass"] == "true"
+    assert "Jane Roe" not in p.stderr()

@@ -209,7 +209,8 @@ def test_break_glass_allowed_audited_and_alerted(auth_proxy, redis_server):
     assert r.status_code == 200, r.text
     p.wait_log("alert")
     ev = [l for l in p.logs("security_event") if l.get("type") == "break_glass" and l["outcome"] == "success"]
-    assert ev and ev[0]["severity"] == "critical" and ev[0]["justification"].startswith("ER trauma")
+    assert ev and ev[0]["severity"] == "critical" and ev[0]["justification_length"] == 30
+    assert "ER trauma" not in p.stderr()  # free text may name a patient: the audit trail has it, not the log
     alerts = [json.loads(a) for a in redis_server.client().lrange("alert:list", 0, -1)]
     assert any(a["rule"] == "break_glass" and a["severity"] == "critical" for a in alerts)
     # The session's remaining life is cut to the break-glass window.
