@@ -33,7 +33,7 @@ struct server {
     struct event *exit_ev, *drain_timer;
     struct event *sig_term, *sig_int, *sig_hup;
     struct pg_admin *admin;
-    struct pg_watch *tls_watch, *policy_watch;
+    struct pg_watch *tls_watch, *policy_watch, *users_watch;
     struct pg_audit_integrity *integrity; /* scheduled verification, or NULL */
     _Atomic bool draining;
     bool reload_running, reload_again;
@@ -154,6 +154,14 @@ static void on_policy_changed(void *arg)
     struct server *s = arg;
     pg_log(PG_LOG_INFO, "reload_requested", "\"reason\":\"policy file changed\"");
     pg_policy_store_reload(s->base);
+}
+
+/* An admin edited the users file, or its Secret was updated. */
+static void on_users_changed(void *arg)
+{
+    struct server *s = arg;
+    pg_log(PG_LOG_INFO, "reload_requested", "\"reason\":\"users file changed\"");
+    pg_auth_store_reload(s->base);
 }
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
@@ -295,6 +303,10 @@ int pg_server_run(const struct pg_config *cfg)
         const char *policy_files[] = {cfg->policy_file, NULL};
         s.policy_watch = pg_watch_new(s.base, policy_files, on_policy_changed, &s);
     }
+    if (pg_auth_enabled()) {
+        const char *users_files[] = {cfg->auth.users_file, NULL};
+        s.users_watch = pg_watch_new(s.base, users_files, on_users_changed, &s);
+    }
     pg_log(PG_LOG_INFO, "listening",
            "\"address\":\"%s\",\"admin\":\"%s\",\"upstream\":\"%s\",\"workers\":%d,\"version\":\"%s\",\"pid\":%d",
            cfg->listen.text, cfg->admin_listen.text, cfg->upstream.addr.text, s.nworkers, PHIGUARD_VERSION,
@@ -314,6 +326,7 @@ out:
     pg_admin_free(s.admin);
     pg_watch_free(s.tls_watch);
     pg_watch_free(s.policy_watch);
+    pg_watch_free(s.users_watch);
     if (s.sig_term)
         event_free(s.sig_term);
     if (s.sig_int)

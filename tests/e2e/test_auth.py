@@ -1,6 +1,7 @@
 """Password logins, MFA, lockout, sessions and break-glass through the real
 proxy, with a real redis-server and the sample backend."""
 import json
+import os
 import re
 import socket
 import ssl
@@ -369,3 +370,22 @@ def test_users_file_reload_on_sighup(make_proxy, workdir, redis_server):
     p.signal(signal.SIGHUP)
     p.wait_log("users_reload_failed")
     assert Client(p).login("b.clerk").status_code == 200  # the last good file still runs
+
+
+def test_users_file_change_is_picked_up_without_a_signal(make_proxy, workdir, redis_server):
+    import shutil
+    from auth_env import USERS
+    users = f"{workdir}/users.yaml"
+    shutil.copy(USERS, users)
+    cfg = auth_config(workdir, redis_server.address)
+    cfg["auth"]["users_file"] = users
+    p = make_proxy(cfg)
+    assert Client(p).login("b.clerk").status_code == 200
+    text = open(users).read().replace("    mfa_required: false\n  - id: u-owner-1",
+                                      "    mfa_required: false\n    disabled: true\n  - id: u-owner-1", 1)
+    assert "disabled: true" in text
+    tmp = users + ".new"
+    open(tmp, "w").write(text)
+    os.rename(tmp, users)  # as an editor or a Secret update replaces it
+    p.wait_log("users_loaded", count=2, timeout=10)
+    assert Client(p).login("b.clerk").status_code == 401
