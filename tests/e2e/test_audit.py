@@ -17,6 +17,17 @@ from phiguard_harness import deep_merge
 from redis_fixture import RedisServer, redis_server  # noqa: F401 (fixture)
 
 
+def logins_and_audit(workdir, address, **audit):
+    """Config overrides with password logins and the audit trail on."""
+    return deep_merge(auth_config(workdir, address), audit_config(workdir, address, **audit))
+
+
+def durable_redis():
+    """A Redis that keeps what it acknowledged (append-only file, fsync
+    always), as a production Redis holding an audit trail must."""
+    return RedisServer(extra_args=["--appendonly", "yes", "--appendfsync", "always"]).start()
+
+
 def wait_for(cond, timeout=10, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -31,7 +42,7 @@ def get(proxy, path, **kw):
 
 
 def test_requests_and_logins_are_recorded_and_verify(make_proxy, workdir, redis_server):
-    cfg = deep_merge(auth_config(workdir, redis_server.address), audit_config(workdir, redis_server.address))
+    cfg = logins_and_audit(workdir, redis_server.address)
     p = make_proxy(cfg)
     c = Client(p)
     assert c.get("/fhir/Patient/77?name=Doe").status_code == 401
@@ -176,9 +187,7 @@ def test_tamper_rebuilt_chain_with_recomputed_hashes(trail, workdir):
 
 
 def test_redis_killed_during_load_loses_nothing(make_proxy, workdir):
-    # A Redis that keeps what it acknowledged (append-only file, fsync
-    # always), as a production Redis holding an audit trail must.
-    redis_server = RedisServer(extra_args=["--appendonly", "yes", "--appendfsync", "always"]).start()
+    redis_server = durable_redis()
     p = make_proxy(audit_config(workdir, redis_server.address))
     ids = []
     for i in range(150):
@@ -254,7 +263,7 @@ def test_strict_mode_fails_closed_when_the_spool_cannot_grow(make_proxy, workdir
 
 
 def test_export_fhir_and_disclosures(make_proxy, workdir, redis_server):
-    cfg = deep_merge(auth_config(workdir, redis_server.address), audit_config(workdir, redis_server.address))
+    cfg = logins_and_audit(workdir, redis_server.address)
     p = make_proxy(cfg)
     c = Client(p)
     c.login("n.joy")
@@ -290,7 +299,7 @@ def test_export_fhir_and_disclosures(make_proxy, workdir, redis_server):
 
 
 def test_policy_reload_is_recorded_with_permission_changes(make_proxy, workdir, redis_server):
-    cfg = deep_merge(auth_config(workdir, redis_server.address), audit_config(workdir, redis_server.address))
+    cfg = logins_and_audit(workdir, redis_server.address)
     p = make_proxy(cfg)
     policy = cfg["policy"]["file"]
     text = open(policy).read()
@@ -338,8 +347,7 @@ def test_retention_trim_keeps_the_chain_verifiable(make_proxy, workdir, redis_se
 
 
 def test_scheduled_verification_and_the_integrity_api(make_proxy, workdir, redis_server):
-    cfg = deep_merge(auth_config(workdir, redis_server.address),
-                     audit_config(workdir, redis_server.address, verify_interval="1s"))
+    cfg = logins_and_audit(workdir, redis_server.address, verify_interval="1s")
     p = make_proxy(cfg)
     assert Client(p).get("/api/v1/security/audit-log/integrity").status_code == 401
     nurse = Client(p)
@@ -364,7 +372,7 @@ def test_scheduled_verification_and_the_integrity_api(make_proxy, workdir, redis
 
 
 def test_records_beyond_the_memory_limit_are_read_back_from_the_spool(make_proxy, workdir):
-    redis_server = RedisServer(extra_args=["--appendonly", "yes", "--appendfsync", "always"]).start()
+    redis_server = durable_redis()
     p = make_proxy(audit_config(workdir, redis_server.address, mode="async", memory_limit="1MiB"))
     get(p, "/echo")
     redis_server.kill()
@@ -381,7 +389,7 @@ def test_records_beyond_the_memory_limit_are_read_back_from_the_spool(make_proxy
 
 
 def test_break_glass_justification_is_in_the_trail_not_the_log(make_proxy, workdir, redis_server):
-    cfg = deep_merge(auth_config(workdir, redis_server.address), audit_config(workdir, redis_server.address))
+    cfg = logins_and_audit(workdir, redis_server.address)
     p = make_proxy(cfg)
     owner = Client(p)
     owner.enroll_and_login("owner")

@@ -349,19 +349,30 @@ def test_works_with_the_documented_redis_acl(make_proxy, workdir):
         server.cleanup()
 
 
-def test_users_file_reload_on_sighup(make_proxy, workdir, redis_server):
+def proxy_with_own_users(make_proxy, workdir, redis_server):
+    """A proxy reading a copy of the sample users file, and that copy's path."""
     import shutil
-    import signal
     from auth_env import USERS
     users = f"{workdir}/users.yaml"
     shutil.copy(USERS, users)
     cfg = auth_config(workdir, redis_server.address)
     cfg["auth"]["users_file"] = users
-    p = make_proxy(cfg)
-    assert Client(p).login("n.joy").status_code == 200
-    text = open(users).read().replace("    mfa_required: false\n  - id: u-bill-1",
-                                      "    mfa_required: false\n    disabled: true\n  - id: u-bill-1", 1)
+    return make_proxy(cfg), users
+
+
+def disabled(users, before_id):
+    """The users file's text with the user listed before before_id disabled."""
+    text = open(users).read().replace(f"    mfa_required: false\n  - id: {before_id}",
+                                      f"    mfa_required: false\n    disabled: true\n  - id: {before_id}", 1)
     assert "disabled: true" in text
+    return text
+
+
+def test_users_file_reload_on_sighup(make_proxy, workdir, redis_server):
+    import signal
+    p, users = proxy_with_own_users(make_proxy, workdir, redis_server)
+    assert Client(p).login("n.joy").status_code == 200
+    text = disabled(users, "u-bill-1")
     open(users, "w").write(text)
     p.signal(signal.SIGHUP)
     p.wait_log("users_loaded", count=2)
@@ -373,17 +384,9 @@ def test_users_file_reload_on_sighup(make_proxy, workdir, redis_server):
 
 
 def test_users_file_change_is_picked_up_without_a_signal(make_proxy, workdir, redis_server):
-    import shutil
-    from auth_env import USERS
-    users = f"{workdir}/users.yaml"
-    shutil.copy(USERS, users)
-    cfg = auth_config(workdir, redis_server.address)
-    cfg["auth"]["users_file"] = users
-    p = make_proxy(cfg)
+    p, users = proxy_with_own_users(make_proxy, workdir, redis_server)
     assert Client(p).login("b.clerk").status_code == 200
-    text = open(users).read().replace("    mfa_required: false\n  - id: u-owner-1",
-                                      "    mfa_required: false\n    disabled: true\n  - id: u-owner-1", 1)
-    assert "disabled: true" in text
+    text = disabled(users, "u-owner-1")
     tmp = users + ".new"
     open(tmp, "w").write(text)
     os.rename(tmp, users)  # as an editor or a Secret update replaces it
