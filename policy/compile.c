@@ -198,6 +198,11 @@ static void free_route(struct pg_route *r)
         free(r->phi_query[i].field);
     }
     free(r->phi_query);
+    for (int i = 0; i < r->nphi_path; i++) {
+        free(r->phi_path[i].param);
+        free(r->phi_path[i].field);
+    }
+    free(r->phi_path);
     free_strings(r->param_names, r->nparam_names);
 }
 

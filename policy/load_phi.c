@@ -128,7 +128,7 @@ static void load_fields(struct ld *L, struct pg_route *r, yaml_node_t *list, con
                "one per step, plus one)", states, PG_SEL_MAX_STATES);
 }
 
-static void load_query(struct ld *L, struct pg_route *r, yaml_node_t *list, const char *where)
+static void load_query(struct ld *L, struct pg_route *r, yaml_node_t *list, const char *where, bool path_params)
 {
     static const char *const query_keys[] = {"param", "field", NULL};
     if (list->type != YAML_SEQUENCE_NODE) {
@@ -136,8 +136,10 @@ static void load_query(struct ld *L, struct pg_route *r, yaml_node_t *list, cons
         return;
     }
     int count = (int)(list->data.sequence.items.top - list->data.sequence.items.start);
-    r->phi_query = calloc((size_t)count + 1, sizeof *r->phi_query);
-    if (!r->phi_query)
+    struct pg_phi_query **items = path_params ? &r->phi_path : &r->phi_query;
+    int *nitems = path_params ? &r->nphi_path : &r->nphi_query;
+    *items = calloc((size_t)count + 1, sizeof **items);
+    if (!*items)
         return;
     for (int i = 0; i < count; i++) {
         yaml_node_t *q = ld_node(L, list->data.sequence.items.start[i]);
@@ -145,28 +147,38 @@ static void load_query(struct ld *L, struct pg_route *r, yaml_node_t *list, cons
         snprintf(sub, sizeof sub, "%s[%d]", where, i);
         if (!ld_check_keys(L, q, sub, query_keys))
             continue;
-        struct pg_phi_query *pq = &r->phi_query[r->nphi_query++];
+        struct pg_phi_query *pq = &(*items)[(*nitems)++];
         pq->line = (int)q->start_mark.line + 1;
         pq->col = (int)q->start_mark.column + 1;
         pq->param = ld_string(L, q, "param", sub, true);
         pq->field = ld_string(L, q, "field", sub, true);
-        for (int j = 0; pq->param && j < r->nphi_query - 1; j++)
-            if (r->phi_query[j].param && !strcmp(r->phi_query[j].param, pq->param)) {
+        for (int j = 0; pq->param && j < *nitems - 1; j++)
+            if ((*items)[j].param && !strcmp((*items)[j].param, pq->param)) {
                 snprintf(sub, sizeof sub, "%s[%d].param", where, i);
                 ld_err(L, ld_get(L, q, "param"), sub, "'%s' is already listed at line %d", pq->param,
-                       r->phi_query[j].line);
+                       (*items)[j].line);
             }
+        if (path_params && pq->param) {
+            bool known = false;
+            for (int j = 0; j < r->nparam_names; j++)
+                known = known || !strcmp(r->param_names[j], pq->param);
+            if (!known) {
+                snprintf(sub, sizeof sub, "%s[%d].param", where, i);
+                ld_err(L, ld_get(L, q, "param"), sub, "'%s' is not a {param} of the route's path", pq->param);
+            }
+        }
     }
 }
 
 void ld_phi(struct ld *L, struct pg_route *r, yaml_node_t *phi, const char *where)
 {
-    static const char *const phi_keys[] = {"request", "response", "query", NULL};
+    static const char *const phi_keys[] = {"request", "response", "query", "path", NULL};
     if (!r->entity_type)
         ld_err(L, phi, where, "PHI fields need the route's entity (e.g. entity: Patient) to name them");
     if (!ld_check_keys(L, phi, where, phi_keys))
         return;
-    yaml_node_t *rq = ld_get(L, phi, "request"), *rs = ld_get(L, phi, "response"), *qs = ld_get(L, phi, "query");
+    yaml_node_t *rq = ld_get(L, phi, "request"), *rs = ld_get(L, phi, "response"), *qs = ld_get(L, phi, "query"),
+                *ps = ld_get(L, phi, "path");
     char sub[120];
     snprintf(sub, sizeof sub, "%s.request", where);
     if (rq)
@@ -176,7 +188,10 @@ void ld_phi(struct ld *L, struct pg_route *r, yaml_node_t *phi, const char *wher
         load_fields(L, r, rs, sub, &r->phi_response, &r->nphi_response);
     snprintf(sub, sizeof sub, "%s.query", where);
     if (qs)
-        load_query(L, r, qs, sub);
+        load_query(L, r, qs, sub, false);
+    snprintf(sub, sizeof sub, "%s.path", where);
+    if (ps)
+        load_query(L, r, ps, sub, true);
 }
 
 static const char *norm_name(enum pg_phi_normalize n)
@@ -210,16 +225,18 @@ void ld_phi_crosscheck(struct ld *L)
                                          g->searchable ? "true" : "false", norm_name(g->normalize), g->line);
             }
         }
-        for (int k = 0; k < r->nphi_query; k++) {
-            struct pg_phi_query *q = &r->phi_query[k];
+        for (int k = 0; k < r->nphi_query + r->nphi_path; k++) {
+            bool in_path = k >= r->nphi_query;
+            struct pg_phi_query *q = in_path ? &r->phi_path[k - r->nphi_query] : &r->phi_query[k];
             if (!q->field)
                 continue;
             const struct pg_phi_field *g = pg_policy_find_field(p, q->field);
             if (!g || !g->searchable)
                 pg_policy_errors_add(L->errs,
-                                     "%s:%d:%d: routes[%d].phi.query[%d].field: '%s' is not a searchable PHI field of "
+                                     "%s:%d:%d: routes[%d].phi.%s[%d].field: '%s' is not a searchable PHI field of "
                                      "any route (declare it with searchable: true)",
-                                     L->file, q->line, q->col, i, k, q->field);
+                                     L->file, q->line, q->col, i, in_path ? "path" : "query",
+                                     in_path ? k - r->nphi_query : k, q->field);
             else
                 q->normalize = g->normalize;
         }

@@ -84,6 +84,8 @@ struct pg_route {
     struct pg_sel_set *sel_request, *sel_response; /* the same fields, compiled for a streaming reader */
     struct pg_phi_query *phi_query;
     int nphi_query;
+    struct pg_phi_query *phi_path; /* the same for {param} path segments (param: its name) */
+    int nphi_path;
     char *entity_type;  /* audit: resource type named by the route */
     char **param_names; /* the pattern's {param} names, in path order */
     int nparam_names;

@@ -7,6 +7,7 @@
 #include "policy/chain.h"
 #include "policy/policy.h"
 #include "proxy/conn.h"
+#include "proxy/phi_request.h"
 #include "proxy/request.h"
 #include "proxy/session.h"
 #include "proxy/worker.h"
@@ -44,44 +45,59 @@ static int outcome_of(int status)
     return PG_OUTCOME_SUCCESS;
 }
 
+/* What every record about a request carries: who, from where, what. */
+struct request_view {
+    char path[2048];
+    char ua[512];
+    char session_hash[PG_HASH_HEX];
+};
+
+static void fill_request(struct pg_request *req, int status, struct request_view *v, struct pg_audit_record *r)
+{
+    const struct pg_http_head *h = &req->head;
+    size_t pl = h->path_len < sizeof v->path - 1 ? h->path_len : sizeof v->path - 1;
+    memcpy(v->path, h->target, pl); /* the query string never enters the trail */
+    v->path[pl] = '\0';
+    v->ua[0] = '\0';
+    struct pg_header *uah = pg_http_find(&req->head, "user-agent");
+    if (uah) {
+        size_t n = uah->value_len < sizeof v->ua - 1 ? uah->value_len : sizeof v->ua - 1;
+        memcpy(v->ua, uah->value, n);
+        v->ua[n] = '\0';
+    }
+    r->outcome = outcome_of(status);
+    r->request_id = req->id;
+    r->action = action_of(h->method, &r->subtype, req->entity[0] && strchr(req->entity, '/'));
+    r->agent.client_ip = req->conn->client_ip;
+    r->agent.user_agent = v->ua[0] ? v->ua : NULL;
+    if (req->authenticated) {
+        r->agent.user_id = req->user;
+        r->agent.roles = req->role_names;
+        r->agent.nroles = (size_t)req->nrole_names;
+        if (req->session) {
+            r->agent.username = req->session->s.username;
+            pg_chain_session_hash(req->session->s.sid, v->session_hash);
+            r->agent.session_hash = v->session_hash;
+        }
+    }
+    r->http.method = h->method_name;
+    r->http.route = req->route ? req->route->pattern : NULL;
+    r->http.path = v->path;
+    r->http.status = status;
+    r->entity = req->entity[0] ? req->entity : NULL;
+    r->rule = req->route ? req->route->name : NULL;
+}
+
 enum pg_audit_seal pg_audit_seal_request(struct pg_request *req, int status, pg_audit_release_fn release)
 {
     if (req->audited || !req->worker->audit)
         return PG_AUDIT_RELEASE;
     req->audited = true;
-    const struct pg_http_head *h = &req->head;
-    char path[2048];
-    size_t pl = h->path_len < sizeof path - 1 ? h->path_len : sizeof path - 1;
-    memcpy(path, h->target, pl); /* the query string never enters the trail */
-    path[pl] = '\0';
-    char ua[512] = "";
-    struct pg_header *uah = pg_http_find(&req->head, "user-agent");
-    if (uah) {
-        size_t n = uah->value_len < sizeof ua - 1 ? uah->value_len : sizeof ua - 1;
-        memcpy(ua, uah->value, n);
-        ua[n] = '\0';
-    }
-    char session_hash[PG_HASH_HEX];
-    struct pg_audit_record r = {.type = "rest", .outcome = outcome_of(status), .request_id = req->id};
-    r.action = action_of(h->method, &r.subtype, req->entity[0] && strchr(req->entity, '/'));
-    r.agent.client_ip = req->conn->client_ip;
-    r.agent.user_agent = ua[0] ? ua : NULL;
-    if (req->authenticated) {
-        r.agent.user_id = req->user;
-        r.agent.roles = req->role_names;
-        r.agent.nroles = (size_t)req->nrole_names;
-        if (req->session) {
-            r.agent.username = req->session->s.username;
-            pg_chain_session_hash(req->session->s.sid, session_hash);
-            r.agent.session_hash = session_hash;
-        }
-    }
-    r.http.method = h->method_name;
-    r.http.route = req->route ? req->route->pattern : NULL;
-    r.http.path = path;
-    r.http.status = status;
-    r.entity = req->entity[0] ? req->entity : NULL;
-    r.rule = req->route ? req->route->name : NULL;
+    struct request_view v;
+    struct pg_audit_record r = {.type = "rest"};
+    fill_request(req, status, &v, &r);
+    /* The fields the request body had sealed (names and counts). */
+    r.nphi = pg_phi_req_sealed(req->phi, &r.phi);
     struct pg_audit_detail details[2];
     size_t nd = 0;
     if (req->break_glass)
@@ -91,4 +107,24 @@ enum pg_audit_seal pg_audit_seal_request(struct pg_request *req, int status, pg_
     r.details = nd ? details : NULL;
     r.ndetails = nd;
     return pg_audit_write(req->worker, &r, req, release);
+}
+
+void pg_audit_phi_disclosure(struct pg_request *req, const struct pg_audit_phi *fields, size_t n, uint32_t masked,
+                             uint32_t removed, uint32_t failed)
+{
+    if (!req->worker->audit)
+        return;
+    struct request_view v;
+    struct pg_audit_record r = {.type = "phi-disclosure"};
+    fill_request(req, req->status, &v, &r);
+    r.phi = fields;
+    r.nphi = n;
+    char m[16], rm[16], f[16];
+    snprintf(m, sizeof m, "%u", masked);
+    snprintf(rm, sizeof rm, "%u", removed);
+    snprintf(f, sizeof f, "%u", failed);
+    struct pg_audit_detail details[3] = {{"failed", f}, {"masked", m}, {"removed", rm}};
+    r.details = details;
+    r.ndetails = 3;
+    pg_audit_write(req->worker, &r, NULL, NULL);
 }

@@ -39,6 +39,7 @@ static const struct enum_value tls_versions[] = {{"1.2", TLS1_2_VERSION}, {"1.3"
 static const struct enum_value client_auths[] = {
     {"none", PG_CLIENT_AUTH_NONE}, {"optional", PG_CLIENT_AUTH_OPTIONAL}, {"require", PG_CLIENT_AUTH_REQUIRE}, {NULL, 0}};
 static const struct enum_value audit_modes[] = {{"strict", PG_AUDIT_STRICT}, {"async", PG_AUDIT_ASYNC}, {NULL, 0}};
+static const struct enum_value phi_scans[] = {{"json", PG_PHI_SCAN_JSON}, {"phi_routes", PG_PHI_SCAN_PHI_ROUTES}, {NULL, 0}};
 static const struct enum_value log_levels[] = {
     {"debug", PG_LOG_DEBUG}, {"info", PG_LOG_INFO}, {"warn", PG_LOG_WARN}, {"error", PG_LOG_ERROR}, {NULL, 0}};
 
@@ -131,6 +132,11 @@ static const struct key keys[] = {
     {"audit.heartbeat", K_DURATION, OFF(audit.heartbeat_ms), "30s", false, 1000, 86400000, NULL},
     {"audit.verify_interval", K_DURATION, OFF(audit.verify_interval_ms), "24h", false, 1000, 7LL * 86400000, NULL},
     {"audit.memory_limit", K_SIZE, OFF(audit.memory_limit), "64MiB", false, 1 << 20, 1LL << 34, NULL},
+    SECTION("phi"),
+    {"phi.keyring_file", K_PATH, OFF(phi.keyring_file), NULL, false, 0, 0, NULL},
+    {"phi.hold_bytes", K_SIZE, OFF(phi.hold_bytes), "256KiB", false, 0, 64LL << 20, NULL},
+    {"phi.max_value_bytes", K_SIZE, OFF(phi.max_value_bytes), "64KiB", false, 1024, 1 << 20, NULL},
+    {"phi.scan_responses", K_ENUM, OFF(phi.scan_responses), "json", false, 0, 0, phi_scans},
     SECTION("log"),
     {"log.level", K_ENUM, OFF(log_level), "info", false, 0, 0, log_levels},
     {"log.access", K_BOOL, OFF(access_log), "true", false, 0, 0, NULL},

@@ -103,6 +103,15 @@ struct pg_audit_config {
     size_t memory_limit;        /* unacknowledged records kept in memory per chain; the rest stay in the spool */
     uint32_t verify_interval_ms; /* the whole trail is verified this often */
 };
+enum pg_phi_scan { PG_PHI_SCAN_JSON, PG_PHI_SCAN_PHI_ROUTES };
+
+struct pg_phi_config {
+    char *keyring_file;         /* the PHI keyring; NULL: no PHI encryption (a policy with PHI fields then refuses to start) */
+    size_t hold_bytes;          /* a rewritten request body up to this size is held, then sent whole */
+    size_t max_value_bytes;     /* one PHI value at most */
+    enum pg_phi_scan scan_responses; /* json: every JSON response is checked for stray envelopes */
+};
+
 struct pg_config {
     char *path;                /* the file it was loaded from */
     struct pg_addr listen;
@@ -122,6 +131,7 @@ struct pg_config {
     struct pg_redis_settings redis;
     struct pg_auth_config auth;
     struct pg_audit_config audit;
+    struct pg_phi_config phi;
 };
 
 /* Loads and validates FILE. On error returns -1 and writes every error, one

@@ -9,6 +9,8 @@
 
 #include "policy/policy.h"
 #include "proxy/audit_request.h"
+#include "proxy/body_xform.h"
+#include "proxy/phi_request.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
 #include "proxy/session.h"
@@ -65,6 +67,9 @@ void pg_request_free(struct pg_request *req)
         evbuffer_free(req->resp_add_headers);
     if (req->local_body)
         evbuffer_free(req->local_body);
+    pg_body_xform_free(req->body_xform);
+    pg_body_xform_free(req->resp_xform);
+    pg_phi_req_free(req->phi);
     if (req->local_headers)
         evbuffer_free(req->local_headers);
     if (req->held)

@@ -14,6 +14,8 @@ struct pg_conn;
 struct pg_worker;
 struct pg_upconn;
 struct pg_ticket;
+struct pg_body_xform;
+struct pg_phi_req;
 
 struct pg_request {
     struct pg_conn *conn;
@@ -42,6 +44,13 @@ struct pg_request {
     struct evbuffer *local_body;
     size_t local_body_max;
     void (*local_body_done)(struct pg_request *req, int status);
+    size_t local_body_hold;           /* stop reading whole once this much is held (0: never) */
+    struct pg_body_xform *body_xform; /* the body is rewritten on its way (PHI) */
+    /* Framing towards the upstream when it differs from the client's (a
+     * rewritten body): set by the filter that rewrites. */
+    bool up_framing_set;
+    enum pg_body_kind up_body;
+    uint64_t up_length;
 
     /* The upstream exchange. */
     struct pg_upconn *up;
@@ -55,6 +64,8 @@ struct pg_request {
     struct pg_chunked resp_chunked;
     uint64_t resp_bytes;
     bool resp_paused; /* upstream reading paused: client output is full */
+    struct pg_body_xform *resp_xform; /* the response body is rewritten on its way (PHI) */
+    struct pg_phi_req *phi;           /* PHI state of this request (proxy/phi_request.h) */
 
     /* Who and what decided (authn and authz phases). */
     struct pg_policy *policy; /* the snapshot this request is decided under */

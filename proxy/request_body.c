@@ -1,5 +1,6 @@
 #include "proxy/request_body.h"
 
+#include "proxy/body_xform.h"
 #include "proxy/conn.h"
 #include "proxy/request.h"
 #include "proxy/stream.h"
@@ -13,6 +14,21 @@ static void finish(struct pg_request *req, int status)
     done(req, status);
 }
 
+/* Moves n body bytes from in to what is held, through the transform when
+ * there is one. */
+static int take(struct pg_request *req, struct evbuffer *in, size_t n)
+{
+    if (req->body_xform)
+        return pg_body_xform_feed(req->body_xform, in, n, req->local_body, false);
+    evbuffer_remove_buffer(in, req->local_body, n);
+    return 0;
+}
+
+static int xform_status(struct pg_request *req)
+{
+    return pg_body_xform_status(req->body_xform);
+}
+
 void pg_request_body_readable(struct pg_request *req)
 {
     if (!req->local_body_done)
@@ -21,7 +37,10 @@ void pg_request_body_readable(struct pg_request *req)
     if (req->head.body == PG_BODY_LENGTH) {
         size_t have = evbuffer_get_length(in);
         size_t n = have < req->body_left ? have : (size_t)req->body_left;
-        evbuffer_remove_buffer(in, req->local_body, n);
+        if (n && take(req, in, n) != 0) {
+            finish(req, xform_status(req));
+            return;
+        }
         req->body_left -= n;
         req->body_bytes += n;
         req->body_done = req->body_left == 0;
@@ -43,13 +62,22 @@ void pg_request_body_readable(struct pg_request *req)
                 finish(req, 413);
                 return;
             }
-            evbuffer_remove_buffer(in, req->local_body, avail);
+            if (take(req, in, avail) != 0) {
+                finish(req, xform_status(req));
+                return;
+            }
             pg_chunked_consumed(&req->body_chunked, avail);
             req->body_bytes += avail;
         }
     }
-    if (req->body_done)
-        finish(req, 0);
+    if (req->body_done) {
+        if (req->body_xform && pg_body_xform_finish(req->body_xform, req->local_body, false) != 0)
+            finish(req, xform_status(req));
+        else
+            finish(req, 0);
+    } else if (req->local_body_hold && evbuffer_get_length(req->local_body) > req->local_body_hold) {
+        finish(req, PG_BODY_HELD);
+    }
 }
 
 void pg_request_read_body(struct pg_request *req, size_t max, pg_body_done_fn done)

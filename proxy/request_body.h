@@ -6,9 +6,13 @@
 
 struct pg_request;
 
-/* status 0: the body is in req->local_body. Otherwise the HTTP status to
- * answer with (400 bad framing, 413 too large); the request is still the
- * caller's to answer. */
+/* status 0: the body is in req->local_body. PG_BODY_HELD: more than
+ * req->local_body_hold bytes are held and the rest is still coming (the
+ * caller streams it on). Otherwise the HTTP status to answer with (400 bad
+ * framing or a body req->body_xform refused, 413 too large); the request
+ * is still the caller's to answer. With req->body_xform set, what is held
+ * is the transform's output. */
+#define PG_BODY_HELD 1
 typedef void (*pg_body_done_fn)(struct pg_request *req, int status);
 
 /* Starts reading up to max bytes; done runs once, possibly from inside

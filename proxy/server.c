@@ -18,6 +18,7 @@
 #include "proxy/lockout.h"
 #include "proxy/log.h"
 #include "proxy/mfa_store.h"
+#include "proxy/phi_keys.h"
 #include "proxy/session.h"
 #include "proxy/policy_store.h"
 #include "proxy/tls.h"
@@ -33,7 +34,7 @@ struct server {
     struct event *exit_ev, *drain_timer;
     struct event *sig_term, *sig_int, *sig_hup;
     struct pg_admin *admin;
-    struct pg_watch *tls_watch, *policy_watch, *users_watch;
+    struct pg_watch *tls_watch, *policy_watch, *users_watch, *keyring_watch;
     struct pg_audit_integrity *integrity; /* scheduled verification, or NULL */
     _Atomic bool draining;
     bool reload_running, reload_again;
@@ -69,6 +70,32 @@ static void policy_changed(const struct pg_policy *old, const struct pg_policy *
     snprintf(info, sizeof info, "{\"file\":\"%s\",\"sha256\":\"%s\",\"replaces\":\"%s\",\"changes\":%s}",
              pg_json_escape(now->file, strlen(now->file), efile, sizeof efile), now->sha256, old->sha256, changes);
     pg_audit_post(recording_worker, "policy-reload", info);
+}
+
+/* A key rotation (or any change of the PHI keyring) is recorded with the
+ * key ids, never key material. */
+static void keyring_changed(const struct pg_keyring *old, const struct pg_keyring *now, void *arg)
+{
+    (void)arg;
+    if (!recording_worker)
+        return;
+    char added[1024] = "", removed[1024] = "", info[3072];
+    size_t na = 0, nr = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const struct pg_keyring *a = pass ? old : now, *b = pass ? now : old;
+        char *out = pass ? removed : added;
+        size_t *n = pass ? &nr : &na;
+        for (int i = 0; i < a->n; i++) {
+            bool found = false;
+            for (int k = 0; k < b->n && !found; k++)
+                found = !strcmp(a->keys[i].kid, b->keys[k].kid);
+            if (!found && *n + strlen(a->keys[i].kid) + 4 < sizeof added)
+                *n += (size_t)snprintf(out + *n, sizeof added - *n, "%s\"%s\"", *n ? "," : "", a->keys[i].kid);
+        }
+    }
+    snprintf(info, sizeof info, "{\"active\":\"%s\",\"previous_active\":\"%s\",\"keys\":%d,\"added\":[%s],\"removed\":[%s]}",
+             now->keys[now->active].kid, old->keys[old->active].kid, now->n, added, removed);
+    pg_audit_post(recording_worker, "key-rotation", info);
 }
 
 static void reload_done(void *arg)
@@ -164,6 +191,14 @@ static void on_users_changed(void *arg)
     pg_auth_store_reload(s->base);
 }
 
+/* The PHI keyring changed (a rotation, a Secret update). */
+static void on_keyring_changed(void *arg)
+{
+    struct server *s = arg;
+    pg_log(PG_LOG_INFO, "reload_requested", "\"reason\":\"phi keyring changed\"");
+    pg_phi_keys_reload(s->base);
+}
+
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
@@ -173,6 +208,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     start_reload(s);
     pg_policy_store_reload(s->base);
     pg_auth_store_reload(s->base);
+    pg_phi_keys_reload(s->base);
 }
 
 /* A worker's loop has ended (activated from its thread). */
@@ -216,6 +252,21 @@ static void describe_audit(char *buf, size_t len, void *arg)
         snprintf(buf + used, len - used, "]}\n");
 }
 
+/* PHI fields need a keyring: without one they could be neither sealed nor
+ * opened, so phiguard does not start (a reload that adds fields later is
+ * refused per request, 503). */
+static bool policy_has_phi(void)
+{
+    struct pg_policy *p = pg_policy_store_get();
+    bool any = false;
+    for (int i = 0; p && i < p->nroutes && !any; i++) {
+        const struct pg_route *r = &p->routes[i];
+        any = r->nphi_request || r->nphi_response || r->nphi_query || r->nphi_path;
+    }
+    pg_policy_unref(p);
+    return any;
+}
+
 static int cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -254,6 +305,15 @@ int pg_server_run(const struct pg_config *cfg)
                "\"detail\":\"policy.file is not set: requests are not authorized by a policy\"");
     }
 
+    if (pg_phi_keys_init(cfg->phi.keyring_file) != 0 || (!cfg->phi.keyring_file && policy_has_phi())) {
+        pg_log(PG_LOG_ERROR, "startup_failed",
+               "\"error\":\"%s\"", cfg->phi.keyring_file ? "the PHI keyring is unusable (see above)"
+                                                         : "the policy names PHI fields but phi.keyring_file is not set");
+        pg_tls_shutdown();
+        pg_policy_store_shutdown();
+        pg_phi_keys_shutdown();
+        goto out_workq;
+    }
     if (pg_auth_store_init(cfg) != 0 ||
         (pg_auth_enabled() &&
          (pg_session_scripts_init() != 0 || pg_lockout_scripts_init() != 0 || pg_mfa_scripts_init() != 0))) {
@@ -261,6 +321,7 @@ int pg_server_run(const struct pg_config *cfg)
         pg_tls_shutdown();
         pg_policy_store_shutdown();
         pg_auth_store_shutdown();
+        pg_phi_keys_shutdown();
         goto out_workq;
     }
 
@@ -290,6 +351,7 @@ int pg_server_run(const struct pg_config *cfg)
     recording_worker = &s.workers[0];
     s.integrity = pg_audit_integrity_start(s.base, cfg);
     pg_policy_store_on_change(policy_changed, NULL);
+    pg_phi_keys_on_change(keyring_changed, NULL);
     struct pg_admin_hooks hooks = {.ready = is_ready, .describe_audit = describe_audit, .arg = &s};
     s.admin = pg_admin_start(s.base, &cfg->admin_listen, &hooks);
     if (!s.admin) {
@@ -307,6 +369,10 @@ int pg_server_run(const struct pg_config *cfg)
         const char *users_files[] = {cfg->auth.users_file, NULL};
         s.users_watch = pg_watch_new(s.base, users_files, on_users_changed, &s);
     }
+    if (cfg->phi.keyring_file) {
+        const char *keyring_files[] = {cfg->phi.keyring_file, NULL};
+        s.keyring_watch = pg_watch_new(s.base, keyring_files, on_keyring_changed, &s);
+    }
     pg_log(PG_LOG_INFO, "listening",
            "\"address\":\"%s\",\"admin\":\"%s\",\"upstream\":\"%s\",\"workers\":%d,\"version\":\"%s\",\"pid\":%d",
            cfg->listen.text, cfg->admin_listen.text, cfg->upstream.addr.text, s.nworkers, PHIGUARD_VERSION,
@@ -318,6 +384,7 @@ out:
     if (status != 0)
         pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"see the lines above\"");
     pg_policy_store_on_change(NULL, NULL);
+    pg_phi_keys_on_change(NULL, NULL);
     recording_worker = NULL;
     pg_audit_integrity_stop(s.integrity);
     for (int i = 0; i < s.running; i++)
@@ -327,6 +394,7 @@ out:
     pg_watch_free(s.tls_watch);
     pg_watch_free(s.policy_watch);
     pg_watch_free(s.users_watch);
+    pg_watch_free(s.keyring_watch);
     if (s.sig_term)
         event_free(s.sig_term);
     if (s.sig_int)
@@ -345,6 +413,7 @@ out:
     pg_tls_shutdown();
     pg_policy_store_shutdown();
     pg_auth_store_shutdown();
+    pg_phi_keys_shutdown();
     pg_session_scripts_free();
     pg_lockout_scripts_free();
     pg_mfa_scripts_free();

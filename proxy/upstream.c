@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "proxy/audit_request.h"
+#include "proxy/body_xform.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
 #include "proxy/request.h"
@@ -22,6 +23,60 @@ static void up_drained(struct pg_stream *s, void *arg);
 static void up_eventcb(struct pg_stream *s, int what, void *arg);
 static bool relay_response(struct pg_request *req);
 static void release_upstream(struct pg_request *req, bool durable);
+
+static void move_body(struct evbuffer *in, struct evbuffer *out, size_t n, bool chunk)
+{
+    if (chunk)
+        pg_chunk_begin(out, n);
+    evbuffer_remove_buffer(in, out, n);
+    if (chunk)
+        pg_chunk_end(out);
+}
+
+/* The request body goes up chunked: the client's framing, or ours when the
+ * body is rewritten. */
+static bool up_chunked(const struct pg_request *req)
+{
+    return (req->up_framing_set ? req->up_body : req->head.body) == PG_BODY_CHUNKED;
+}
+
+/* The PHI rewriter refused the request body: nothing more goes up, and the
+ * upstream connection is closed before the body's end, so the app never
+ * takes a partial request for a whole one. */
+static void refuse_request_body(struct pg_request *req)
+{
+    struct pg_body_xform *x = req->body_xform;
+    char why[200];
+    const char *reason = pg_body_xform_reason(x);
+    pg_log(PG_LOG_WARN, "phi_request_refused", "\"request_id\":\"%s\",\"reason\":\"%s\"", req->id,
+           pg_json_escape(reason, strlen(reason), why, sizeof why));
+    pg_request_respond_error(req, pg_body_xform_status(x), pg_body_xform_code(x));
+}
+
+/* n request body bytes from the client to the upstream. false when the
+ * request was refused. */
+static bool send_body(struct pg_request *req, struct evbuffer *in, struct evbuffer *out, size_t n)
+{
+    if (!req->body_xform) {
+        move_body(in, out, n, up_chunked(req));
+        return true;
+    }
+    if (pg_body_xform_feed(req->body_xform, in, n, out, true) == 0)
+        return true;
+    refuse_request_body(req);
+    return false;
+}
+
+static bool end_body(struct pg_request *req, struct evbuffer *out)
+{
+    if (req->body_xform && pg_body_xform_finish(req->body_xform, out, true) != 0) {
+        refuse_request_body(req);
+        return false;
+    }
+    if (up_chunked(req))
+        pg_chunk_last(out);
+    return true;
+}
 
 static void up_free(struct pg_upconn *u)
 {
@@ -164,9 +219,10 @@ static void write_request_head(struct pg_request *req, struct evbuffer *out)
     size_t extra = evbuffer_get_length(req->up_add_headers);
     if (extra) /* copied, not moved: a retry writes the head again */
         evbuffer_add(out, evbuffer_pullup(req->up_add_headers, -1), extra);
-    if (h->body == PG_BODY_LENGTH)
-        pg_http_add_content_length(out, h->content_length);
-    else if (h->body == PG_BODY_CHUNKED)
+    enum pg_body_kind body = req->up_framing_set ? req->up_body : h->body;
+    if (body == PG_BODY_LENGTH)
+        pg_http_add_content_length(out, req->up_framing_set ? req->up_length : h->content_length);
+    else if (body == PG_BODY_CHUNKED)
         evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
     if (h->upgrade) {
         const struct pg_header *up = pg_http_find_id(h, PG_H_UPGRADE);
@@ -219,6 +275,16 @@ void pg_upstream_start(struct pg_request *req)
         pg_conn_write(req->conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
         req->continue_sent = true;
     }
+    if (req->body_xform && req->local_body) {
+        /* What the PHI rewriter held before the upstream was chosen. */
+        struct evbuffer *out = req->up->s->out;
+        if (up_chunked(req))
+            move_body(req->local_body, out, evbuffer_get_length(req->local_body), true);
+        else
+            evbuffer_add_buffer(out, req->local_body);
+        if (req->body_done && up_chunked(req))
+            pg_chunk_last(out);
+    }
     if (!req->body_done) {
         pg_upstream_pump_request(req);
     } else {
@@ -260,14 +326,6 @@ void pg_upstream_abort(struct pg_request *req)
     up_free(u);
 }
 
-static void move_body(struct evbuffer *in, struct evbuffer *out, size_t n, bool chunk)
-{
-    if (chunk)
-        pg_chunk_begin(out, n);
-    evbuffer_remove_buffer(in, out, n);
-    if (chunk)
-        pg_chunk_end(out);
-}
 
 void pg_upstream_pump_request(struct pg_request *req)
 {
@@ -282,11 +340,14 @@ void pg_upstream_pump_request(struct pg_request *req)
         size_t have = evbuffer_get_length(in);
         size_t n = have < req->body_left ? have : (size_t)req->body_left;
         if (n) {
-            evbuffer_remove_buffer(in, out, n);
+            if (!send_body(req, in, out, n))
+                return;
             req->body_left -= n;
             req->body_bytes += n;
         }
         req->body_done = req->body_left == 0;
+        if (req->body_done && (req->body_xform || up_chunked(req)) && !end_body(req, out))
+            return;
     } else {
         for (;;) {
             size_t avail = 0;
@@ -298,7 +359,8 @@ void pg_upstream_pump_request(struct pg_request *req)
                 return;
             }
             if (r == PG_CHUNKED_DONE) {
-                pg_chunk_last(out);
+                if (!end_body(req, out))
+                    return;
                 req->body_done = true;
                 break;
             }
@@ -306,7 +368,8 @@ void pg_upstream_pump_request(struct pg_request *req)
                 pg_request_respond_error(req, 413, "payload_too_large");
                 return;
             }
-            move_body(in, out, avail, true);
+            if (!send_body(req, in, out, avail))
+                return;
             pg_chunked_consumed(&req->body_chunked, avail);
             req->body_bytes += avail;
         }
@@ -369,6 +432,43 @@ static void fail_502(struct pg_request *req, const char *why)
     pg_request_respond_error(req, 502, "bad_gateway");
 }
 
+/* The PHI rewriter refused the upstream's body (not JSON, too large):
+ * the head is already on its way, so the client gets a truncated response,
+ * never the unrewritten rest. */
+static void refuse_response_body(struct pg_request *req)
+{
+    struct pg_body_xform *x = req->resp_xform;
+    char why[200];
+    const char *reason = pg_body_xform_reason(x);
+    pg_log(PG_LOG_WARN, "phi_response_refused", "\"request_id\":\"%s\",\"reason\":\"%s\"", req->id,
+           pg_json_escape(reason, strlen(reason), why, sizeof why));
+    req->error = "phi_response_refused";
+    evbuffer_drain(req->worker->stage, evbuffer_get_length(req->worker->stage));
+    pg_conn_abort(req->conn);
+}
+
+/* n response body bytes from the upstream to the client. false when the
+ * response was cut off. */
+static bool relay_body(struct pg_request *req, struct evbuffer *in, struct evbuffer *out, size_t n, bool chunk)
+{
+    if (!req->resp_xform) {
+        move_body(in, out, n, chunk);
+        return true;
+    }
+    if (pg_body_xform_feed(req->resp_xform, in, n, out, chunk) == 0)
+        return true;
+    refuse_response_body(req);
+    return false;
+}
+
+static bool end_response_body(struct pg_request *req, struct evbuffer *out)
+{
+    if (!req->resp_xform || pg_body_xform_finish(req->resp_xform, out, req->resp_out == PG_BODY_CHUNKED) == 0)
+        return true;
+    refuse_response_body(req);
+    return false;
+}
+
 /* Writes the response head for the client: the upstream's status and the
  * headers the response-headers phase kept, then framing we choose. */
 static void write_response_head(struct pg_request *req)
@@ -380,6 +480,11 @@ static void write_response_head(struct pg_request *req)
     if (r->status == 101) {
         req->resp_out = PG_BODY_NONE;
         req->keep_client = false;
+    } else if (req->resp_xform) {
+        /* Rewritten: its length is known only at its end. */
+        req->resp_out = client11 ? PG_BODY_CHUNKED : PG_BODY_UNTIL_CLOSE;
+        if (!client11)
+            req->keep_client = false;
     } else if (r->body == PG_BODY_LENGTH) {
         req->resp_out = PG_BODY_LENGTH;
     } else if (r->body == PG_BODY_NONE) {
@@ -396,7 +501,7 @@ static void write_response_head(struct pg_request *req)
     pg_http_add_status_line(out, r->status, r->reason, r->reason_len);
     pg_http_add_kept_headers(out, r);
     evbuffer_add_buffer(out, req->resp_add_headers);
-    if (req->resp_out == PG_BODY_LENGTH ||
+    if ((req->resp_out == PG_BODY_LENGTH && !req->resp_xform) ||
         (r->body == PG_BODY_NONE && r->status >= 200 && r->status != 204 && pg_http_find_id(r, PG_H_CONTENT_LENGTH)))
         pg_http_add_content_length(out, r->content_length);
     else if (req->resp_out == PG_BODY_CHUNKED)
@@ -543,11 +648,14 @@ static bool relay_response(struct pg_request *req)
         size_t have = evbuffer_get_length(in);
         size_t n = have < req->resp_left ? have : (size_t)req->resp_left;
         if (n) {
-            move_body(in, out, n, false);
+            if (!relay_body(req, in, out, n, chunk))
+                return false;
             req->resp_left -= n;
             req->resp_bytes += n;
         }
         if (req->resp_left == 0) {
+            if (!end_response_body(req, out))
+                return false;
             finish_exchange(req);
             return false;
         }
@@ -565,17 +673,21 @@ static bool relay_response(struct pg_request *req)
                 return false;
             }
             if (r == PG_CHUNKED_DONE) {
+                if (!end_response_body(req, out))
+                    return false;
                 finish_exchange(req);
                 return false;
             }
-            move_body(in, out, avail, chunk);
+            if (!relay_body(req, in, out, avail, chunk))
+                return false;
             pg_chunked_consumed(&req->resp_chunked, avail);
             req->resp_bytes += avail;
         }
     } else { /* until close */
         size_t n = evbuffer_get_length(in);
         if (n) {
-            move_body(in, out, n, chunk);
+            if (!relay_body(req, in, out, n, chunk))
+                return false;
             req->resp_bytes += n;
         }
     }
@@ -671,7 +783,8 @@ static void up_eventcb(struct pg_stream *s, int events, void *arg)
     if (!relay_response(req))
         return; /* the response completed */
     if (req->resp.body == PG_BODY_UNTIL_CLOSE && !(events & PG_STREAM_ERROR)) {
-        finish_exchange(req);
+        if (end_response_body(req, req->worker->stage))
+            finish_exchange(req);
         return;
     }
     pg_log(PG_LOG_WARN, "upstream_truncated", "\"request_id\":\"%s\"", req->id);

@@ -5,6 +5,9 @@
 extern const struct pg_filter pg_filter_headers;    /* headers: hop-by-hop, X-Forwarded-*, request id */
 extern const struct pg_filter pg_filter_authn;      /* authn: who is asking */
 extern const struct pg_filter pg_filter_rbac;       /* authz: the policy decides */
+extern const struct pg_filter pg_filter_phi_request; /* request body: PHI sealed on its way up */
+extern const struct pg_filter pg_filter_phi_response; /* response headers: PHI opened or masked on its way back */
+extern const struct pg_filter pg_filter_phi_log;      /* log: what the response disclosed */
 extern const struct pg_filter pg_filter_forward;    /* upstream: hand the request to the upstream */
 extern const struct pg_filter pg_filter_secheaders; /* response headers: security headers */
 extern const struct pg_filter pg_filter_accesslog;  /* log: one access line per request */

@@ -6,9 +6,10 @@
 static const struct pg_filter *const headers_phase[] = {&pg_filter_headers};
 static const struct pg_filter *const authn_phase[] = {&pg_filter_authn};
 static const struct pg_filter *const authz_phase[] = {&pg_filter_rbac};
+static const struct pg_filter *const request_body_phase[] = {&pg_filter_phi_request};
 static const struct pg_filter *const upstream_phase[] = {&pg_filter_forward};
-static const struct pg_filter *const response_headers_phase[] = {&pg_filter_secheaders};
-static const struct pg_filter *const log_phase[] = {&pg_filter_accesslog};
+static const struct pg_filter *const response_headers_phase[] = {&pg_filter_secheaders, &pg_filter_phi_response};
+static const struct pg_filter *const log_phase[] = {&pg_filter_phi_log, &pg_filter_accesslog};
 
 #define LIST(a) {a, (int)(sizeof a / sizeof a[0])}
 
@@ -16,6 +17,7 @@ static const struct pg_filter_list phases[PG_PHASE_COUNT] = {
     [PG_PHASE_HEADERS] = LIST(headers_phase),
     [PG_PHASE_AUTHN] = LIST(authn_phase),
     [PG_PHASE_AUTHZ] = LIST(authz_phase),
+    [PG_PHASE_REQUEST_BODY] = LIST(request_body_phase),
     [PG_PHASE_UPSTREAM] = LIST(upstream_phase),
     [PG_PHASE_RESPONSE_HEADERS] = LIST(response_headers_phase),
     [PG_PHASE_LOG] = LIST(log_phase),

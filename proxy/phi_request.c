@@ -1,0 +1,100 @@
+#include "proxy/phi_request.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proxy/request.h"
+
+bool pg_phi_json_media_type(const char *t, size_t n)
+{
+    static const char json[] = "application/json", patch[] = "application/json-patch+json", suffix[] = "+json";
+    if (n == sizeof json - 1 && !strncasecmp(t, json, n))
+        return true;
+    if (n == sizeof patch - 1 && !strncasecmp(t, patch, n))
+        return false;
+    return n > sizeof suffix - 1 && memchr(t, '/', n) && !strncasecmp(t + n - (sizeof suffix - 1), suffix, sizeof suffix - 1);
+}
+
+static struct pg_phi_tally *tallies(int nfields)
+{
+    return calloc((size_t)nfields + 1, sizeof(struct pg_phi_tally));
+}
+
+struct pg_phi_req *pg_phi_req_of(struct pg_request *req)
+{
+    if (req->phi)
+        return req->phi;
+    struct pg_phi_ring *ring = pg_phi_keys_get();
+    if (!ring)
+        return NULL;
+    struct pg_phi_req *p = calloc(1, sizeof *p);
+    const struct pg_route *r = req->route;
+    int nin = r ? r->nphi_request : 0, nout = r ? r->nphi_response : 0;
+    if (p) {
+        p->ring = ring;
+        p->in = (struct pg_phi_pass){.ring = &ring->ring, .fields = r ? r->phi_request : NULL, .nfields = nin};
+        p->out = (struct pg_phi_pass){.ring = &ring->ring, .fields = r ? r->phi_response : NULL, .nfields = nout};
+        p->in.tally = tallies(nin);
+        p->out.tally = tallies(nout);
+    }
+    if (!p || !p->in.tally || !p->out.tally) {
+        pg_phi_req_free(p);
+        if (!p)
+            pg_phi_ring_unref(ring);
+        return NULL;
+    }
+    req->phi = p;
+    return p;
+}
+
+void pg_phi_req_free(struct pg_phi_req *p)
+{
+    if (!p)
+        return;
+    pg_phi_ring_unref(p->ring);
+    free(p->in.tally);
+    free(p->out.tally);
+    free(p->target);
+    free(p);
+}
+
+/* Fields appear once per name: a name selected by two selectors sums. */
+static size_t add(struct pg_phi_req *p, size_t n, const char *field, uint32_t count)
+{
+    if (!count || !field)
+        return n;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(p->fields[i].field, field)) {
+            p->fields[i].count += count;
+            return n;
+        }
+    if (n == sizeof p->fields / sizeof p->fields[0])
+        return n;
+    p->fields[n] = (struct pg_audit_phi){field, count};
+    return n + 1;
+}
+
+size_t pg_phi_req_sealed(struct pg_phi_req *p, const struct pg_audit_phi **out)
+{
+    size_t n = 0;
+    for (int i = 0; p && i < p->in.nfields; i++)
+        n = add(p, n, p->in.fields[i].logical_path, p->in.tally[i].sealed);
+    *out = p ? p->fields : NULL;
+    return n;
+}
+
+size_t pg_phi_req_disclosed(struct pg_phi_req *p, const struct pg_audit_phi **out)
+{
+    size_t n = 0;
+    for (int i = 0; p && i < p->out.nfields; i++) {
+        const struct pg_phi_field *f = &p->out.fields[i];
+        /* A reader gets plain values as they are, and opened ones in clear. */
+        uint32_t clear = p->out.tally[i].opened;
+        if (f->read_perm >= 0 && pg_permset_has(&p->out.perms, f->read_perm))
+            clear += p->out.tally[i].plain;
+        n = add(p, n, f->logical_path, clear);
+    }
+    *out = p ? p->fields : NULL;
+    return n;
+}
