@@ -131,7 +131,7 @@ class Backend:
         if method == "GET" and rid is None:
             want = q.get("identifier")
             hits = [r for (t, _), r in self.store.items() if t == rtype and
-                    (want is None or any(i.get("value") == want for i in r.get("identifier", []) if isinstance(i, dict)))]
+                    (want is None or any(token_matches(want, i) for i in r.get("identifier", []) if isinstance(i, dict)))]
             return send_json(w, 200, {"resourceType": "Bundle", "type": "searchset", "total": len(hits),
                                       "entry": [{"resource": r} for r in hits]}, ctype)
         if method == "GET":
@@ -180,6 +180,16 @@ class Backend:
             hdr += bytes([n]) if n < 126 else (b"\x7e" + struct.pack("!H", n) if n < 65536 else b"\x7f" + struct.pack("!Q", n))
             writer.write(hdr + data)
             await writer.drain()
+
+
+def token_matches(want, ident):
+    """FHIR token search: a comma separates alternatives, and each is
+    "value" or "system|value"."""
+    for alt in want.split(","):
+        system, bar, value = alt.rpartition("|")
+        if ident.get("value") == value and (not bar or not system or ident.get("system") == system):
+            return True
+    return False
 
 
 def pattern(n):
