@@ -78,8 +78,12 @@ int pg_rewriter_feed(struct pg_rewriter *rw, const char *data, size_t len);
 int pg_rewriter_finish(struct pg_rewriter *rw);
 /* Why the last call failed: fixed text and a byte offset, never input. */
 const char *pg_rewriter_error(const struct pg_rewriter *rw);
-/* Input bytes taken so far. */
+/* Input bytes taken so far (inside a value function: up to the end of the
+ * value offered). */
 uint64_t pg_rewriter_consumed(const struct pg_rewriter *rw);
+/* The most memory the rewriter (with yajl's parser and generator) has
+ * held at once, in bytes: what a body costs, whatever its length. */
+size_t pg_rewriter_peak_bytes(const struct pg_rewriter *rw);
 void pg_rewriter_free(struct pg_rewriter *rw);
 
 #endif
