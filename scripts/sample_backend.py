@@ -243,14 +243,14 @@ async def read_head(reader):
 async def read_body(reader, headers):
     te = get(headers, "transfer-encoding")
     if te and te.lower() == "chunked":
-        body = b""
+        parts = []  # joined once: += on bytes would copy the body once per chunk
         while True:
             size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
             if size == 0:
                 while (await reader.readuntil(b"\r\n")) != b"\r\n":
                     pass
-                return body
-            body += await reader.readexactly(size)
+                return b"".join(parts)
+            parts.append(await reader.readexactly(size))
             await reader.readexactly(2)
     n = int(get(headers, "content-length") or 0)
     return await reader.readexactly(n) if n else b""

@@ -24,7 +24,8 @@
 #include "proxy/worker.h"
 
 struct phi_body_read {
-    bool in_run; /* the body completed inside pg_request_read_body */
+    bool in_run;    /* pg_request_read_body has not returned yet */
+    bool ran;       /* ... and the body completed inside it */
     int status;
 };
 
@@ -82,7 +83,7 @@ static void body_read(struct pg_request *req, int status)
     struct phi_body_read *st = req->filter_state;
     if (st->in_run) {
         st->status = status;
-        st->in_run = false;
+        st->ran = true;
         return;
     }
     if (status != 0 && status != PG_BODY_HELD) {
@@ -190,7 +191,8 @@ static enum pg_filter_result start_body(struct pg_request *req, struct pg_phi_re
     req->filter_state_free = free;
     req->local_body_hold = cfg->phi.hold_bytes;
     pg_request_read_body(req, cfg->limits.max_body_bytes, body_read);
-    if (st->in_run)
+    st->in_run = false;
+    if (!st->ran)
         return PG_SUSPEND; /* body_read resumes the request */
     if (st->status != 0 && st->status != PG_BODY_HELD) {
         answer_refusal(req, st->status);
