@@ -20,7 +20,9 @@ import zlib
 import pytest
 import requests
 
+from audit_env import audit_config, records, verify
 from phiguard_harness import BIN, TOP, parse_responses, read_all, tls_connect
+from redis_fixture import redis_server  # noqa: F401 (fixture)
 
 POLICY = os.path.join(TOP, "conf", "policy.yaml")
 FHIR = os.path.join(TOP, "..", "shared", "fhir")
@@ -463,3 +465,50 @@ def test_50_mib_body_in_flat_memory(make_proxy, certs, ring, backend, workdir):
     if "build-asan" in BIN:
         pytest.skip(f"peak memory is not meaningful under ASan (grew {growth} KiB); checked in the release build")
     assert growth < 2048, f"peak memory grew {growth} KiB"
+
+
+def test_audit_names_phi_fields_and_key_rotations(make_proxy, certs, ring, backend, workdir, redis_server):
+    redis = redis_server
+    audit = audit_config(workdir, redis.address)
+    writer = role_proxy(make_proxy, certs, ring, "front_desk", extra=audit)
+    patient = synthea_patients()[12]
+    pid = post_patient(writer, patient)
+    billing = role_proxy(make_proxy, certs, ring, "billing",
+                         extra={**audit, "audit": {**audit["audit"], "spool_dir": os.path.join(workdir, "spool2")},
+                                "instance_id": "billing-proxy"})
+    r = call(billing, "GET", f"/fhir/Patient/{pid}")
+    rid = r.headers["X-Request-Id"]
+    n = len(writer.logs("phi_keyring_loaded"))
+    assert keys("rotate", "--keyring", ring).returncode == 0
+    writer.wait_log("phi_keyring_loaded", count=n + 1)
+    rc = redis.client()
+
+    def all_records():
+        return sum(records(rc).values(), [])
+
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        recs = all_records()
+        if any(x["type"] == "key-rotation" for x in recs) and \
+                any(x["type"] == "phi-disclosure" and x.get("request") == rid for x in recs):
+            break
+        time.sleep(0.1)
+    recs = all_records()
+    # The write's own record names the sealed fields and counts, no values.
+    post = next(x for x in recs if x["type"] == "rest" and x["http"]["method"] == "POST")
+    sealed = {f["field"]: f["count"] for f in post["phi"]}
+    assert sealed["Patient.name.family"] == len(values(patient, "name.family"))
+    assert sealed["Patient.identifier.value"] == len(values(patient, "identifier.value"))
+    # The read is followed by what it disclosed: billing saw nothing in clear.
+    disc = next(x for x in recs if x["type"] == "phi-disclosure" and x.get("request") == rid)
+    assert disc["entity"] == f"Patient/{pid}" and disc["agent"]["user"] == "u-billing"
+    assert disc.get("phi", []) == []
+    assert int(disc["details"]["masked"]) >= len(values(patient, "name.family"))
+    assert int(disc["details"]["removed"]) >= 1 and disc["details"]["failed"] == "0"
+    rot = next(x for x in recs if x["type"] == "key-rotation")
+    info = json.loads(rot["details"]["info"])
+    assert info["previous_active"] == "k1" and info["active"] != "k1" and info["added"] == [info["active"]]
+    text = json.dumps(recs)
+    for v in values(patient, "name.family") + values(patient, "telecom.value"):
+        assert v not in text
+    assert verify(writer, workdir).returncode == 0
