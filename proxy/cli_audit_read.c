@@ -373,12 +373,17 @@ static void print_disclosure(const struct pg_record_parsed *p, const struct pg_a
     char time[PG_RECORD_TIME_LEN];
     pg_record_format_time(r->time_us, time);
     if (d->count++ == 0)
-        printf("time\tuser_id\tusername\troles\taction\tmethod\tpath\tstatus\toutcome\n");
+        printf("time\tuser_id\tusername\troles\taction\tmethod\tpath\tstatus\toutcome\trecord\tphi_fields\n");
     printf("%s\t%s\t%s\t", time, r->agent.user_id ? r->agent.user_id : "-", r->agent.username ? r->agent.username : "-");
     for (size_t i = 0; i < r->agent.nroles; i++)
         printf("%s%s", i ? "," : "", r->agent.roles[i]);
-    printf("%s\t%c\t%s\t%s\t%d\t%d\n", r->agent.nroles ? "" : "-", r->action, r->http.method ? r->http.method : "-",
-           r->http.path ? r->http.path : "-", r->http.status, r->outcome);
+    printf("%s\t%c\t%s\t%s\t%d\t%d\t%s\t", r->agent.nroles ? "" : "-", r->action, r->http.method ? r->http.method : "-",
+           r->http.path ? r->http.path : "-", r->http.status, r->outcome, r->type);
+    /* Which PHI fields, how many values: sealed (a write's record) or
+     * disclosed in clear (a phi-disclosure record). */
+    for (size_t i = 0; i < r->nphi; i++)
+        printf("%s%s=%u", i ? "," : "", r->phi[i].field, r->phi[i].count);
+    printf("%s\n", r->nphi ? "" : "-");
 }
 
 int pg_cli_audit_read(int argc, char **argv)

@@ -135,7 +135,7 @@ static const struct key keys[] = {
     SECTION("phi"),
     {"phi.keyring_file", K_PATH, OFF(phi.keyring_file), NULL, false, 0, 0, NULL},
     {"phi.hold_bytes", K_SIZE, OFF(phi.hold_bytes), "256KiB", false, 0, 64LL << 20, NULL},
-    {"phi.max_value_bytes", K_SIZE, OFF(phi.max_value_bytes), "64KiB", false, 1024, 1 << 20, NULL},
+    {"phi.max_value_bytes", K_SIZE, OFF(phi.max_value_bytes), "64KiB", false, 1024, 65536, NULL},
     {"phi.scan_responses", K_ENUM, OFF(phi.scan_responses), "json", false, 0, 0, phi_scans},
     SECTION("log"),
     {"log.level", K_ENUM, OFF(log_level), "info", false, 0, 0, log_levels},

@@ -25,6 +25,7 @@ umask 077
 [ -f session.key ] || openssl rand -base64 48 > session.key
 [ -f mfa.key ] || openssl rand -hex 32 > mfa.key
 [ -f audit.key ] || "$bin" keys audit-generate --private audit.key --public audit.pub >/dev/null
+[ -f phi.keyring ] || "$bin" keys generate --keyring phi.keyring >/dev/null
 umask 022
 
 backend_port=$(free_port)
@@ -50,6 +51,8 @@ auth:
   token_key_file: session.key
   mfa_key_file: mfa.key
   issuer: phiguard-demo
+phi:
+  keyring_file: phi.keyring
 audit:
   spool_dir: $dir/spool
   signing_key_file: audit.key

@@ -59,6 +59,13 @@ def make_certs(d):
     return d
 
 
+def make_keyring(d, name="phi.keyring"):
+    """A new PHI keyring made by phiguard's own command (mode 0600)."""
+    path = os.path.join(d, name)
+    run([BIN, "keys", "generate", "--keyring", path])
+    return path
+
+
 class Backend:
     def __init__(self, workdir):
         self.port_file = os.path.join(workdir, "backend.port")

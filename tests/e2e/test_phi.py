@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from audit_env import audit_config, records, verify
-from phiguard_harness import BIN, TOP, parse_responses, read_all, tls_connect
+from phiguard_harness import BIN, TOP, make_keyring, parse_responses, read_all, tls_connect
 from redis_fixture import redis_server  # noqa: F401 (fixture)
 
 POLICY = os.path.join(TOP, "conf", "policy.yaml")
@@ -47,13 +47,6 @@ def hl7(name):
 
 def keys(*args):
     return subprocess.run([BIN, "keys", *args], capture_output=True, text=True, timeout=30)
-
-
-def make_keyring(workdir):
-    path = os.path.join(workdir, "phi.keyring")
-    r = keys("generate", "--keyring", path)
-    assert r.returncode == 0, r.stderr
-    return path
 
 
 def role_proxy(make_proxy, certs, keyring, role, policy=POLICY, extra=None):

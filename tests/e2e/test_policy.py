@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from phiguard_harness import BIN, TOP, parse_responses, raw_exchange
+from phiguard_harness import BIN, TOP, make_keyring, parse_responses, raw_exchange
 
 POLICY = os.path.join(TOP, "conf", "policy.yaml")
 TESTS = os.path.join(TOP, "conf", "policy-tests.yaml")
@@ -73,12 +73,16 @@ def test_diff(tmp_path):
     assert lines[med + 1] == "  no change"  # it held both permissions
 
 
-def policy_overrides(path):
-    return {"policy": {"file": path}}
+def policy_overrides(path, workdir=None):
+    """The example policy names PHI fields, which need a keyring."""
+    out = {"policy": {"file": path}}
+    if workdir:
+        out["phi"] = {"keyring_file": make_keyring(workdir)}
+    return out
 
 
 def test_enforcement_public_protected_and_unmatched(make_proxy, certs, backend, workdir):
-    p = make_proxy(policy_overrides(POLICY))
+    p = make_proxy(policy_overrides(POLICY, workdir))
     backend.clear()
     # Public: forwarded.
     status, _, _ = parse_responses(raw_exchange(p.port, certs, b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"))[0]
@@ -94,8 +98,8 @@ def test_enforcement_public_protected_and_unmatched(make_proxy, certs, backend, 
     assert any(d["rule_line"] > 0 for d in denies) and any(d["rule_line"] == 0 for d in denies)
 
 
-def test_admin_shows_version_and_sha256(make_proxy):
-    p = make_proxy(policy_overrides(POLICY))
+def test_admin_shows_version_and_sha256(make_proxy, workdir):
+    p = make_proxy(policy_overrides(POLICY, workdir))
     status, body = p.admin("/policy")
     info = json.loads(body)
     assert status == 200 and info["configured"]
@@ -153,15 +157,17 @@ ROLE_CASES = [
 ]
 
 
-def test_roles_from_client_certificates(make_proxy, certs, backend):
+def test_roles_from_client_certificates(make_proxy, certs, backend, workdir):
     from phiguard_harness import tls_connect, read_all
     by_role = {}
+    keyring = make_keyring(workdir)
     for role, method, path, expected in ROLE_CASES:
         if role not in by_role:
             by_role[role] = make_proxy({"tls": {"client_ca": f"{certs}/ca.pem", "client_auth": "optional"},
                                         "client_identities": [{"subject_cn": "clinic-client", "user": f"u-{role}",
                                                                "roles": [role]}],
-                                        "policy": {"file": POLICY}}, name=f"role-{role}")
+                                        "policy": {"file": POLICY}, "phi": {"keyring_file": keyring}},
+                                       name=f"role-{role}")
         p = by_role[role]
         backend.clear()
         s = tls_connect(p.port, certs, cert="client")
