@@ -5,7 +5,7 @@ ASAN_DIR     ?= build-asan
 JOBS         ?= $(shell nproc)
 CTEST_FLAGS  ?= --output-on-failure -j $(JOBS)
 
-.PHONY: all deps build asan test test-unit demo bench bench-auth bench-audit fuzz clean
+.PHONY: all deps build asan test test-unit demo bench bench-auth bench-audit bench-phi fuzz clean
 
 all: build
 
@@ -37,6 +37,9 @@ bench: build
 
 bench-audit: build
 	@bash bench/audit.sh $(BUILD_DIR)/phiguard
+
+bench-phi: build
+	@bash bench/phi.sh $(BUILD_DIR)/phiguard
 
 bench-auth: build
 	@bash bench/auth.sh $(BUILD_DIR)/phiguard
