@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,26 +13,104 @@
 #define NONCE_LEN 12
 #define TAG_LEN 16
 #define VALUE_MAX 65536 /* one field's value */
+#define ON_STACK 1024   /* values up to this long need no allocation */
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static int hkdf(const unsigned char *key, size_t keylen, const char *info, size_t infolen, unsigned char *out,
-                size_t outlen)
+/* ---- what every call shares: algorithms fetched once, and per thread a
+ * cipher context for each mode, an HKDF context and the SIV keys of the
+ * fields it used last. Worker threads share a keyring read-only; nothing
+ * here is shared between threads but the fetched algorithms, which are
+ * immutable. ---- */
+
+static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+static EVP_CIPHER *aes_gcm, *aes_siv;
+static EVP_KDF *hkdf_alg;
+
+static void fetch_algorithms(void)
 {
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-    EVP_KDF_free(kdf);
-    if (!ctx)
-        return -1;
+    aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    aes_siv = EVP_CIPHER_fetch(NULL, "AES-256-SIV", NULL);
+    hkdf_alg = EVP_KDF_fetch(NULL, "HKDF", NULL);
+}
+
+#define FIELD_KEYS 16  /* fields a thread keeps the SIV keys of */
+#define FIELD_CACHED 256 /* longer field names are derived every time */
+
+struct field_key {
+    bool used;
+    unsigned char root[64]; /* whose key (contents, not address: a keyring may be freed and reloaded) */
+    size_t field_len;
+    char field[FIELD_CACHED];
+    /* SIV under the field's key, never used itself: each message starts
+     * from a copy (re-keying costs a CMAC fetch and setup each time). */
+    EVP_CIPHER_CTX *tmpl;
+};
+
+struct thread_state {
+    EVP_CIPHER_CTX *gcm, *siv;
+    EVP_KDF_CTX *kdf;
+    struct field_key keys[FIELD_KEYS];
+    unsigned next; /* the entry replaced next */
+};
+
+static pthread_key_t state_key;
+static bool state_key_ok;
+
+static void state_free(void *p)
+{
+    struct thread_state *ts = p;
+    EVP_CIPHER_CTX_free(ts->gcm);
+    EVP_CIPHER_CTX_free(ts->siv);
+    EVP_KDF_CTX_free(ts->kdf);
+    for (int i = 0; i < FIELD_KEYS; i++)
+        EVP_CIPHER_CTX_free(ts->keys[i].tmpl);
+    OPENSSL_cleanse(ts, sizeof *ts);
+    free(ts);
+}
+
+static pthread_once_t state_once = PTHREAD_ONCE_INIT;
+
+static void state_key_create(void)
+{
+    state_key_ok = pthread_key_create(&state_key, state_free) == 0;
+}
+
+static struct thread_state *thread_state(void)
+{
+    pthread_once(&fetch_once, fetch_algorithms);
+    pthread_once(&state_once, state_key_create);
+    if (!aes_gcm || !aes_siv || !hkdf_alg || !state_key_ok)
+        return NULL;
+    struct thread_state *ts = pthread_getspecific(state_key);
+    if (ts)
+        return ts;
+    ts = calloc(1, sizeof *ts);
+    if (!ts)
+        return NULL;
+    ts->gcm = EVP_CIPHER_CTX_new();
+    ts->siv = EVP_CIPHER_CTX_new();
+    ts->kdf = EVP_KDF_CTX_new(hkdf_alg);
+    /* The cipher is set once; later calls pass only a key, reusing it. */
+    if (!ts->gcm || !ts->siv || !ts->kdf || EVP_CipherInit_ex2(ts->gcm, aes_gcm, NULL, NULL, 1, NULL) != 1 ||
+        EVP_CipherInit_ex2(ts->siv, aes_siv, NULL, NULL, 1, NULL) != 1 || pthread_setspecific(state_key, ts) != 0) {
+        state_free(ts);
+        return NULL;
+    }
+    return ts;
+}
+
+static int hkdf(struct thread_state *ts, const unsigned char *key, size_t keylen, const char *info, size_t infolen,
+                unsigned char *out, size_t outlen)
+{
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, keylen),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, infolen),
         OSSL_PARAM_construct_end(),
     };
-    int rc = EVP_KDF_derive(ctx, out, outlen, params) == 1 ? 0 : -1;
-    EVP_KDF_CTX_free(ctx);
-    return rc;
+    EVP_KDF_CTX_reset(ts->kdf);
+    return EVP_KDF_derive(ts->kdf, out, outlen, params) == 1 ? 0 : -1;
 }
 
 static bool kid_ok(const char *kid)
@@ -52,8 +131,9 @@ int pg_phi_key_init(struct pg_phi_key *k, const char *kid, const unsigned char s
     memset(k, 0, sizeof *k);
     memcpy(k->kid, kid, strlen(kid));
     static const char gcm_label[] = "phiguard envelope v1 gcm", siv_label[] = "phiguard envelope v1 siv";
-    if (hkdf(secret, 32, gcm_label, sizeof gcm_label - 1, k->gcm, sizeof k->gcm) != 0 ||
-        hkdf(secret, 32, siv_label, sizeof siv_label - 1, k->siv_root, sizeof k->siv_root) != 0) {
+    struct thread_state *ts = thread_state();
+    if (!ts || hkdf(ts, secret, 32, gcm_label, sizeof gcm_label - 1, k->gcm, sizeof k->gcm) != 0 ||
+        hkdf(ts, secret, 32, siv_label, sizeof siv_label - 1, k->siv_root, sizeof k->siv_root) != 0) {
         OPENSSL_cleanse(k, sizeof *k);
         return -1;
     }
@@ -67,54 +147,86 @@ static size_t make_aad(char *aad, size_t cap, const char *kid, char mode, const 
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
+/* Sets ctx up for SIV under the field's own key: a copy of this thread's
+ * cached context, or a new key derived (and then cached). */
+static int siv_for_field(struct thread_state *ts, const struct pg_phi_key *k, const char *field, EVP_CIPHER_CTX *ctx)
+{
+    size_t flen = strlen(field);
+    bool cacheable = flen < FIELD_CACHED;
+    for (int i = 0; cacheable && i < FIELD_KEYS; i++) {
+        struct field_key *e = &ts->keys[i];
+        if (e->tmpl && e->field_len == flen && !memcmp(e->field, field, flen) &&
+            !CRYPTO_memcmp(e->root, k->siv_root, sizeof e->root))
+            return EVP_CIPHER_CTX_copy(ctx, e->tmpl) == 1 ? 0 : -1;
+    }
+    unsigned char fk[64];
+    char info[600];
+    int il = snprintf(info, sizeof info, "phiguard envelope v1 field|%s", field);
+    int rc = -1;
+    if (il <= 0 || (size_t)il >= sizeof info ||
+        hkdf(ts, k->siv_root, sizeof k->siv_root, info, (size_t)il, fk, sizeof fk) != 0)
+        goto out;
+    if (!cacheable) {
+        rc = EVP_CipherInit_ex2(ctx, aes_siv, fk, NULL, 1, NULL) == 1 ? 0 : -1;
+        goto out;
+    }
+    struct field_key *e = &ts->keys[ts->next++ % FIELD_KEYS];
+    EVP_CIPHER_CTX_free(e->tmpl);
+    e->tmpl = EVP_CIPHER_CTX_new();
+    if (!e->tmpl || EVP_CipherInit_ex2(e->tmpl, aes_siv, fk, NULL, 1, NULL) != 1) {
+        EVP_CIPHER_CTX_free(e->tmpl);
+        e->tmpl = NULL;
+        goto out;
+    }
+    memcpy(e->root, k->siv_root, sizeof e->root);
+    e->field_len = flen;
+    memcpy(e->field, field, flen);
+    rc = EVP_CIPHER_CTX_copy(ctx, e->tmpl) == 1 ? 0 : -1;
+out:
+    OPENSSL_cleanse(fk, sizeof fk);
+    return rc;
+}
+
 /* AES-256-SIV with the field's own key. enc 1 seals, 0 opens (tag in/out). */
 static int siv(const struct pg_phi_key *k, const char *field, int enc, const unsigned char *aad, size_t aadlen,
                const unsigned char *in, size_t inlen, unsigned char *out, unsigned char tag[TAG_LEN])
 {
-    unsigned char fk[64];
-    char info[600];
-    int il = snprintf(info, sizeof info, "phiguard envelope v1 field|%s", field);
-    if (il <= 0 || (size_t)il >= sizeof info || hkdf(k->siv_root, sizeof k->siv_root, info, (size_t)il, fk, sizeof fk))
+    struct thread_state *ts = thread_state();
+    if (!ts || siv_for_field(ts, k, field, ts->siv) != 0)
         return -1;
-    EVP_CIPHER *c = EVP_CIPHER_fetch(NULL, "AES-256-SIV", NULL);
-    EVP_CIPHER_CTX *ctx = c ? EVP_CIPHER_CTX_new() : NULL;
-    int outl = 0, rc = -1;
-    if (!ctx || EVP_CipherInit_ex2(ctx, c, fk, NULL, enc, NULL) != 1)
-        goto out;
+    EVP_CIPHER_CTX *ctx = ts->siv;
+    int outl = 0;
+    if (EVP_CipherInit_ex2(ctx, NULL, NULL, NULL, enc, NULL) != 1)
+        return -1;
     if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, tag) != 1)
-        goto out;
+        return -1;
     if (EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1 ||
         EVP_CipherUpdate(ctx, out, &outl, in, (int)inlen) != 1 || EVP_CipherFinal_ex(ctx, out + outl, &outl) != 1)
-        goto out;
+        return -1;
     if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, tag) != 1)
-        goto out;
-    rc = 0;
-out:
-    EVP_CIPHER_CTX_free(ctx);
-    EVP_CIPHER_free(c);
-    OPENSSL_cleanse(fk, sizeof fk);
-    return rc;
+        return -1;
+    return 0;
 }
 
 static int gcm(const struct pg_phi_key *k, int enc, const unsigned char nonce[NONCE_LEN], const unsigned char *aad,
                size_t aadlen, const unsigned char *in, size_t inlen, unsigned char *out, unsigned char tag[TAG_LEN])
 {
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int outl = 0, rc = -1;
-    if (!ctx || EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->gcm, nonce, enc) != 1)
-        goto out;
+    struct thread_state *ts = thread_state();
+    if (!ts)
+        return -1;
+    EVP_CIPHER_CTX *ctx = ts->gcm;
+    int outl = 0;
+    if (EVP_CipherInit_ex2(ctx, NULL, k->gcm, nonce, enc, NULL) != 1)
+        return -1;
     if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, tag) != 1)
-        goto out;
+        return -1;
     if (EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1 ||
         (inlen && EVP_CipherUpdate(ctx, out, &outl, in, (int)inlen) != 1) ||
         EVP_CipherFinal_ex(ctx, out + (inlen ? outl : 0), &outl) != 1)
-        goto out;
+        return -1;
     if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, tag) != 1)
-        goto out;
-    rc = 0;
-out:
-    EVP_CIPHER_CTX_free(ctx);
-    return rc;
+        return -1;
+    return 0;
 }
 
 static size_t b64url_encode(const unsigned char *in, size_t n, char *out)
@@ -165,7 +277,10 @@ long pg_envelope_seal(const struct pg_phi_key *k, char mode, const char *field, 
         return -1;
     char aad[600];
     size_t aadlen = make_aad(aad, sizeof aad, k->kid, mode, field);
-    unsigned char *pt = malloc(len + 1), *blob = malloc(NONCE_LEN + len + 1 + TAG_LEN);
+    unsigned char pt_small[ON_STACK + 1], blob_small[NONCE_LEN + ON_STACK + 1 + TAG_LEN];
+    bool small = len <= ON_STACK;
+    unsigned char *pt = small ? pt_small : malloc(len + 1),
+                  *blob = small ? blob_small : malloc(NONCE_LEN + len + 1 + TAG_LEN);
     long rc = -1;
     if (!aadlen || !pt || !blob)
         goto out;
@@ -189,8 +304,10 @@ long pg_envelope_seal(const struct pg_phi_key *k, char mode, const char *field, 
 out:
     if (pt)
         OPENSSL_cleanse(pt, len + 1);
-    free(pt);
-    free(blob);
+    if (!small) {
+        free(pt);
+        free(blob);
+    }
     return rc;
 }
 
@@ -225,7 +342,9 @@ enum pg_envelope_result pg_envelope_open(const struct pg_phi_key *keys, size_t n
     const char *b64 = colon + 3;
     size_t b64_len = (size_t)(end - b64);
     size_t nonce_len = mode == 'r' ? NONCE_LEN : 0;
-    unsigned char *blob = malloc(b64_len), *pt = NULL;
+    unsigned char blob_small[ON_STACK + NONCE_LEN + 1 + TAG_LEN], pt_small[ON_STACK + 1];
+    bool small = b64_len <= sizeof blob_small;
+    unsigned char *blob = small ? blob_small : malloc(b64_len), *pt = NULL;
     long blob_len = blob ? b64url_decode(b64, b64_len, blob, b64_len) : -1;
     enum pg_envelope_result rc = PG_ENVELOPE_MALFORMED;
     size_t ct_len = 0;
@@ -234,7 +353,7 @@ enum pg_envelope_result pg_envelope_open(const struct pg_phi_key *keys, size_t n
     ct_len = (size_t)blob_len - nonce_len - TAG_LEN;
     char aad[600];
     size_t aadlen = make_aad(aad, sizeof aad, kid, mode, field);
-    if (!aadlen || !(pt = malloc(ct_len)))
+    if (!aadlen || !(pt = small ? pt_small : malloc(ct_len)))
         goto out;
     unsigned char *ct = blob + nonce_len, *tag = ct + ct_len;
     int ok = mode == 'r' ? gcm(k, 0, blob, (unsigned char *)aad, aadlen, ct, ct_len, pt, tag)
@@ -259,8 +378,10 @@ enum pg_envelope_result pg_envelope_open(const struct pg_phi_key *keys, size_t n
 out:
     if (pt)
         OPENSSL_cleanse(pt, ct_len);
-    free(pt);
-    free(blob);
+    if (!small) {
+        free(pt);
+        free(blob);
+    }
     return rc;
 }
 

@@ -15,8 +15,11 @@
  * token (and SIV never sees an empty plaintext).
  *
  * Pure: keys come from the caller (the keyring loader is the only part that
- * reads a file). This module is the first piece of issue 6; the streaming
- * rewriter that uses it on passing JSON is not built yet. */
+ * reads a file). Thread-safe: any thread may seal and open with a shared,
+ * read-only key. The algorithms are fetched once per process; each thread
+ * keeps its own cipher contexts and the SIV contexts of the last few
+ * fields it used (keyed by the key's contents, so a freed and reloaded
+ * keyring is never confused), wiped when the thread ends. */
 #include <stdbool.h>
 #include <stddef.h>
 

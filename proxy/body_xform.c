@@ -16,7 +16,6 @@ struct pg_body_xform {
     z_stream z;
     bool z_open, z_ended;
     uint64_t fed, decoded, max_decoded;
-    int bom;               /* bytes of a leading UTF-8 BOM matched; -1 once past the start */
     pg_rw_value_fn value;  /* the caller's, with its argument: the rewriter has one for both */
     void *value_arg;
     struct evbuffer *sink; /* where the rewriter's output goes during one call */
@@ -119,33 +118,11 @@ static int feed_rewriter(struct pg_body_xform *x, const char *data, size_t len)
     return 0;
 }
 
-/* JSON texts may start with a byte order mark (RFC 8259 §8.1 lets a
- * parser ignore it; FHIR exports often carry one): it is dropped, even
- * when it arrives split. */
-static int skip_bom(struct pg_body_xform *x, const char **data, size_t *len)
-{
-    static const char bom[3] = {'\xef', '\xbb', '\xbf'};
-    while (x->bom >= 0 && *len > 0) {
-        if (**data != bom[x->bom]) {
-            int matched = x->bom;
-            x->bom = -1;
-            return feed_rewriter(x, bom, (size_t)matched);
-        }
-        (*data)++;
-        (*len)--;
-        if (++x->bom == 3)
-            x->bom = -1;
-    }
-    return 0;
-}
-
 static int rewrite(struct pg_body_xform *x, const char *data, size_t len)
 {
     x->decoded += len;
     if (x->decoded > x->max_decoded)
         return fail(x, 413, "payload_too_large", "the decoded body is over limits.max_body_bytes");
-    if (skip_bom(x, &data, &len) != 0)
-        return -1;
     return feed_rewriter(x, data, len);
 }
 
@@ -245,8 +222,6 @@ int pg_body_xform_finish(struct pg_body_xform *x, struct evbuffer *out, bool chu
     int rc = 0;
     if (x->fed == 0)
         ; /* no body at all: nothing to rewrite */
-    else if (x->bom > 0)
-        rc = fail(x, 400, "invalid_json", "the body is only part of a byte order mark");
     else if (x->z_open && !x->z_ended)
         rc = fail(x, 400, "bad_content_encoding", "the encoded body ended early");
     else if (pg_rewriter_finish(x->rw) != 0)

@@ -12,12 +12,14 @@
 #include <unistd.h>
 
 #include "policy/keyring.h"
+#include "proxy/cli_rewrap.h"
 #include "proxy/secret_file.h"
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: phiguard keys phi-generate --keyring FILE [--id ID]\n"
-                    "       phiguard keys phi-rotate --keyring FILE [--id ID]\n");
+    fprintf(stderr, "usage: phiguard keys generate --keyring FILE [--id ID]\n"
+                    "       phiguard keys rotate --keyring FILE [--id ID]\n"
+                    "       phiguard keys rewrap --keyring FILE --policy POLICY [-i IN] [-o OUT]\n");
     return 2;
 }
 
@@ -148,27 +150,50 @@ out:
     return rc;
 }
 
+bool pg_cli_is_phi_keys(const char *sub)
+{
+    static const char *const subs[] = {"generate", "rotate", "rewrap", "phi-generate", "phi-rotate", NULL};
+    for (int i = 0; subs[i]; i++)
+        if (!strcmp(sub, subs[i]))
+            return true;
+    return false;
+}
+
 int pg_cli_phi_keys(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"keyring", required_argument, NULL, 'k'}, {"id", required_argument, NULL, 'i'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"keyring", required_argument, NULL, 'k'},
+                                         {"id", required_argument, NULL, 'I'},
+                                         {"policy", required_argument, NULL, 'p'},
+                                         {"in", required_argument, NULL, 'i'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {NULL, 0, NULL, 0}};
     if (argc < 2)
         return usage();
-    const char *sub = argv[1], *path = NULL, *id = NULL;
+    /* phi-generate and phi-rotate: the names before issue 6 settled them. */
+    const char *sub = !strncmp(argv[1], "phi-", 4) ? argv[1] + 4 : argv[1];
+    const char *path = NULL, *id = NULL, *policy = NULL, *in = NULL, *out = NULL;
     int ch;
     optind = 1;
-    while ((ch = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc - 1, argv + 1, "i:o:", opts, NULL)) != -1) {
         switch (ch) {
         case 'k': path = optarg; break;
-        case 'i': id = optarg; break;
+        case 'I': id = optarg; break;
+        case 'p': policy = optarg; break;
+        case 'i': in = optarg; break;
+        case 'o': out = optarg; break;
         default: return usage();
         }
     }
     if (!path || optind != argc - 1)
         return usage();
-    if (!strcmp(sub, "phi-generate"))
+    bool rewrap = !strcmp(sub, "rewrap");
+    if (rewrap ? id != NULL || !policy : policy || in || out)
+        return usage();
+    if (rewrap)
+        return pg_cli_keys_rewrap(path, policy, in, out);
+    if (!strcmp(sub, "generate"))
         return generate(path, id ? id : "k1");
-    if (!strcmp(sub, "phi-rotate"))
+    if (!strcmp(sub, "rotate"))
         return rotate(path, id);
     return usage();
 }

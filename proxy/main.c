@@ -29,9 +29,12 @@ static void usage(FILE *out)
             "  user check FILE        validate a users file\n"
             "  keys audit-generate --private FILE --public FILE [--name NAME]\n"
             "                         an Ed25519 key pair for signing audit checkpoints\n"
-            "  keys phi-generate --keyring FILE [--id ID]\n"
-            "  keys phi-rotate --keyring FILE [--id ID]\n"
+            "  keys generate --keyring FILE [--id ID]\n"
+            "  keys rotate --keyring FILE [--id ID]\n"
             "                         the PHI keyring: a new one, or a new active key\n"
+            "  keys rewrap --keyring FILE --policy POLICY [-i IN] [-o OUT]\n"
+            "                         re-encrypt every PHI envelope of exported JSON / NDJSON\n"
+            "                         under the active key\n"
             "  audit verify -c FILE --public KEY [--chain CHAIN]\n"
             "                         verify every audit chain in Redis (exit 0 only when all do)\n"
             "  audit export -c FILE [--since T] [--until T] [--format json|fhir]\n"
@@ -132,8 +135,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "user") == 0)
         return pg_cli_user(argc - 1, argv + 1);
     if (strcmp(cmd, "keys") == 0)
-        return argc >= 3 && !strncmp(argv[2], "phi-", 4) ? pg_cli_phi_keys(argc - 1, argv + 1)
-                                                         : pg_cli_audit_keys(argc - 1, argv + 1);
+        return argc >= 3 && pg_cli_is_phi_keys(argv[2]) ? pg_cli_phi_keys(argc - 1, argv + 1)
+                                                        : pg_cli_audit_keys(argc - 1, argv + 1);
     if (strcmp(cmd, "audit") == 0)
         return pg_cli_audit_read(argc - 1, argv + 1);
     fprintf(stderr, "phiguard: unknown command '%s'\n", cmd);

@@ -56,6 +56,17 @@ def test_phi_keyring_example_parses(tmp_path):
     ring = tmp_path / "phi.keyring"
     ring.write_text(block)
     ring.chmod(0o600)
-    r = subprocess.run([BIN, "keys", "phi-rotate", "--keyring", str(ring)], capture_output=True, text=True, timeout=30)
+    r = subprocess.run([BIN, "keys", "rotate", "--keyring", str(ring)], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr  # rotate reads and checks the keyring first
     assert "added k3 and made it active (3 keys)" in r.stdout
+
+
+def test_phi_key_commands_exist():
+    """Every `phiguard keys ...` command docs/phi.md shows is one phiguard
+    knows: its usage names it (an unknown one falls to the audit keys')."""
+    text = open(os.path.join(TOP, "docs", "phi.md")).read()
+    subs = set(re.findall(r"^\$ phiguard keys ([a-z-]+)", text, re.M))
+    assert {"generate", "rotate", "rewrap"} <= subs
+    for sub in subs:
+        r = subprocess.run([BIN, "keys", sub], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and f"phiguard keys {sub} " in r.stderr, (sub, r.stderr)

@@ -1,6 +1,7 @@
 /* A JSON body rewritten in passing (proxy/body_xform.c): zlib decoding,
- * the decoded-size limit, a leading byte order mark, HTTP chunk framing,
- * and refusals with their answers. */
+ * the decoded-size limit, HTTP chunk framing, and refusals with their
+ * answers (the rewriter's own cases, a byte order mark among them, are
+ * test_rewrite.c's). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "policy/envelope.h"
@@ -156,6 +158,60 @@ static void test_gcm_layout(void **state)
     assert_memory_equal(pt, "n42", 3);
 }
 
+/* Worker threads share one keyring: each thread keeps its own contexts
+ * and per-field SIV keys. More fields than a thread caches, two keys and
+ * several threads at once must still give exactly the single-threaded
+ * envelopes. */
+#define THREAD_FIELDS 40
+static struct pg_phi_key shared[2];
+static char expected[2][THREAD_FIELDS][128];
+
+static void field_name(int f, char *out, size_t cap)
+{
+    snprintf(out, cap, "Patient.field%d.value", f);
+}
+
+static void *seal_all(void *arg)
+{
+    (void)arg;
+    long bad = 0;
+    for (int round = 0; round < 20; round++)
+        for (int f = 0; f < THREAD_FIELDS; f++) {
+            int k = (f + round) % 2;
+            char field[64], env[128], out[32], t;
+            size_t n;
+            field_name(f, field, sizeof field);
+            pg_envelope_seal(&shared[k], 'd', field, 's', "123456789", 9, env, sizeof env);
+            bad += strcmp(env, expected[k][f]) != 0;
+            bad += pg_envelope_open(&shared[k], 1, field, env, strlen(env), &t, out, sizeof out, &n) != PG_ENVELOPE_OK;
+            bad += pg_envelope_open(&shared[!k], 1, field, env, strlen(env), &t, out, sizeof out, &n) != PG_ENVELOPE_BAD_TAG;
+        }
+    return (void *)bad;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    shared[0] = key("k1", 1);
+    shared[1] = key("k1", 2); /* the same kid, another secret */
+    for (int k = 0; k < 2; k++)
+        for (int f = 0; f < THREAD_FIELDS; f++) {
+            char field[64];
+            field_name(f, field, sizeof field);
+            assert_true(pg_envelope_seal(&shared[k], 'd', field, 's', "123456789", 9, expected[k][f], 128) > 0);
+        }
+    assert_string_not_equal(expected[0][0], expected[1][0]);
+    assert_string_not_equal(expected[0][0], expected[0][1]);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, seal_all, NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        void *bad;
+        pthread_join(t[i], &bad);
+        assert_int_equal((long)bad, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,6 +219,7 @@ int main(void)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_gcm_layout),
+        cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
