@@ -1,6 +1,6 @@
-"""The configuration, policy and users examples of docs/authentication.md
-and docs/audit.md are valid as written: each is checked by phiguard's own
-checkers."""
+"""The configuration, policy and users examples of docs/authentication.md,
+docs/audit.md and docs/phi.md are valid as written: each is checked by
+phiguard's own checkers."""
 import os
 import re
 import subprocess
@@ -50,9 +50,33 @@ def test_audit_config_example_checks(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def fenced_blocks(doc):
+    """Every fenced block's text, whatever its language tag."""
+    return re.findall(r"^```[a-z]*\n(.*?)^```", open(doc).read(), re.S | re.M)
+
+
+PHI_DOC = os.path.join(TOP, "docs", "phi.md")
+
+
+def test_phi_config_and_policy_examples_check(tmp_path):
+    (cfg_block,) = [b for b in fenced_blocks(PHI_DOC) if b.startswith("# phiguard.yaml")]
+    (pol_block,) = [b for b in fenced_blocks(PHI_DOC) if b.startswith("# policy.yaml")]
+    ring = tmp_path / "phi.keyring"
+    r = subprocess.run([BIN, "keys", "generate", "--keyring", str(ring)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    cfg = tmp_path / "phiguard.yaml"
+    cfg.write_text('listen: "127.0.0.1:8443"\ntls: {certificate: c.pem, key: k.pem}\n'
+                   'upstream: {address: "127.0.0.1:8080"}\n' + cfg_block.replace("/etc/phiguard/phi.keyring", str(ring)))
+    r = subprocess.run([BIN, "config", "check", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    pol = tmp_path / "policy.yaml"
+    pol.write_text("version: 1\n" + pol_block)
+    r = subprocess.run([BIN, "policy", "check", str(pol)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
 def test_phi_keyring_example_parses(tmp_path):
-    text = open(os.path.join(TOP, "docs", "phi.md")).read()
-    (block,) = [b for b in re.findall(r"```\n(.*?)```", text, re.S) if b.startswith("# phiguard PHI keyring")]
+    (block,) = [b for b in fenced_blocks(PHI_DOC) if b.startswith("# phiguard PHI keyring")]
     ring = tmp_path / "phi.keyring"
     ring.write_text(block)
     ring.chmod(0o600)

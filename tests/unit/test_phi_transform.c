@@ -203,7 +203,35 @@ static int setup(void **state)
     char path[1024];
     snprintf(path, sizeof path, "%s/conf/policy.yaml", top ? top : ".");
     struct pg_policy_errors errs = {0};
-    fx->policy = pg_policy_load(path, &errs);
+    size_t len = 0;
+    char *text = pg_policy_read_file(path, 1 << 20, &len, &errs);
+    /* The sample policy's Patient fields, with two shapes these tests
+     * exercise and the sample no longer uses there: identifiers normalised
+     * to digits, and address lines selected element by element. */
+    static const struct {
+        const char *from, *to;
+    } edits[] = {
+        {"searchable: true, others: mask, mask: last4}", "searchable: true, normalize: digits, others: mask, mask: last4}"},
+        {"\"$.address[*].line\"", "\"$.address[*].line[*]\""},
+    };
+    for (size_t i = 0; text && i < sizeof edits / sizeof edits[0]; i++) {
+        char *at = strstr(text, edits[i].from);
+        if (!at)
+            continue;
+        size_t fl = strlen(edits[i].from), tl = strlen(edits[i].to);
+        char *t2 = malloc(len - fl + tl + 1);
+        memcpy(t2, text, (size_t)(at - text));
+        memcpy(t2 + (at - text), edits[i].to, tl);
+        memcpy(t2 + (at - text) + tl, at + fl, len - (size_t)(at - text) - fl + 1);
+        free(text);
+        text = t2;
+        len = len - fl + tl;
+        i--; /* every occurrence: the search route names the same fields */
+    }
+    fx->policy = text ? pg_policy_load_buffer(path, text, len, &errs) : NULL;
+    for (int i = 0; i < errs.count; i++)
+        fprintf(stderr, "%s\n", errs.items[i]);
+    free(text);
     pg_policy_errors_free(&errs);
     if (!fx->policy) {
         free(fx);

@@ -351,7 +351,7 @@ static const struct bad bad_policies[] = {
      "    entity: Patient\n"
      "    permissions: [patient:read]\n"
      "    phi: {reply: []}\n",
-     {"7:11: routes[0].phi.reply: unknown key (expected one of: request, response, query)"}},
+     {"7:11: routes[0].phi.reply: unknown key (expected one of: request, response, query, path)"}},
     {"bad selector",
      "version: 1\n"
      "routes:\n"
@@ -465,6 +465,24 @@ static const struct bad bad_policies[] = {
      "    permissions: [patient:write]\n"
      "    phi: {request: [{path: $.ssn, read: phi:read:identifiers}]}\n",
      {"12:21: routes[1].phi.request[0]: Patient.ssn is searchable: false, normalize: none here but searchable: true, normalize: none at line 7; a field is encrypted one way everywhere"}},
+    {"path segment that is not a parameter",
+     "version: 1\n"
+     "routes:\n"
+     "  - methods: [GET]\n"
+     "    path: /p/{ssn}\n"
+     "    entity: Patient\n"
+     "    permissions: [patient:read]\n"
+     "    phi: {path: [{param: id, field: Patient.ssn}], response: [{path: $.ssn, read: phi:read:identifiers, searchable: true}]}\n",
+     {"7:26: routes[0].phi.path[0].param: 'id' is not a {param} of the route's path"}},
+    {"path segment of a field that is not searchable",
+     "version: 1\n"
+     "routes:\n"
+     "  - methods: [GET]\n"
+     "    path: /p/{ssn}\n"
+     "    entity: Patient\n"
+     "    permissions: [patient:read]\n"
+     "    phi: {path: [{param: ssn, field: Patient.ssn}], response: [{path: $.ssn, read: phi:read:identifiers}]}\n",
+     {"7:18: routes[0].phi.path[0].field: 'Patient.ssn' is not a searchable PHI field of any route (declare it with searchable: true)"}},
     {"query of a field that is not searchable",
      "version: 1\n"
      "routes:\n"
