@@ -104,12 +104,18 @@ static enum pg_filter_result phi_log_run(struct pg_request *req)
     size_t n = pg_phi_req_disclosed(p, &disclosed);
     if (n || masked || removed)
         pg_audit_phi_disclosure(req, disclosed, n, masked, removed, failed);
-    if (failed || strays) {
+    const char *route = req->route && req->route->name ? req->route->name : "";
+    if (failed) {
+        /* Tampered, moved to another field, or under a key the ring lost. */
         pg_security_event(req, "phi-envelope-invalid", "failure", req->user, NULL,
-                          "\"failed\":%u,\"stray\":%u,\"route\":\"%s\"", failed, strays,
-                          req->route && req->route->name ? req->route->name : "");
+                          "\"failed\":%u,\"stray\":%u,\"route\":\"%s\"", failed, strays, route);
         pg_alert_raise(req->worker, "high", "phi_envelope_invalid", req->user,
                        "\"request_id\":\"%s\",\"failed\":%u,\"stray\":%u", req->id, failed, strays);
+    } else if (strays) {
+        /* The app returns ciphertext in a field this route's policy does
+         * not name: masked, and the policy likely misses a field. */
+        pg_alert_raise(req->worker, "medium", "phi_envelope_unselected", req->user,
+                       "\"request_id\":\"%s\",\"stray\":%u,\"route\":\"%s\"", req->id, strays, route);
     }
     return PG_NEXT;
 }

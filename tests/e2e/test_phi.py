@@ -244,6 +244,8 @@ def test_stray_envelope_in_an_unselected_field_is_masked(make_proxy, certs, ring
     got = call(physician, "GET", "/fhir/Observation/stray").json()
     assert got["comment"] == "***"
     assert got["code"] == obs["code"]
+    alerts = physician.wait_log("alert")
+    assert any(a["rule"] == "phi_envelope_unselected" and a["severity"] == "medium" and a["stray"] == 1 for a in alerts)
 
 
 def test_observation_free_text_sealed_and_revealed_by_role(make_proxy, certs, ring, backend):
