@@ -7,7 +7,6 @@
 
 #include "proxy/http1.h"
 
-#define OUT_BUF 16384 /* rewriter output gathered before it goes to the evbuffer */
 #define INFLATE_BUF 16384
 
 struct pg_body_xform {
@@ -19,10 +18,8 @@ struct pg_body_xform {
     pg_rw_value_fn value;  /* the caller's, with its argument: the rewriter has one for both */
     void *value_arg;
     struct evbuffer *sink; /* where the rewriter's output goes during one call */
-    size_t out_len;
     int status;
     const char *code, *reason;
-    char out[OUT_BUF];
 };
 
 int pg_body_coding_of(const char *value, size_t len)
@@ -40,25 +37,11 @@ int pg_body_coding_of(const char *value, size_t len)
     return -1;
 }
 
-static void flush_out(struct pg_body_xform *x)
-{
-    if (x->out_len) {
-        evbuffer_add(x->sink, x->out, x->out_len);
-        x->out_len = 0;
-    }
-}
-
+/* The rewriter gathers its output itself and writes it in runs. */
 static int write_out(void *arg, const char *data, size_t len)
 {
     struct pg_body_xform *x = arg;
-    if (x->out_len + len > sizeof x->out) {
-        flush_out(x);
-        if (len > sizeof x->out)
-            return evbuffer_add(x->sink, data, len);
-    }
-    memcpy(x->out + x->out_len, data, len);
-    x->out_len += len;
-    return 0;
+    return evbuffer_add(x->sink, data, len);
 }
 
 static enum pg_rw_action value_of(void *arg, const struct pg_rw_value *v, struct pg_rw_token *out)
@@ -176,7 +159,6 @@ static struct evbuffer *begin_call(struct pg_body_xform *x, struct evbuffer *out
 
 static int end_call(struct pg_body_xform *x, struct evbuffer *out, bool chunk, int rc)
 {
-    flush_out(x);
     if (chunk) {
         if (rc == 0)
             frame(x->sink, out, true);
