@@ -12,7 +12,7 @@
 # the two files. The sealed file is made by phiguard itself: a second
 # phiguard in front of scripts/sample_backend.py seals the Patient on a POST.
 #
-# Knobs: ROUNDS (5), DURATION (5 s), CONNECTIONS (50), LOAD_CPU (0: wrk,
+# Knobs: ROUNDS (5), DURATION (5 s), CONNECTIONS (50), VARIANTS ("plain phi"), LOAD_CPU (0: wrk,
 # the backend, Redis), PROXY_CPU (1: phiguard, one worker), KEEP_WORK.
 # Medians over rounds; the ratio is the median of per-round ratios.
 set -euo pipefail
@@ -162,7 +162,7 @@ sed 's/^/bench: /' "$work/meta.txt" >&2
 wrk_run "$work/warmup.out" -c"$CONNECTIONS" -d1s "${auth[@]}" "$base/fhir-static/sealed.json"
 
 echo -e "round\tcontender\tvariant\trps\tp50_ms\tp99_ms\trequests\tseconds\terrors\tcpu_ticks\tcpu_us_per_req" > "$results"
-variants=(plain phi)
+read -r -a variants <<<"${VARIANTS:-plain phi}"
 for round in $(seq 1 "$ROUNDS"); do
   for ((i = 0; i < ${#variants[@]}; i++)); do
     measure "$round" "${variants[(i + round - 1) % ${#variants[@]}]}" >> "$results"

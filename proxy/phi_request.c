@@ -56,6 +56,7 @@ void pg_phi_req_free(struct pg_phi_req *p)
     free(p->in.tally);
     free(p->out.tally);
     free(p->target);
+    free(p->fields);
     free(p);
 }
 
@@ -69,25 +70,42 @@ static size_t add(struct pg_phi_req *p, size_t n, const char *field, uint32_t co
             p->fields[i].count += count;
             return n;
         }
-    if (n == sizeof p->fields / sizeof p->fields[0])
+    if (n == p->nfields_cap)
         return n;
     p->fields[n] = (struct pg_audit_phi){field, count};
     return n + 1;
 }
 
+/* Room for one entry per field of the larger direction. */
+static bool make_room(struct pg_phi_req *p)
+{
+    if (p->fields)
+        return true;
+    size_t want = (size_t)(p->in.nfields > p->out.nfields ? p->in.nfields : p->out.nfields);
+    p->fields = calloc(want ? want : 1, sizeof *p->fields);
+    p->nfields_cap = p->fields ? want : 0;
+    return p->fields != NULL;
+}
+
 size_t pg_phi_req_sealed(struct pg_phi_req *p, const struct pg_audit_phi **out)
 {
     size_t n = 0;
-    for (int i = 0; p && i < p->in.nfields; i++)
+    *out = NULL;
+    if (!p || !make_room(p))
+        return 0;
+    for (int i = 0; i < p->in.nfields; i++)
         n = add(p, n, p->in.fields[i].logical_path, p->in.tally[i].sealed);
-    *out = p ? p->fields : NULL;
+    *out = p->fields;
     return n;
 }
 
 size_t pg_phi_req_disclosed(struct pg_phi_req *p, const struct pg_audit_phi **out)
 {
     size_t n = 0;
-    for (int i = 0; p && i < p->out.nfields; i++) {
+    *out = NULL;
+    if (!p || !make_room(p))
+        return 0;
+    for (int i = 0; i < p->out.nfields; i++) {
         const struct pg_phi_field *f = &p->out.fields[i];
         /* A reader gets plain values as they are, and opened ones in clear. */
         uint32_t clear = p->out.tally[i].opened;
@@ -95,6 +113,6 @@ size_t pg_phi_req_disclosed(struct pg_phi_req *p, const struct pg_audit_phi **ou
             clear += p->out.tally[i].plain;
         n = add(p, n, f->logical_path, clear);
     }
-    *out = p ? p->fields : NULL;
+    *out = p->fields;
     return n;
 }

@@ -19,8 +19,10 @@ struct pg_phi_req {
     struct pg_phi_pass in, out; /* request (seal) and response (reveal) */
     char *target;               /* the rewritten request target, which head.target then points to */
     struct pg_body_xform *in_xform; /* for refusals the value function explains */
-    /* Names and counts for the audit trail, built when asked. */
-    struct pg_audit_phi fields[64];
+    /* Names and counts for the audit trail, built when asked (most
+     * requests have no audit record to fill, so not made before). */
+    struct pg_audit_phi *fields;
+    size_t nfields_cap;
 };
 
 /* A media type (no parameters) the rewriter reads: application/json and
