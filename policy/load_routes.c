@@ -174,7 +174,7 @@ static void load_methods(struct ld *L, yaml_node_t *m, struct pg_route *r, const
 }
 
 static const char *const route_keys[] = {"name", "methods", "path", "permissions", "public", "mode",
-                                         "when", "phi", "entity", NULL};
+                                         "when", "phi", "entity", "track_changes", NULL};
 
 static void load_route(struct ld *L, yaml_node_t *m, struct pg_route *r, int index)
 {
@@ -238,6 +238,15 @@ static void load_route(struct ld *L, yaml_node_t *m, struct pg_route *r, int ind
         snprintf(path, sizeof path, "%s.phi", where);
         ld_phi(L, r, phi, path);
     }
+    r->track_changes = ld_bool(L, m, "track_changes", where, false);
+    yaml_node_t *track = ld_get(L, m, "track_changes");
+    snprintf(path, sizeof path, "%s.track_changes", where);
+    /* The resource before a change is fetched with a GET of the same path:
+     * the route must name one resource and change it. */
+    if (r->track_changes && (!r->entity_type || r->nparam_names == 0))
+        ld_err(L, track, path, "needs the route's entity and a {param} naming the resource (e.g. /fhir/Patient/{id})");
+    else if (r->track_changes && !(r->methods & (PG_M_PUT | PG_M_PATCH | PG_M_DELETE)))
+        ld_err(L, track, path, "applies to PUT, PATCH and DELETE; the route allows none of them");
 }
 
 void ld_routes(struct ld *L, yaml_node_t *list)

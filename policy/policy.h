@@ -87,6 +87,7 @@ struct pg_route {
     struct pg_phi_query *phi_path; /* the same for {param} path segments (param: its name) */
     int nphi_path;
     char *entity_type;  /* audit: resource type named by the route */
+    bool track_changes; /* audit: PUT, PATCH and DELETE record the resource before and after */
     char **param_names; /* the pattern's {param} names, in path order */
     int nparam_names;
     int line, col;

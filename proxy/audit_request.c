@@ -2,12 +2,14 @@
 
 #include <http_parser.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy/chain.h"
 #include "policy/policy.h"
 #include "proxy/conn.h"
 #include "proxy/phi_request.h"
+#include "proxy/track.h"
 #include "proxy/request.h"
 #include "proxy/session.h"
 #include "proxy/worker.h"
@@ -127,4 +129,54 @@ void pg_audit_phi_disclosure(struct pg_request *req, const struct pg_audit_phi *
     r.details = details;
     r.ndetails = 3;
     pg_audit_write(req->worker, &r, NULL, NULL);
+}
+
+/* A captured body as a NUL-terminated string (JSON has no NUL bytes; the
+ * canonical writer escapes the rest). */
+static char *captured_text(struct pg_capture *c)
+{
+    size_t n = evbuffer_get_length(c->kept);
+    char *s = malloc(n + 1);
+    if (!s)
+        return NULL;
+    evbuffer_copyout(c->kept, s, n);
+    s[n] = '\0';
+    return s;
+}
+
+void pg_audit_modification(struct pg_request *req, struct pg_track *t)
+{
+    if (!req->worker->audit)
+        return;
+    struct request_view v;
+    struct pg_audit_record r = {.type = "modification"};
+    fill_request(req, req->status, &v, &r);
+    char bs[8], as[8], bl[24], al[24], bh[65], ah[65];
+    snprintf(bs, sizeof bs, "%d", t->before_status);
+    snprintf(as, sizeof as, "%d", req->resp_head_done ? req->resp.status : 0);
+    snprintf(bl, sizeof bl, "%llu", (unsigned long long)t->before.total);
+    snprintf(al, sizeof al, "%llu", (unsigned long long)t->after.total);
+    pg_capture_sha256(&t->before, bh);
+    pg_capture_sha256(&t->after, ah);
+    char *before = captured_text(&t->before), *after = captured_text(&t->after);
+    const char *trunc = pg_capture_truncated(&t->before) ? (pg_capture_truncated(&t->after) ? "before,after" : "before")
+                        : pg_capture_truncated(&t->after) ? "after"
+                                                         : NULL;
+    struct pg_audit_detail d[9];
+    size_t n = 0;
+    d[n++] = (struct pg_audit_detail){"after", after ? after : ""};
+    d[n++] = (struct pg_audit_detail){"after_bytes", al};
+    d[n++] = (struct pg_audit_detail){"after_sha256", ah};
+    d[n++] = (struct pg_audit_detail){"after_status", as};
+    d[n++] = (struct pg_audit_detail){"before", before ? before : ""};
+    d[n++] = (struct pg_audit_detail){"before_bytes", bl};
+    d[n++] = (struct pg_audit_detail){"before_sha256", bh};
+    d[n++] = (struct pg_audit_detail){"before_status", bs};
+    if (trunc)
+        d[n++] = (struct pg_audit_detail){"truncated", trunc};
+    r.details = d;
+    r.ndetails = n;
+    pg_audit_write(req->worker, &r, NULL, NULL);
+    free(before);
+    free(after);
 }

@@ -20,4 +20,10 @@ enum pg_audit_seal pg_audit_seal_request(struct pg_request *req, int status, pg_
 void pg_audit_phi_disclosure(struct pg_request *req, const struct pg_audit_phi *fields, size_t n, uint32_t masked,
                              uint32_t removed, uint32_t failed);
 
+struct pg_track;
+/* After a tracked change (proxy/track.h): the resource before, the app's
+ * answer after, their statuses, lengths and SHA-256, in one record of type
+ * "modification" linked to the request's by request id. */
+void pg_audit_modification(struct pg_request *req, struct pg_track *t);
+
 #endif

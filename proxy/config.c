@@ -132,6 +132,8 @@ static const struct key keys[] = {
     {"audit.heartbeat", K_DURATION, OFF(audit.heartbeat_ms), "30s", false, 1000, 86400000, NULL},
     {"audit.verify_interval", K_DURATION, OFF(audit.verify_interval_ms), "24h", false, 1000, 7LL * 86400000, NULL},
     {"audit.memory_limit", K_SIZE, OFF(audit.memory_limit), "64MiB", false, 1 << 20, 1LL << 34, NULL},
+    {"audit.track_max_bytes", K_SIZE, OFF(audit.track_max_bytes), "64KiB", false, 0, 65536, NULL},
+    {"audit.track_timeout", K_DURATION, OFF(audit.track_timeout_ms), "10s", false, 100, 600000, NULL},
     SECTION("phi"),
     {"phi.keyring_file", K_PATH, OFF(phi.keyring_file), NULL, false, 0, 0, NULL},
     {"phi.hold_bytes", K_SIZE, OFF(phi.hold_bytes), "256KiB", false, 0, 64LL << 20, NULL},

@@ -102,6 +102,8 @@ struct pg_audit_config {
     uint32_t heartbeat_ms;      /* a checkpoint this often even when idle */
     size_t memory_limit;        /* unacknowledged records kept in memory per chain; the rest stay in the spool */
     uint32_t verify_interval_ms; /* the whole trail is verified this often */
+    size_t track_max_bytes;     /* modification tracking: bytes of a before/after body kept in the record */
+    uint32_t track_timeout_ms;  /* modification tracking: the GET of the resource before a change */
 };
 enum pg_phi_scan { PG_PHI_SCAN_JSON, PG_PHI_SCAN_PHI_ROUTES };
 

@@ -16,6 +16,7 @@ struct pg_upconn;
 struct pg_ticket;
 struct pg_body_xform;
 struct pg_phi_req;
+struct pg_track;
 
 struct pg_request {
     struct pg_conn *conn;
@@ -66,6 +67,7 @@ struct pg_request {
     bool resp_paused; /* upstream reading paused: client output is full */
     struct pg_body_xform *resp_xform; /* the response body is rewritten on its way (PHI) */
     struct pg_phi_req *phi;           /* PHI state of this request (proxy/phi_request.h) */
+    struct pg_track *track;           /* modification tracking (proxy/filters/track.c) */
 
     /* Who and what decided (authn and authz phases). */
     struct pg_policy *policy; /* the snapshot this request is decided under */

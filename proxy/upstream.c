@@ -16,6 +16,7 @@
 #include "proxy/log.h"
 #include "proxy/request.h"
 #include "proxy/stream.h"
+#include "proxy/track.h"
 #include "proxy/worker.h"
 
 static void up_readcb(struct pg_stream *s, void *arg);
@@ -451,6 +452,8 @@ static void refuse_response_body(struct pg_request *req)
  * response was cut off. */
 static bool relay_body(struct pg_request *req, struct evbuffer *in, struct evbuffer *out, size_t n, bool chunk)
 {
+    if (req->track && req->track->after_open) /* the app's own bytes, before any PHI rewriting */
+        pg_capture_add_buffer(&req->track->after, in, n);
     if (!req->resp_xform) {
         move_body(in, out, n, chunk);
         return true;

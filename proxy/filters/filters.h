@@ -8,6 +8,8 @@ extern const struct pg_filter pg_filter_rbac;       /* authz: the policy decides
 extern const struct pg_filter pg_filter_phi_request; /* request body: PHI sealed on its way up */
 extern const struct pg_filter pg_filter_phi_response; /* response headers: PHI opened or masked on its way back */
 extern const struct pg_filter pg_filter_phi_log;      /* log: what the response disclosed */
+extern const struct pg_filter pg_filter_track;        /* request body: the resource before a tracked change */
+extern const struct pg_filter pg_filter_track_log;    /* log: the modification record */
 extern const struct pg_filter pg_filter_forward;    /* upstream: hand the request to the upstream */
 extern const struct pg_filter pg_filter_secheaders; /* response headers: security headers */
 extern const struct pg_filter pg_filter_accesslog;  /* log: one access line per request */

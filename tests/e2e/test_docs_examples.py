@@ -94,3 +94,11 @@ def test_phi_key_commands_exist():
     for sub in subs:
         r = subprocess.run([BIN, "keys", sub], capture_output=True, text=True, timeout=30)
         assert r.returncode == 2 and f"phiguard keys {sub} " in r.stderr, (sub, r.stderr)
+
+
+def test_audit_tracking_policy_example_checks(tmp_path):
+    (block,) = yaml_blocks("# policy.yaml", os.path.join(TOP, "docs", "audit.md"))
+    pol = tmp_path / "policy.yaml"
+    pol.write_text("version: 1\n" + block)
+    r = subprocess.run([BIN, "policy", "check", str(pol)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr

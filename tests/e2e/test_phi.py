@@ -51,9 +51,9 @@ def keys(*args):
 
 def role_proxy(make_proxy, certs, keyring, role, policy=POLICY, extra=None):
     """A proxy whose client certificate (CN clinic-client) stands for a user
-    with this one role."""
+    with this role (or these roles, joined by +)."""
     cfg = {"tls": {"client_ca": f"{certs}/ca.pem", "client_auth": "optional"},
-           "client_identities": [{"subject_cn": "clinic-client", "user": f"u-{role}", "roles": [role]}],
+           "client_identities": [{"subject_cn": "clinic-client", "user": f"u-{role}", "roles": role.split("+")}],
            "policy": {"file": policy}, "phi": {"keyring_file": keyring}}
     if extra:
         for k, v in extra.items():
@@ -507,3 +507,51 @@ def test_audit_names_phi_fields_and_key_rotations(make_proxy, certs, ring, backe
     for v in values(patient, "name.family") + values(patient, "telecom.value"):
         assert v not in text
     assert verify(writer, workdir).returncode == 0
+
+
+def test_changes_are_recorded_before_and_after_in_sealed_form(make_proxy, certs, ring, backend, workdir,
+                                                              redis_server):
+    audit = audit_config(workdir, redis_server.address)
+    clerk = role_proxy(make_proxy, certs, ring, "front_desk+medical_records", extra=audit)
+    patient = synthea_patients()[3]
+    pid = post_patient(clerk, patient)
+    changed = copy.deepcopy(patient)
+    changed["id"] = pid
+    changed["gender"] = "other" if patient["gender"] != "other" else "unknown"
+    changed["name"][0]["family"] = "Renamed-Family-Name"
+    r = call(clerk, "PUT", f"/fhir/Patient/{pid}", changed)
+    assert r.status_code == 200, r.text
+    put_id = r.headers["X-Request-Id"]
+    r = call(clerk, "DELETE", f"/fhir/Patient/{pid}")
+    assert r.status_code == 204, r.text
+    del_id = r.headers["X-Request-Id"]
+    rc = redis_server.client()
+
+    def modifications():
+        return {x["request"]: x for x in sum(records(rc).values(), []) if x["type"] == "modification"}
+
+    deadline = time.time() + 15
+    while time.time() < deadline and not {put_id, del_id} <= modifications().keys():
+        time.sleep(0.1)
+    mods = modifications()
+    put = mods[put_id]["details"]
+    assert mods[put_id]["entity"] == f"Patient/{pid}" and mods[put_id]["subtype"] == "update"
+    assert put["before_status"] == "200" and put["after_status"] == "200"
+    before, after = json.loads(put["before"]), json.loads(put["after"])
+    # What the app held and answered: PHI sealed, everything else as it is.
+    assert before["gender"] == patient["gender"] and after["gender"] == changed["gender"]
+    assert ENVELOPE.match(before["name"][0]["family"]) and ENVELOPE.match(after["name"][0]["family"])
+    assert before["name"][0]["family"] != after["name"][0]["family"]
+    assert "Renamed-Family-Name" not in json.dumps(mods) and patient["name"][0]["family"] not in json.dumps(mods)
+    assert int(put["before_bytes"]) == len(put["before"].encode()) and len(put["before_sha256"]) == 64
+    gone = mods[del_id]["details"]
+    assert gone["before_status"] == "200" and gone["after_status"] == "204" and gone["after"] == ""
+    assert json.loads(gone["before"])["id"] == pid
+    # The app had already lost the resource: the record says so.
+    r = call(clerk, "DELETE", f"/fhir/Patient/{pid}")
+    again = r.headers["X-Request-Id"]
+    deadline = time.time() + 15
+    while time.time() < deadline and again not in modifications():
+        time.sleep(0.1)
+    assert modifications()[again]["details"]["before_status"] == "404"
+    assert verify(clerk, workdir).returncode == 0

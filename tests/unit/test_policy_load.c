@@ -76,7 +76,7 @@ static const struct bad bad_policies[] = {
      "version: 1\n"
      "routes:\n"
      "  - {methods: [GET], path: /a, public: true, colour: red}\n",
-     {"3:46: routes[0].colour: unknown key (expected one of: name, methods, path, permissions, public, mode, when, phi, entity)"}},
+     {"3:46: routes[0].colour: unknown key (expected one of: name, methods, path, permissions, public, mode, when, phi, entity, track_changes)"}},
     {"duplicate route key",
      "version: 1\n"
      "routes:\n"
@@ -483,6 +483,24 @@ static const struct bad bad_policies[] = {
      "    permissions: [patient:read]\n"
      "    phi: {path: [{param: ssn, field: Patient.ssn}], response: [{path: $.ssn, read: phi:read:identifiers}]}\n",
      {"7:18: routes[0].phi.path[0].field: 'Patient.ssn' is not a searchable PHI field of any route (declare it with searchable: true)"}},
+    {"tracked route without a resource",
+     "version: 1\n"
+     "routes:\n"
+     "  - methods: [PUT]\n"
+     "    path: /p/**\n"
+     "    entity: Patient\n"
+     "    permissions: [patient:write]\n"
+     "    track_changes: true\n",
+     {"7:20: routes[0].track_changes: needs the route's entity and a {param} naming the resource (e.g. /fhir/Patient/{id})"}},
+    {"tracked route that changes nothing",
+     "version: 1\n"
+     "routes:\n"
+     "  - methods: [GET]\n"
+     "    path: /p/{id}\n"
+     "    entity: Patient\n"
+     "    permissions: [patient:read]\n"
+     "    track_changes: true\n",
+     {"7:20: routes[0].track_changes: applies to PUT, PATCH and DELETE; the route allows none of them"}},
     {"query of a field that is not searchable",
      "version: 1\n"
      "routes:\n"
