@@ -555,3 +555,51 @@ def test_changes_are_recorded_before_and_after_in_sealed_form(make_proxy, certs,
         time.sleep(0.1)
     assert modifications()[again]["details"]["before_status"] == "404"
     assert verify(clerk, workdir).returncode == 0
+
+
+def test_transaction_bundle_sealed_entry_by_entry(make_proxy, certs, ring, backend, workdir):
+    """HL7's transaction Bundle (../shared/fhir/hl7): every Patient entry's
+    PHI is sealed; entries without a resource and everything else pass."""
+    policy = os.path.join(workdir, "bundle.yaml")
+    with open(policy, "w") as f:
+        f.write("version: 1\nroutes:\n"
+                "  - name: bundle-write\n    methods: [PUT]\n    path: /fhir/Bundle/{id}\n    entity: Bundle\n"
+                "    permissions: [patient:write]\n"
+                "    phi:\n      request: &f\n"
+                "        - {path: \"$.entry[*].resource.name[*].family\", field: Patient.name.family,"
+                " read: phi:read:demographics, others: mask}\n"
+                "        - {path: \"$.entry[*].resource.name[*].given[*]\", field: Patient.name.given,"
+                " read: phi:read:demographics, others: mask}\n"
+                "        - {path: \"$.entry[*].resource.birthDate\", field: Patient.birthDate,"
+                " read: phi:read:demographics, others: redact}\n"
+                "        - {path: \"$.entry[*].resource.identifier[*].value\", field: Patient.identifier.value,"
+                " read: phi:read:identifiers, searchable: true, others: mask}\n"
+                "      response: *f\n"
+                "  - name: bundle-read\n    methods: [GET]\n    path: /fhir/Bundle/{id}\n    entity: Bundle\n"
+                "    permissions: [patient:read]\n    phi:\n      response: *f\n")
+    bundle = hl7("Bundle-Transaction.json")
+    writer = role_proxy(make_proxy, certs, ring, "front_desk", policy=policy)
+    r = call(writer, "PUT", "/fhir/Bundle/tx1", bundle)
+    assert r.status_code == 201, r.text
+    stored = backend.get("/fhir/Bundle/tx1")
+    for plain, sealed in zip(bundle["entry"], stored["entry"]):
+        if "resource" not in plain:
+            assert sealed == plain
+            continue
+        for n_plain, n_sealed in zip(plain["resource"].get("name", []), sealed["resource"].get("name", [])):
+            if "family" in n_plain:
+                assert ENVELOPE.match(n_sealed["family"])
+            assert all(ENVELOPE.match(g) for g in n_sealed.get("given", []))
+        if "birthDate" in plain["resource"]:
+            assert ENVELOPE.match(sealed["resource"]["birthDate"])
+        assert sealed["resource"].get("gender") == plain["resource"].get("gender")
+        assert sealed.get("request") == plain.get("request")
+    physician = role_proxy(make_proxy, certs, ring, "physician", policy=policy)
+    back = call(physician, "GET", "/fhir/Bundle/tx1").json()
+    assert back["entry"] == bundle["entry"]
+    billing = role_proxy(make_proxy, certs, ring, "billing", policy=policy)
+    masked = call(billing, "GET", "/fhir/Bundle/tx1").json()
+    for e in masked["entry"]:
+        if "resource" in e:
+            assert "birthDate" not in e["resource"]
+            assert all(n.get("family", "***") == "***" for n in e["resource"].get("name", []))
