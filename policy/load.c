@@ -13,7 +13,7 @@
 #include "policy/policy.h"
 
 static const char *const top_keys[] = {"version", "revision", "permissions", "roles", "routes", "sessions",
-                                       "lockout", "rate_limits", "break_glass", NULL};
+                                       "lockout", "rate_limits", "login_limits", "break_glass", NULL};
 
 static void load_root(struct ld *L, yaml_node_t *root)
 {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/gcra.h"
 #include "policy/load_yaml.h"
 #include "policy/units.h"
 
@@ -81,6 +82,52 @@ static void load_break_glass(struct ld *L, yaml_node_t *bg)
     }
 }
 
+/* map.rate, a rate the limiter can keep (pg_gcra_init takes it). */
+static void load_rate(struct ld *L, yaml_node_t *m, const char *where, bool required, double *out)
+{
+    char path[96];
+    yaml_node_t *rate = ld_get(L, m, "rate");
+    snprintf(path, sizeof path, "%s.rate", where);
+    if (!rate) {
+        if (required)
+            ld_err(L, m, path, "missing (required): a rate such as 100/s, 30/m or 1000/h");
+        return;
+    }
+    double v;
+    if (!ld_scalar(rate) || pg_parse_rate(ld_scalar(rate), &v) != 0 || v <= 0)
+        ld_err(L, rate, path, "expected a rate such as 100/s, 30/m or 1000/h");
+    else if (v > PG_GCRA_MAX_RATE)
+        ld_err(L, rate, path, "faster than %.0f/s, the fastest rate a limit keeps", PG_GCRA_MAX_RATE);
+    else
+        *out = v;
+}
+
+/* login_limits: {ip: {rate, burst, scope}, username: {...}} */
+static void load_login_limit(struct ld *L, yaml_node_t *m, const char *where, struct pg_login_limit *ll)
+{
+    static const char *const keys[] = {"rate", "burst", "scope", NULL};
+    if (!ld_check_keys(L, m, where, keys))
+        return;
+    load_rate(L, m, where, false, &ll->rate_per_sec);
+    ll->burst = ld_int(L, m, "burst", where, ll->burst, 1, 1000000);
+    static const char *const scopes[] = {"local", "global", NULL};
+    ll->scope = ld_choice(L, m, "scope", where, scopes, ll->scope == PG_SCOPE_GLOBAL) == 1 ? PG_SCOPE_GLOBAL
+                                                                                             : PG_SCOPE_LOCAL;
+}
+
+static void load_login_limits(struct ld *L, yaml_node_t *m)
+{
+    static const char *const keys[] = {"ip", "username", NULL};
+    struct pg_policy_params *pp = &L->p->params;
+    if (!ld_check_keys(L, m, "login_limits", keys))
+        return;
+    yaml_node_t *n;
+    if ((n = ld_get(L, m, "ip")))
+        load_login_limit(L, n, "login_limits.ip", &pp->login_ip);
+    if ((n = ld_get(L, m, "username")))
+        load_login_limit(L, n, "login_limits.username", &pp->login_username);
+}
+
 void ld_params(struct ld *L, yaml_node_t *root)
 {
     struct pg_policy_params *pp = &L->p->params;
@@ -96,6 +143,12 @@ void ld_params(struct ld *L, yaml_node_t *root)
     pp->break_glass_reason_min = 10;
     for (int i = 0; default_grants[i]; i++)
         ld_set_perm(&pp->break_glass_grants, pg_policy_perm_index(L->p, default_grants[i]));
+    /* Password guessing: one address may try a few names a minute (an
+     * office behind one NAT logs in at 8 o'clock: a burst of 30), one name
+     * may be tried from anywhere 10 times a minute; lockout still counts
+     * the failures. Global, so that replicas share the count. */
+    pp->login_ip = (struct pg_login_limit){.rate_per_sec = 30.0 / 60, .burst = 30, .scope = PG_SCOPE_GLOBAL};
+    pp->login_username = (struct pg_login_limit){.rate_per_sec = 10.0 / 60, .burst = 10, .scope = PG_SCOPE_GLOBAL};
     yaml_node_t *n;
     if ((n = ld_get(L, root, "sessions")))
         load_sessions(L, n);
@@ -103,6 +156,30 @@ void ld_params(struct ld *L, yaml_node_t *root)
         load_lockout(L, n);
     if ((n = ld_get(L, root, "break_glass")))
         load_break_glass(L, n);
+    if ((n = ld_get(L, root, "login_limits")))
+        load_login_limits(L, n);
+}
+
+/* Names of the login endpoint's limits in headers, logs and counters. */
+static const char *const reserved_names[] = {"login-ip", "login-username", NULL};
+
+static void check_name(struct ld *L, yaml_node_t *m, const char *where, const char *name)
+{
+    char path[96];
+    snprintf(path, sizeof path, "%s.name", where);
+    size_t n = strlen(name);
+    bool ok = n > 0 && n <= PG_RATE_NAME_MAX;
+    for (const char *c = name; ok && *c; c++)
+        ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' ||
+             *c == '_' || *c == '.';
+    if (!ok) {
+        ld_err(L, ld_get(L, m, "name"), path, "'%s' is not a limit name (1 to %d letters, digits, '.', '_', '-')",
+               name, PG_RATE_NAME_MAX);
+        return;
+    }
+    for (int i = 0; reserved_names[i]; i++)
+        if (!strcmp(name, reserved_names[i]))
+            ld_err(L, ld_get(L, m, "name"), path, "'%s' is the name of a login limit (login_limits:)", name);
 }
 
 static void load_rate_rule(struct ld *L, yaml_node_t *m, const char *where, struct pg_rate_rule *rr)
@@ -115,6 +192,8 @@ static void load_rate_rule(struct ld *L, yaml_node_t *m, const char *where, stru
         return;
     char path[96];
     rr->name = ld_string(L, m, "name", where, true);
+    if (rr->name)
+        check_name(L, m, where, rr->name);
     yaml_node_t *k = ld_get(L, m, "key");
     snprintf(path, sizeof path, "%s.key", where);
     struct ld_list l;
@@ -136,12 +215,7 @@ static void load_rate_rule(struct ld *L, yaml_node_t *m, const char *where, stru
         ld_err(L, m, path, "missing (required): what the limit counts by, e.g. [ip] or [user, route]");
     static const char *const scopes[] = {"local", "global", NULL};
     rr->scope = ld_choice(L, m, "scope", where, scopes, 0) == 1 ? PG_SCOPE_GLOBAL : PG_SCOPE_LOCAL;
-    yaml_node_t *rate = ld_get(L, m, "rate");
-    snprintf(path, sizeof path, "%s.rate", where);
-    if (!rate)
-        ld_err(L, m, path, "missing (required): a rate such as 100/s, 30/m or 1000/h");
-    else if (!ld_scalar(rate) || pg_parse_rate(ld_scalar(rate), &rr->rate_per_sec) != 0 || rr->rate_per_sec <= 0)
-        ld_err(L, rate, path, "expected a rate such as 100/s, 30/m or 1000/h");
+    load_rate(L, m, where, true, &rr->rate_per_sec);
     rr->burst = ld_int(L, m, "burst", where, 1, 1, 1000000);
     rr->route = ld_string(L, m, "route", where, false);
     if (rr->route) {

@@ -129,6 +129,18 @@ struct pg_rate_rule {
     int line, col;
 };
 
+/* A rate limit name: it goes into RateLimit headers as a quoted string and
+ * into Redis key names, so only letters, digits, '.', '_' and '-'. */
+#define PG_RATE_NAME_MAX 64
+
+/* The login endpoint's own limits (login_limits:), counted per client IP
+ * and per submitted username whether or not such a user exists. */
+struct pg_login_limit {
+    double rate_per_sec;
+    int burst;
+    enum pg_rate_scope scope;
+};
+
 struct pg_policy_params {
     uint32_t idle_timeout_ms, absolute_lifetime_ms;
     int max_concurrent;
@@ -143,6 +155,7 @@ struct pg_policy_params {
     pg_permset break_glass_grants; /* added to an eligible user's permissions */
     int *break_glass_roles;       /* eligible besides roles marked emergency */
     int nbreak_glass_roles;
+    struct pg_login_limit login_ip, login_username;
 };
 
 struct pg_trie;

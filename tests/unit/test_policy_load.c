@@ -47,7 +47,7 @@ static const struct bad bad_policies[] = {
      "routez: []\n"
      "routes:\n"
      "  - {methods: [GET], path: /a, public: true}\n",
-     {"2:1: routez: unknown key (expected one of: version, revision, permissions, roles, routes, sessions, lockout, rate_limits, break_glass)"}},
+     {"2:1: routez: unknown key (expected one of: version, revision, permissions, roles, routes, sessions, lockout, rate_limits, login_limits, break_glass)"}},
     {"duplicate top key",
      "version: 1\n"
      "version: 1\n"
@@ -622,6 +622,45 @@ static const struct bad bad_policies[] = {
      "  - {name: a, key: [ip], rate: 1/s}\n"
      "  - {name: a, key: [user], rate: 1/s}\n",
      {"6:12: rate_limits[1].name: 'a' is already the name of the limit at line 5"}},
+    {"rate limit name not a token",
+     "version: 1\n"
+     "routes:\n"
+     "  - {methods: [GET], path: /a, public: true}\n"
+     "rate_limits:\n"
+     "  - {name: \"per ip\", key: [ip], rate: 1/s}\n",
+     {"5:12: rate_limits[0].name: 'per ip' is not a limit name (1 to 64 letters, digits, '.', '_', '-')"}},
+    {"rate limit name of a login limit",
+     "version: 1\n"
+     "routes:\n"
+     "  - {methods: [GET], path: /a, public: true}\n"
+     "rate_limits:\n"
+     "  - {name: login-ip, key: [ip], rate: 1/s}\n",
+     {"5:12: rate_limits[0].name: 'login-ip' is the name of a login limit (login_limits:)"}},
+    {"rate limit too fast",
+     "version: 1\n"
+     "routes:\n"
+     "  - {methods: [GET], path: /a, public: true}\n"
+     "rate_limits:\n"
+     "  - {name: a, key: [route], rate: 200000/s}\n",
+     {"5:35: rate_limits[0].rate: faster than 100000/s, the fastest rate a limit keeps"}},
+    {"login limits unknown key",
+     "version: 1\n"
+     "routes:\n"
+     "  - {methods: [GET], path: /a, public: true}\n"
+     "login_limits:\n"
+     "  ip: {rate: 10/m}\n"
+     "  email: {rate: 10/m}\n",
+     {"6:3: login_limits.email: unknown key (expected one of: ip, username)"}},
+    {"login limits bad values",
+     "version: 1\n"
+     "routes:\n"
+     "  - {methods: [GET], path: /a, public: true}\n"
+     "login_limits:\n"
+     "  ip: {rate: lots, burst: 0}\n"
+     "  username: {rate: 5/m, scope: everywhere}\n",
+     {"5:14: login_limits.ip.rate: expected a rate such as 100/s, 30/m or 1000/h",
+      "5:27: login_limits.ip.burst: 0 is out of range (1 to 1000000)",
+      "6:32: login_limits.username.scope: expected local or global"}},
 };
 
 static void test_malformed_policies(void **state)
@@ -765,6 +804,22 @@ static void test_parameters(void **state)
     assert_string_equal(p->params.break_glass_header, "X-Break-Glass-Reason");
     assert_true(pg_permset_has(&p->params.break_glass_grants, pg_policy_perm_index(p, "patient:read")));
     assert_false(pg_permset_has(&p->params.break_glass_grants, pg_policy_perm_index(p, "patient:write")));
+    /* The login endpoint is limited even when the policy says nothing. */
+    assert_true(p->params.login_ip.rate_per_sec == 0.5);
+    assert_int_equal(p->params.login_ip.burst, 30);
+    assert_int_equal(p->params.login_ip.scope, PG_SCOPE_GLOBAL);
+    assert_true(p->params.login_username.rate_per_sec > 0.166 && p->params.login_username.rate_per_sec < 0.167);
+    assert_int_equal(p->params.login_username.burst, 10);
+    assert_int_equal(p->params.login_username.scope, PG_SCOPE_GLOBAL);
+    pg_policy_unref(p);
+    /* One of the two given: the other keeps its default. */
+    p = load("version: 1\nroutes:\n  - {name: x, methods: [GET], path: /x, public: true}\n"
+             "login_limits:\n  username: {rate: 3/m, burst: 2, scope: local}\n");
+    assert_non_null(p);
+    assert_true(p->params.login_username.rate_per_sec == 0.05);
+    assert_int_equal(p->params.login_username.burst, 2);
+    assert_int_equal(p->params.login_username.scope, PG_SCOPE_LOCAL);
+    assert_int_equal(p->params.login_ip.burst, 30);
     pg_policy_unref(p);
     p = load("version: 1\nroutes:\n  - {name: x, methods: [GET], path: /x, public: true}\n"
              "sessions: {idle_timeout: 10m, absolute_lifetime: 8h, max_concurrent: 1, on_limit: end_oldest,\n"
