@@ -100,12 +100,14 @@ enum pg_audit_seal pg_audit_seal_request(struct pg_request *req, int status, pg_
     fill_request(req, status, &v, &r);
     /* The fields the request body had sealed (names and counts). */
     r.nphi = pg_phi_req_sealed(req->phi, &r.phi);
-    struct pg_audit_detail details[2];
+    struct pg_audit_detail details[3];
     size_t nd = 0;
     if (req->break_glass)
         details[nd++] = (struct pg_audit_detail){"break_glass", "true"};
     if (req->error)
         details[nd++] = (struct pg_audit_detail){"error", req->error};
+    if (req->rate_limit[0]) /* which limit refused it (error is rate_limited) */
+        details[nd++] = (struct pg_audit_detail){"rate_limit", req->rate_limit};
     r.details = nd ? details : NULL;
     r.ndetails = nd;
     return pg_audit_write(req->worker, &r, req, release);

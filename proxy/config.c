@@ -139,6 +139,8 @@ static const struct key keys[] = {
     {"phi.hold_bytes", K_SIZE, OFF(phi.hold_bytes), "256KiB", false, 0, 64LL << 20, NULL},
     {"phi.max_value_bytes", K_SIZE, OFF(phi.max_value_bytes), "64KiB", false, 1024, 65536, NULL},
     {"phi.scan_responses", K_ENUM, OFF(phi.scan_responses), "json", false, 0, 0, phi_scans},
+    SECTION("rate_limits"),
+    {"rate_limits.local_max_keys", K_INT, OFF(ratelimit.local_max_keys), "100000", false, 1024, 10000000, NULL},
     SECTION("log"),
     {"log.level", K_ENUM, OFF(log_level), "info", false, 0, 0, log_levels},
     {"log.access", K_BOOL, OFF(access_log), "true", false, 0, 0, NULL},

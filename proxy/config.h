@@ -114,6 +114,12 @@ struct pg_phi_config {
     enum pg_phi_scan scan_responses; /* json: every JSON response is checked for stray envelopes */
 };
 
+/* Rate limits are the policy's (rate_limits:, login_limits:); this is the
+ * room the process gives the local ones. */
+struct pg_ratelimit_config {
+    int local_max_keys; /* clients remembered at once for local limits, all workers together */
+};
+
 struct pg_config {
     char *path;                /* the file it was loaded from */
     struct pg_addr listen;
@@ -134,6 +140,7 @@ struct pg_config {
     struct pg_auth_config auth;
     struct pg_audit_config audit;
     struct pg_phi_config phi;
+    struct pg_ratelimit_config ratelimit;
 };
 
 /* Loads and validates FILE. On error returns -1 and writes every error, one

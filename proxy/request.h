@@ -99,6 +99,7 @@ struct pg_request {
     bool responded;   /* a response head went to the client */
     bool keep_client; /* the client connection may serve another request */
     const char *error; /* why phiguard answered an error itself */
+    char rate_limit[65]; /* the rate limit that refused it (a policy name, PG_RATE_NAME_MAX + 1), or "" */
 };
 
 struct pg_request *pg_request_new(struct pg_conn *conn);

@@ -21,6 +21,7 @@
 #include "proxy/phi_keys.h"
 #include "proxy/session.h"
 #include "proxy/policy_store.h"
+#include "proxy/ratelimit.h"
 #include "proxy/tls.h"
 #include "proxy/watch.h"
 #include "proxy/worker.h"
@@ -325,6 +326,16 @@ int pg_server_run(const struct pg_config *cfg)
         goto out_workq;
     }
 
+    if (pg_ratelimit_start((size_t)cfg->ratelimit.local_max_keys) != 0) {
+        pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"cannot set up rate limiting\"");
+        pg_tls_shutdown();
+        pg_policy_store_shutdown();
+        pg_auth_store_shutdown();
+        pg_phi_keys_shutdown();
+        pg_ratelimit_stop();
+        goto out_workq;
+    }
+
     s.base = event_base_new();
     s.nworkers = cfg->workers > 0 ? cfg->workers : cpu_count();
     s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);
@@ -417,6 +428,7 @@ out:
     pg_session_scripts_free();
     pg_lockout_scripts_free();
     pg_mfa_scripts_free();
+    pg_ratelimit_stop(); /* after every worker: none decides any more */
     goto out_log;
 out_workq:
     pg_workq_stop(PG_POOL_HASH);

@@ -9,6 +9,7 @@
 #include "proxy/audit_writer.h"
 #include "proxy/auth_store.h"
 #include "proxy/auth_worker.h"
+#include "proxy/ratelimit.h"
 #include "proxy/redis.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
@@ -130,6 +131,8 @@ int pg_worker_init(struct pg_worker *w, int index, const struct pg_config *cfg, 
             return -1;
         }
     }
+    if (pg_ratelimit_worker_init(w) != 0)
+        return -1;
     if (pg_auth_worker_init(w) != 0) {
         pg_log(PG_LOG_ERROR, "startup_failed", "\"worker\":%d,\"error\":\"cannot set up authentication\"", index);
         return -1;
@@ -175,6 +178,7 @@ void pg_worker_join_and_free(struct pg_worker *w)
     if (w->redis)
         pg_redis_free(w->redis); /* answers what is outstanding, with DISCONNECTED */
     pg_audit_writer_free(w);
+    pg_ratelimit_worker_free(w); /* after the Redis client: its last answers may still count */
     if (w->listener)
         evconnlistener_free(w->listener);
     if (w->stage)

@@ -21,12 +21,13 @@ static enum pg_filter_result accesslog_run(struct pg_request *req)
     double upstream_ms = req->t_upstream_us ? (double)(now - req->t_upstream_us) / 1000.0 : 0.0;
     pg_log(PG_LOG_INFO, "access",
            "\"worker\":%d,\"request_id\":\"%s\",\"client\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
-           "\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%.3f,\"upstream_ms\":%.3f%s%s%s%s%s%s",
+           "\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"duration_ms\":%.3f,\"upstream_ms\":%.3f%s%s%s%s%s%s%s%s%s",
            req->worker->index, req->id, req->conn->client_ip, method, path, req->status,
            (unsigned long long)req->body_bytes, (unsigned long long)req->resp_bytes,
            (double)(now - req->t_start_us) / 1000.0, upstream_ms, req->error ? ",\"error\":\"" : "",
            req->error ? req->error : "", req->error ? "\"" : "", req->user ? ",\"user\":\"" : "",
-           req->user ? req->user : "", req->user ? "\"" : "");
+           req->user ? req->user : "", req->user ? "\"" : "", req->rate_limit[0] ? ",\"rate_limit\":\"" : "",
+           req->rate_limit, req->rate_limit[0] ? "\"" : "");
     return PG_NEXT;
 }
 

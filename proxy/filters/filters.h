@@ -5,6 +5,7 @@
 extern const struct pg_filter pg_filter_headers;    /* headers: hop-by-hop, X-Forwarded-*, request id */
 extern const struct pg_filter pg_filter_authn;      /* authn: who is asking */
 extern const struct pg_filter pg_filter_rbac;       /* authz: the policy decides */
+extern const struct pg_filter pg_filter_ratelimit;  /* limits: the policy's rate limits */
 extern const struct pg_filter pg_filter_phi_request; /* request body: PHI sealed on its way up */
 extern const struct pg_filter pg_filter_phi_response; /* response headers: PHI opened or masked on its way back */
 extern const struct pg_filter pg_filter_phi_log;      /* log: what the response disclosed */

@@ -24,6 +24,7 @@
 #include "proxy/lockout.h"
 #include "proxy/log.h"
 #include "proxy/mfa_store.h"
+#include "proxy/ratelimit.h"
 #include "proxy/request.h"
 #include "proxy/request_body.h"
 #include "proxy/security_event.h"
@@ -550,6 +551,41 @@ static void lock_checked(enum pg_redis_status st, const redisReply *reply, void 
     }
 }
 
+/* ---- the login endpoint's own rate limits (login_limits:) ---- */
+
+/* Refused before any password is hashed: the answer says to wait, and the
+ * same for a name that exists and one that does not. */
+static void login_rate_limited(struct pg_request *req, const struct pg_rl_verdict *v)
+{
+    struct login *l = state(req);
+    pg_security_event(req, "login_rate_limited", "failure", NULL, l->form.username,
+                      "\"limit\":\"%s\",\"retry_after_ms\":%lld", v->name, (long long)(v->res.retry_after_us / 1000));
+    if (pg_ratelimit_add_headers(req, v) != 0) {
+        fail(req, 500, "internal_error");
+        return;
+    }
+    struct evbuffer *page = l->html ? evbuffer_new() : NULL;
+    if (!page) {
+        pg_request_respond_error(req, 429, "rate_limited");
+        return;
+    }
+    pg_page_login(page, "Too many sign-in attempts. Wait a minute, then try again.", next_of(l));
+    req->error = "rate_limited";
+    respond_page(req, 429, page);
+}
+
+static void check_password(struct pg_request *req);
+
+static void login_limits_decided(struct pg_request *req, const struct pg_rl_verdict *v)
+{
+    if (v->limited)
+        login_rate_limited(req, v);
+    else
+        check_password(req);
+}
+
+/* Counts the attempt per client IP and per submitted username; then the
+ * password step goes on, unless one of them refuses. */
 static void password_step(struct pg_request *req)
 {
     struct login *l = state(req);
@@ -557,6 +593,63 @@ static void password_step(struct pg_request *req)
         fail(req, 400, "username_and_password_required");
         return;
     }
+    const struct pg_policy_params *pp = &req->policy->params;
+    struct pg_rl_check c[2];
+    const char *ip = req->conn->client_ip;
+    if (pg_rl_check_init(&c[0], "login-ip", pp->login_ip.rate_per_sec, pp->login_ip.burst,
+                         pp->login_ip.scope == PG_SCOPE_GLOBAL) != 0 ||
+        pg_rl_check_init(&c[1], "login-username", pp->login_username.rate_per_sec, pp->login_username.burst,
+                         pp->login_username.scope == PG_SCOPE_GLOBAL) != 0) {
+        fail(req, 500, "internal_error");
+        return;
+    }
+    pg_rl_check_part(&c[0], 'i', ip, strlen(ip));
+    pg_rl_check_end(&c[0]);
+    pg_rl_check_part(&c[1], 'n', l->form.username, strlen(l->form.username));
+    pg_rl_check_end(&c[1]);
+    struct pg_rl_batch *batch = NULL;
+    for (int i = 0; i < 2; i++) {
+        if (c[i].global) {
+            if (pg_rl_batch_add(&batch, &c[i]) != 0) {
+                pg_rl_batch_free(batch);
+                fail(req, 500, "internal_error");
+                return;
+            }
+            continue;
+        }
+        struct pg_gcra_result res;
+        if (pg_ratelimit_local(req->worker, &c[i], &res) != 0) {
+            pg_rl_batch_free(batch);
+            fail(req, 500, "internal_error");
+            return;
+        }
+        if (!res.allowed) {
+            pg_rl_batch_free(batch);
+            struct pg_rl_verdict v;
+            pg_rl_verdict_set(&v, &c[i], &res);
+            login_rate_limited(req, &v);
+            return;
+        }
+    }
+    if (!batch) {
+        check_password(req);
+        return;
+    }
+    struct pg_rl_verdict v;
+    switch (pg_rl_batch_run(req, batch, login_limits_decided, &v)) {
+    case 0:
+        return; /* login_limits_decided goes on */
+    case 1:
+        login_limits_decided(req, &v);
+        return;
+    default:
+        fail(req, 500, "internal_error");
+    }
+}
+
+static void check_password(struct pg_request *req)
+{
+    struct login *l = state(req);
     const struct pg_user *u = pg_users_by_name(l->users, l->form.username);
     l->user = u && !u->disabled ? u : NULL;
     if (!l->user) {
