@@ -102,3 +102,26 @@ def test_audit_tracking_policy_example_checks(tmp_path):
     pol.write_text("version: 1\n" + block)
     r = subprocess.run([BIN, "policy", "check", str(pol)], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
+
+
+POLICY_DOC = os.path.join(TOP, "docs", "policy.md")
+
+
+def test_rate_limit_policy_example_checks(tmp_path):
+    (block,) = yaml_blocks("# policy.yaml: rate limits", POLICY_DOC)
+    pol = tmp_path / "policy.yaml"
+    pol.write_text("version: 1\nroutes:\n  - {name: export, methods: [GET], path: /export, permissions: [export:bulk]}\n"
+                   "permissions: [export:bulk]\n" + block)
+    r = subprocess.run([BIN, "policy", "check", str(pol)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
+def test_rate_limit_answer_example_matches_the_headers_phiguard_sends():
+    """The 429 in docs/policy.md has the header shapes test_ratelimit.py
+    checks on real answers."""
+    (block,) = [b for b in fenced_blocks(POLICY_DOC) if b.startswith("HTTP/1.1 429")]
+    h = dict(line.split(": ", 1) for line in block.splitlines()[1:] if ": " in line)
+    retry = h["Retry-After"]
+    assert re.fullmatch(r"[1-9][0-9]*", retry)
+    assert re.fullmatch(r'"exports";q=10;w=3600;phiguard-burst=2', h["RateLimit-Policy"])
+    assert h["RateLimit"] == f'"exports";r=0;t={retry}'
