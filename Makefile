@@ -5,7 +5,7 @@ ASAN_DIR     ?= build-asan
 JOBS         ?= $(shell nproc)
 CTEST_FLAGS  ?= --output-on-failure -j $(JOBS)
 
-.PHONY: all deps build asan test test-unit demo bench bench-auth bench-audit bench-phi fuzz clean
+.PHONY: all deps build asan test test-unit demo bench bench-auth bench-audit bench-phi bench-ratelimit fuzz clean
 
 all: build
 
@@ -43,6 +43,9 @@ bench-phi: build
 
 bench-auth: build
 	@bash bench/auth.sh $(BUILD_DIR)/phiguard
+
+bench-ratelimit: build
+	@bash bench/ratelimit.sh $(BUILD_DIR)/phiguard
 
 # Each libFuzzer target for FUZZ_SECONDS on a scratch copy of its corpus
 # (tests/fuzz/corpus/<name>/, the committed seeds and regressions).

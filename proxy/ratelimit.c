@@ -348,18 +348,24 @@ int pg_rl_batch_run(struct pg_request *req, struct pg_rl_batch *b, pg_rl_done_fn
         struct item *it = &b->items[i];
         it->b = b;
         enum pg_redis_status st = PG_REDIS_DISCONNECTED;
-        if (w->redis && gcra_script) {
+        const char *why = !w->redis ? "not_configured" : "disconnected";
+        /* A Redis that stopped answering its health PINGs is not asked:
+         * each request would wait out the command timeout first. */
+        if (w->redis && pg_redis_connected(w->redis) && !pg_redis_healthy(w->redis))
+            why = "unhealthy";
+        else if (w->redis && gcra_script) {
             char t[24], tau[24];
             snprintf(t, sizeof t, "%lld", (long long)it->c.g.interval_us);
             snprintf(tau, sizeof tau, "%lld", (long long)it->c.g.tolerance_us);
             const char *argv[] = {it->c.key, t, tau};
             size_t lens[] = {it->c.key_len, strlen(t), strlen(tau)};
             st = pg_redis_script_run(w->redis, gcra_script, on_reply, it, 1, 3, argv, lens);
+            why = pg_redis_status_name(st);
         }
         if (st == PG_REDIS_OK)
             b->pending++;
         else
-            fall_back(w, it, w->redis ? pg_redis_status_name(st) : "not_configured");
+            fall_back(w, it, why);
     }
     if (b->pending > 0)
         return 0;

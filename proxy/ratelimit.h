@@ -6,7 +6,8 @@
  * at once (one round trip). The arithmetic is policy/gcra.c's.
  *
  * A global limit that Redis cannot decide (no Redis configured, not
- * connected, overloaded, a timeout or an error reply) is decided by the
+ * connected, not answering its health checks, overloaded, a timeout or an
+ * error reply) is decided by the
  * same rule against the local table instead: each replica then allows the
  * full rate on its own. The first such decision of an outage is logged
  * (ratelimit_fallback), the end of it too (ratelimit_fallback_ended), and

@@ -248,3 +248,19 @@ def test_global_limit_falls_back_to_local_while_redis_is_away(make_proxy, workdi
     ended = p.wait_log("ratelimit_fallback_ended")
     assert ended[0]["fallback_decisions"] >= 8
     assert redis_server.client().exists("rl:{few-global:i9=127.0.0.1:r3=few}")
+
+
+def test_global_limit_keeps_answering_while_redis_hangs(make_proxy, workdir, redis_server):
+    cfg = {"policy": {"file": write_policy(workdir)}, "redis": {"address": redis_server.address,
+                                                                "command_timeout": "300ms"}}
+    p = make_proxy(cfg)
+    s = session_for(p)
+    assert s.get(p.url("/status/202")).status_code == 202
+    redis_server.freeze()  # connected, answering nothing
+    try:
+        codes = [s.get(p.url("/status/202"), timeout=10).status_code for _ in range(6)]
+        assert codes == [202, 202, 202, 429, 429, 429], codes
+        fb = p.wait_log("ratelimit_fallback")
+        assert fb[0]["redis"] in ("timeout", "unhealthy"), fb
+    finally:
+        redis_server.thaw()
