@@ -58,6 +58,7 @@ struct pg_request {
     struct event *up_timer; /* connect, then response timeout */
     int up_attempts;
     uint64_t t_upstream_us;
+    uint64_t t_resp_head_us; /* the upstream's response head arrived */
     struct pg_http_head resp;
     bool resp_head_done;
     enum pg_body_kind resp_out; /* framing towards the client */

@@ -10,6 +10,7 @@
 #include "proxy/auth_worker.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/request.h"
 #include "proxy/worker.h"
 
@@ -39,6 +40,8 @@ void pg_security_event(struct pg_request *req, const char *type, const char *out
            req ? req->conn->client_ip : "", req ? req->id : "", extra[0] ? "," : "", extra);
     if (!req)
         return;
+    if (req->worker->metrics)
+        pg_metrics_event(&req->worker->metrics->events, type, outcome);
     /* The same event in the audit trail; its extra members travel as one
      * JSON text in details.info. */
     struct pg_audit_detail details[1] = {{"info", extra}};
@@ -67,6 +70,8 @@ void pg_alert_raise(struct pg_worker *w, const char *severity, const char *rule,
                      (long long)ts.tv_sec, ts.tv_nsec / 1000, severity, rule, subj, w->cfg->instance_id, details);
     pg_log(PG_LOG_WARN, "alert", "\"severity\":\"%s\",\"rule\":\"%s\",\"subject\":\"%s\"%s%s", severity, rule, subj,
            details[0] ? "," : "", details);
+    if (w->metrics)
+        pg_metrics_event(&w->metrics->alerts, rule, severity);
     struct pg_audit_detail d[4] = {{"info", details}, {"rule", rule}, {"severity", severity}, {"subject", subject ? subject : ""}};
     struct pg_audit_record rec = {.type = "alert", .action = 'E', .outcome = 0, .details = details[0] ? d : d + 1,
                                   .ndetails = details[0] ? 4 : 3};

@@ -16,6 +16,7 @@
 #include "proxy/audit_writer.h"
 #include "proxy/auth_store.h"
 #include "proxy/lockout.h"
+#include "proxy/metrics.h"
 #include "proxy/log.h"
 #include "proxy/mfa_store.h"
 #include "proxy/phi_keys.h"
@@ -267,6 +268,16 @@ static bool policy_has_phi(void)
     return any;
 }
 
+static void describe_metrics(struct evbuffer *out, void *arg)
+{
+    struct server *s = arg;
+    pg_metrics_header(out, "phiguard_build_info", "gauge", "The running version.");
+    evbuffer_add_printf(out, "phiguard_build_info{version=\"%s\"} 1\n", PHIGUARD_VERSION);
+    pg_metrics_header(out, "phiguard_workers", "gauge", "Worker threads running.");
+    evbuffer_add_printf(out, "phiguard_workers %d\n", s->running);
+    pg_metrics_render_workers(out, s->workers, s->running);
+}
+
 static int cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -352,7 +363,8 @@ int pg_server_run(const struct pg_config *cfg)
     s.integrity = pg_audit_integrity_start(s.base, cfg);
     pg_policy_store_on_change(policy_changed, NULL);
     pg_phi_keys_on_change(keyring_changed, NULL);
-    struct pg_admin_hooks hooks = {.ready = is_ready, .describe_audit = describe_audit, .arg = &s};
+    struct pg_admin_hooks hooks = {.ready = is_ready, .describe_audit = describe_audit, .metrics = describe_metrics,
+                                   .arg = &s};
     s.admin = pg_admin_start(s.base, &cfg->admin_listen, &hooks);
     if (!s.admin) {
         for (int k = 0; k < s.running; k++)

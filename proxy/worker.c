@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "proxy/audit_writer.h"
+#include "proxy/metrics.h"
 #include "proxy/auth_store.h"
 #include "proxy/auth_worker.h"
 #include "proxy/redis.h"
@@ -103,6 +104,7 @@ int pg_worker_init(struct pg_worker *w, int index, const struct pg_config *cfg, 
     if (!w->base)
         return -1;
     w->stage = evbuffer_new();
+    w->metrics = calloc(1, sizeof *w->metrics);
     w->drain_ev = event_new(w->base, -1, 0, drain_cb, w);
     w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
     /* Each worker has its own listening socket on the same port: the
@@ -110,7 +112,7 @@ int pg_worker_init(struct pg_worker *w, int index, const struct pg_config *cfg, 
     w->listener = evconnlistener_new_bind(
         w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
         1024, (const struct sockaddr *)&cfg->listen.ss, (int)cfg->listen.len);
-    if (!w->stage || !w->drain_ev || !w->stop_ev || !w->listener) {
+    if (!w->stage || !w->metrics || !w->drain_ev || !w->stop_ev || !w->listener) {
         int err = errno;
         pg_log(PG_LOG_ERROR, "listen_failed", "\"worker\":%d,\"address\":\"%s\",\"error\":\"%s\"", index,
                cfg->listen.text, strerror(err));
@@ -179,6 +181,7 @@ void pg_worker_join_and_free(struct pg_worker *w)
         evconnlistener_free(w->listener);
     if (w->stage)
         evbuffer_free(w->stage);
+    free(w->metrics);
     if (w->drain_ev)
         event_free(w->drain_ev);
     if (w->stop_ev)

@@ -16,6 +16,7 @@ struct pg_upconn;
 struct pg_auth_worker;
 struct pg_audit_writer;
 struct pg_redis;
+struct pg_worker_metrics;
 
 struct pg_worker {
     int index;
@@ -39,6 +40,7 @@ struct pg_worker {
     struct pg_redis *redis;        /* NULL when no redis.address is configured */
     struct pg_auth_worker *auth;   /* NULL when password logins are off */
     struct pg_audit_writer *audit; /* NULL when the audit trail is off */
+    struct pg_worker_metrics *metrics; /* this worker's counters for /metrics */
 };
 
 /* Creates the worker's loop and listener on the main thread (so a bind
