@@ -40,6 +40,8 @@ static const struct enum_value client_auths[] = {
     {"none", PG_CLIENT_AUTH_NONE}, {"optional", PG_CLIENT_AUTH_OPTIONAL}, {"require", PG_CLIENT_AUTH_REQUIRE}, {NULL, 0}};
 static const struct enum_value audit_modes[] = {{"strict", PG_AUDIT_STRICT}, {"async", PG_AUDIT_ASYNC}, {NULL, 0}};
 static const struct enum_value phi_scans[] = {{"json", PG_PHI_SCAN_JSON}, {"phi_routes", PG_PHI_SCAN_PHI_ROUTES}, {NULL, 0}};
+static const struct enum_value webhook_formats[] = {{"json", 0}, {"slack", 1}, {"pagerduty", 2}, {NULL, 0}};
+static const struct enum_value severities[] = {{"low", 0}, {"medium", 1}, {"high", 2}, {"critical", 3}, {NULL, 0}};
 static const struct enum_value log_levels[] = {
     {"debug", PG_LOG_DEBUG}, {"info", PG_LOG_INFO}, {"warn", PG_LOG_WARN}, {"error", PG_LOG_ERROR}, {NULL, 0}};
 
@@ -139,6 +141,15 @@ static const struct key keys[] = {
     {"phi.hold_bytes", K_SIZE, OFF(phi.hold_bytes), "256KiB", false, 0, 64LL << 20, NULL},
     {"phi.max_value_bytes", K_SIZE, OFF(phi.max_value_bytes), "64KiB", false, 1024, 65536, NULL},
     {"phi.scan_responses", K_ENUM, OFF(phi.scan_responses), "json", false, 0, 0, phi_scans},
+    SECTION("alerts"),
+    {"alerts.webhook_url", K_STRING, OFF(alerts.webhook_url), NULL, false, 0, 0, NULL},
+    {"alerts.webhook_format", K_ENUM, OFF(alerts.webhook_format), "json", false, 0, 0, webhook_formats},
+    {"alerts.webhook_min_severity", K_ENUM, OFF(alerts.webhook_min_severity), "medium", false, 0, 0, severities},
+    {"alerts.pagerduty_routing_key_file", K_PATH, OFF(alerts.pagerduty_routing_key_file), NULL, false, 0, 0, NULL},
+    {"alerts.webhook_ca_file", K_PATH, OFF(alerts.webhook_ca_file), NULL, false, 0, 0, NULL},
+    {"alerts.webhook_timeout", K_DURATION, OFF(alerts.webhook_timeout_ms), "5s", false, 100, 60000, NULL},
+    {"alerts.webhook_retries", K_INT, OFF(alerts.webhook_retries), "3", false, 0, 10, NULL},
+    {"alerts.webhook_queue", K_INT, OFF(alerts.webhook_queue), "1000", false, 1, 100000, NULL},
     SECTION("log"),
     {"log.level", K_ENUM, OFF(log_level), "info", false, 0, 0, log_levels},
     {"log.access", K_BOOL, OFF(access_log), "true", false, 0, 0, NULL},
@@ -457,6 +468,12 @@ static void check_auth(struct loader *L, const yaml_mark_t *top)
     else if (strncmp(cfg->auth.cookie_name, "__Host-", 7) != 0)
         report(L, mark_of(L, "auth.cookie_name", top), "auth.cookie_name",
                "must start with __Host- (bound to this host, Secure, path /)");
+    const char *hook = cfg->alerts.webhook_url;
+    if (hook && strncmp(hook, "http://", 7) != 0 && strncmp(hook, "https://", 8) != 0)
+        report(L, mark_of(L, "alerts.webhook_url", top), "alerts.webhook_url", "expected an http:// or https:// URL");
+    if (hook && cfg->alerts.webhook_format == 2 && !cfg->alerts.pagerduty_routing_key_file)
+        report(L, mark_of(L, "alerts.webhook_format", top), "alerts.pagerduty_routing_key_file",
+               "missing (required with webhook_format: pagerduty)");
     if (cfg->audit.spool_dir) {
         const yaml_mark_t *at = mark_of(L, "audit.spool_dir", top);
         if (!cfg->redis.address)

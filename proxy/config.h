@@ -107,6 +107,17 @@ struct pg_audit_config {
 };
 enum pg_phi_scan { PG_PHI_SCAN_JSON, PG_PHI_SCAN_PHI_ROUTES };
 
+struct pg_alerts_config {
+    char *webhook_url;          /* http:// or https://; NULL: alerts go to Redis and the log only */
+    int webhook_format;         /* enum pg_webhook_format: json, slack, pagerduty */
+    int webhook_min_severity;   /* 0 low .. 3 critical */
+    char *pagerduty_routing_key_file;
+    char *webhook_ca_file;      /* CA bundle for an https webhook; default: the system's */
+    uint32_t webhook_timeout_ms;
+    int webhook_retries;
+    int webhook_queue;          /* alerts waiting at most; more are dropped and counted */
+};
+
 struct pg_phi_config {
     char *keyring_file;         /* the PHI keyring; NULL: no PHI encryption (a policy with PHI fields then refuses to start) */
     size_t hold_bytes;          /* a rewritten request body up to this size is held, then sent whole */
@@ -134,6 +145,7 @@ struct pg_config {
     struct pg_auth_config auth;
     struct pg_audit_config audit;
     struct pg_phi_config phi;
+    struct pg_alerts_config alerts;
 };
 
 /* Loads and validates FILE. On error returns -1 and writes every error, one

@@ -12,6 +12,7 @@
 
 #include "policy/permdiff.h"
 #include "proxy/admin.h"
+#include "proxy/alert_store.h"
 #include "proxy/audit_integrity.h"
 #include "proxy/audit_writer.h"
 #include "proxy/auth_store.h"
@@ -19,6 +20,7 @@
 #include "proxy/metrics.h"
 #include "proxy/log.h"
 #include "proxy/mfa_store.h"
+#include "proxy/notifier.h"
 #include "proxy/phi_keys.h"
 #include "proxy/session.h"
 #include "proxy/policy_store.h"
@@ -276,6 +278,19 @@ static void describe_metrics(struct evbuffer *out, void *arg)
     pg_metrics_header(out, "phiguard_workers", "gauge", "Worker threads running.");
     evbuffer_add_printf(out, "phiguard_workers %d\n", s->running);
     pg_metrics_render_workers(out, s->workers, s->running);
+    struct pg_notifier_stats ns;
+    pg_notifier_get_stats(&ns);
+    if (ns.configured) {
+        pg_metrics_header(out, "phiguard_alert_notifications_total", "counter",
+                          "Alerts sent to the webhook, by result (dropped: the queue was full).");
+        evbuffer_add_printf(out, "phiguard_alert_notifications_total{result=\"sent\"} %" PRIu64 "\n", ns.sent);
+        evbuffer_add_printf(out, "phiguard_alert_notifications_total{result=\"failed\"} %" PRIu64 "\n", ns.failed);
+        evbuffer_add_printf(out, "phiguard_alert_notifications_total{result=\"dropped\"} %" PRIu64 "\n", ns.dropped);
+        pg_metrics_header(out, "phiguard_alert_notification_retries_total", "counter", "Webhook sends tried again.");
+        evbuffer_add_printf(out, "phiguard_alert_notification_retries_total %" PRIu64 "\n", ns.retries);
+        pg_metrics_header(out, "phiguard_alert_notifications_queued", "gauge", "Alerts waiting for the webhook.");
+        evbuffer_add_printf(out, "phiguard_alert_notifications_queued %d\n", ns.queued);
+    }
 }
 
 static int cpu_count(void)
@@ -316,6 +331,12 @@ int pg_server_run(const struct pg_config *cfg)
                "\"detail\":\"policy.file is not set: requests are not authorized by a policy\"");
     }
 
+    if (pg_notifier_start(cfg) != 0) {
+        pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"the alert webhook is misconfigured (see above)\"");
+        pg_tls_shutdown();
+        pg_policy_store_shutdown();
+        goto out_workq;
+    }
     if (pg_phi_keys_init(cfg->phi.keyring_file) != 0 || (!cfg->phi.keyring_file && policy_has_phi())) {
         pg_log(PG_LOG_ERROR, "startup_failed",
                "\"error\":\"%s\"", cfg->phi.keyring_file ? "the PHI keyring is unusable (see above)"
@@ -327,7 +348,8 @@ int pg_server_run(const struct pg_config *cfg)
     }
     if (pg_auth_store_init(cfg) != 0 ||
         (pg_auth_enabled() &&
-         (pg_session_scripts_init() != 0 || pg_lockout_scripts_init() != 0 || pg_mfa_scripts_init() != 0))) {
+         (pg_session_scripts_init() != 0 || pg_lockout_scripts_init() != 0 || pg_mfa_scripts_init() != 0 ||
+          pg_alert_store_scripts_init() != 0))) {
         pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"authentication is misconfigured (see above)\"");
         pg_tls_shutdown();
         pg_policy_store_shutdown();
@@ -420,6 +442,7 @@ out:
     /* Before the bases their results are delivered to go. */
     pg_workq_stop(PG_POOL_HASH);
     pg_workq_stop(PG_POOL_IO);
+    pg_notifier_stop(); /* after everything that raises alerts */
     if (s.base)
         event_base_free(s.base);
     pg_tls_shutdown();
@@ -429,10 +452,12 @@ out:
     pg_session_scripts_free();
     pg_lockout_scripts_free();
     pg_mfa_scripts_free();
+    pg_alert_store_scripts_free();
     goto out_log;
 out_workq:
     pg_workq_stop(PG_POOL_HASH);
     pg_workq_stop(PG_POOL_IO);
+    pg_notifier_stop();
 out_log:
     pg_log_stop();
     return status;
