@@ -8,6 +8,7 @@
 #include "proxy/audit_writer.h"
 #include "proxy/auth_worker.h"
 #include "proxy/conn.h"
+#include "proxy/detect.h"
 #include "proxy/alert.h"
 #include "proxy/log.h"
 #include "proxy/notifier.h"
@@ -43,6 +44,13 @@ void pg_security_event(struct pg_request *req, const char *type, const char *out
         return;
     if (req->worker->metrics)
         pg_metrics_event(&req->worker->metrics->events, type, outcome);
+    /* Failed sign-ins feed the detection rules: per known user, and per
+     * client address whoever was tried. */
+    if (failed && (!strcmp(type, "login") || !strcmp(type, "mfa"))) {
+        if (uid)
+            pg_detect(req, PG_DETECT_FAILED_LOGINS_USER, username ? username : uid, uid, 1);
+        pg_detect(req, PG_DETECT_FAILED_LOGINS_IP, req->conn->client_ip, NULL, 1);
+    }
     /* The same event in the audit trail; its extra members travel as one
      * JSON text in details.info. */
     struct pg_audit_detail details[1] = {{"info", extra}};

@@ -10,6 +10,7 @@
 #include "proxy/metrics.h"
 #include "proxy/auth_store.h"
 #include "proxy/auth_worker.h"
+#include "proxy/blocks.h"
 #include "proxy/redis.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
@@ -138,6 +139,10 @@ int pg_worker_init(struct pg_worker *w, int index, const struct pg_config *cfg, 
     }
     if (pg_audit_writer_init(w) != 0)
         return -1; /* logged */
+    if (pg_blocks_subscribe(w) != 0) {
+        pg_log(PG_LOG_ERROR, "startup_failed", "\"worker\":%d,\"error\":\"cannot subscribe to blocks\"", index);
+        return -1;
+    }
     return 0;
 }
 

@@ -17,11 +17,13 @@
 
 #include "proxy/audit_request.h"
 #include "proxy/body_xform.h"
+#include "proxy/detect.h"
 #include "proxy/filters/filters.h"
 #include "proxy/log.h"
 #include "proxy/phi_request.h"
 #include "proxy/request.h"
 #include "proxy/security_event.h"
+#include "proxy/session.h"
 #include "proxy/worker.h"
 
 static bool json_body(struct pg_http_head *r)
@@ -104,6 +106,12 @@ static enum pg_filter_result phi_log_run(struct pg_request *req)
     size_t n = pg_phi_req_disclosed(p, &disclosed);
     if (n || masked || removed)
         pg_audit_phi_disclosure(req, disclosed, n, masked, removed, failed);
+    uint32_t clear = 0;
+    for (size_t i = 0; i < n; i++)
+        clear += disclosed[i].count;
+    if (clear && req->authenticated) /* exfiltration: PHI values one user got in clear */
+        pg_detect(req, PG_DETECT_PHI_EXFILTRATION, req->session ? req->session->s.username : req->user, req->user,
+                  clear);
     const char *route = req->route && req->route->name ? req->route->name : "";
     if (failed) {
         /* Tampered, moved to another field, or under a key the ring lost. */

@@ -61,7 +61,8 @@ def receiver():
 
 
 def lock_out(proxy, user="n.joy"):
-    """Five wrong passwords: the account locks and a high alert is raised."""
+    """Five wrong passwords: the account locks (a high account_locked alert)
+    and the failed_logins_user detection rule fires (another)."""
     c = Client(proxy)
     for _ in range(5):
         assert c.login(user, "not the password at all").status_code == 401
@@ -72,13 +73,14 @@ def test_slack_webhook_gets_the_alert(make_proxy, workdir, redis_server, receive
                      {"alerts": {"webhook_url": receiver.url, "webhook_format": "slack"}})
     p = make_proxy(cfg)
     lock_out(p)
-    (body,) = receiver.wait(1)
+    (body,) = [b for b in receiver.wait(2) if "account_locked" in b["text"]]
     assert set(body) == {"text", "unfurl_links"}
     assert "high alert *account_locked*: n.joy" in body["text"]
     stored = [json.loads(a) for a in redis_server.client().lrange("alert:list", 0, -1)]
-    assert stored[0]["rule"] == "account_locked" and stored[0]["id"] in body["text"]
+    locked = [a for a in stored if a["rule"] == "account_locked"]
+    assert len(locked) == 1 and locked[0]["id"] in body["text"]
     m = scrape(p)
-    assert value(m, "phiguard_alert_notifications_total", result="sent") == 1
+    assert value(m, "phiguard_alert_notifications_total", result="sent") == 2
     assert value(m, "phiguard_alerts_total", rule="account_locked", severity="high") == 1
 
 
@@ -92,7 +94,7 @@ def test_pagerduty_event_shape(make_proxy, workdir, redis_server, receiver):
                                  "pagerduty_routing_key_file": key, "webhook_min_severity": "high"}})
     p = make_proxy(cfg)
     lock_out(p)
-    (ev,) = receiver.wait(1)
+    (ev,) = [e for e in receiver.wait(2) if e["payload"]["class"] == "account_locked"]
     assert ev["routing_key"] == "R0UTINGKEY0123456789abcdef012345"
     assert ev["event_action"] == "trigger" and ev["dedup_key"].startswith("phiguard-")
     pl = ev["payload"]
@@ -126,8 +128,9 @@ def test_webhook_down_or_hanging_never_holds_requests(make_proxy, workdir, redis
         assert value(m, "phiguard_alert_notifications_total", result="failed") >= 1
         assert value(m, "phiguard_alert_notification_retries_total") >= 1
         assert p.logs("alert_webhook_dropped") and p.logs("alert_webhook_failed")
-        # Every alert is still stored and logged: the webhook is extra.
-        assert len(redis_server.client().lrange("alert:list", 0, -1)) == 3
+        # Every alert is still stored and logged: the webhook is extra (two
+        # per locked account: account_locked and failed_logins_user).
+        assert len(redis_server.client().lrange("alert:list", 0, -1)) == 6
     finally:
         hang.close()
 
@@ -138,13 +141,14 @@ def test_alerts_api_lists_filters_and_acknowledges(make_proxy, workdir, redis_se
     lock_out(p, "b.clerk")
     admin = Client(p)
     admin.enroll_and_login("sec.admin")
-    r = admin.get("/api/v1/security/alerts")
+    r = admin.get("/api/v1/security/alerts?rule=account_locked")
     assert r.status_code == 200, r.text
     alerts = r.json()["alerts"]
     assert [a["subject"] for a in alerts] == ["b.clerk", "n.joy"]  # newest first
     assert all(a["acknowledged"] is None and a["rule"] == "account_locked" for a in alerts)
     one = admin.get("/api/v1/security/alerts?rule=account_locked&severity=high&limit=1").json()
     assert one["count"] == 1
+    assert admin.get("/api/v1/security/alerts").json()["count"] == 4
     assert admin.get("/api/v1/security/alerts?severity=critical").json()["count"] == 0
     target = alerts[1]["id"]
     r = admin.post(f"/api/v1/security/alerts/{target}/acknowledge")
@@ -153,7 +157,8 @@ def test_alerts_api_lists_filters_and_acknowledges(make_proxy, workdir, redis_se
     assert admin.post("/api/v1/security/alerts/0123456789abcdef/acknowledge").status_code == 404
     acked = admin.get("/api/v1/security/alerts?status=acknowledged").json()["alerts"]
     assert [a["id"] for a in acked] == [target] and acked[0]["acknowledged"]["username"] == "sec.admin"
-    assert [a["id"] for a in admin.get("/api/v1/security/alerts?status=open").json()["alerts"]] == [alerts[0]["id"]]
+    still_open = admin.get("/api/v1/security/alerts?status=open&rule=account_locked").json()["alerts"]
+    assert [a["id"] for a in still_open] == [alerts[0]["id"]]
     assert admin.get("/api/v1/security/alerts?limit=0").status_code == 400
     # Other roles: the system owner reads but cannot acknowledge; a nurse neither.
     owner = Client(p)
