@@ -23,6 +23,7 @@
 #include "proxy/notifier.h"
 #include "proxy/phi_keys.h"
 #include "proxy/session.h"
+#include "proxy/session_admin.h"
 #include "proxy/policy_store.h"
 #include "proxy/tls.h"
 #include "proxy/watch.h"
@@ -349,7 +350,7 @@ int pg_server_run(const struct pg_config *cfg)
     if (pg_auth_store_init(cfg) != 0 ||
         (pg_auth_enabled() &&
          (pg_session_scripts_init() != 0 || pg_lockout_scripts_init() != 0 || pg_mfa_scripts_init() != 0 ||
-          pg_alert_store_scripts_init() != 0))) {
+          pg_alert_store_scripts_init() != 0 || pg_session_admin_scripts_init() != 0))) {
         pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"authentication is misconfigured (see above)\"");
         pg_tls_shutdown();
         pg_policy_store_shutdown();
@@ -361,6 +362,7 @@ int pg_server_run(const struct pg_config *cfg)
     s.base = event_base_new();
     s.nworkers = cfg->workers > 0 ? cfg->workers : cpu_count();
     s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);
+    pg_workers_register(s.workers, s.nworkers);
     s.exit_ev = s.base ? event_new(s.base, -1, EV_PERSIST, on_worker_exit, &s) : NULL;
     s.drain_timer = s.base ? evtimer_new(s.base, drain_timeout, &s) : NULL;
     s.sig_term = s.base ? evsignal_new(s.base, SIGTERM, on_term, &s) : NULL;
@@ -453,6 +455,8 @@ out:
     pg_lockout_scripts_free();
     pg_mfa_scripts_free();
     pg_alert_store_scripts_free();
+    pg_session_admin_scripts_free();
+    pg_workers_register(NULL, 0);
     goto out_log;
 out_workq:
     pg_workq_stop(PG_POOL_HASH);

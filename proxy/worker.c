@@ -195,3 +195,18 @@ void pg_worker_join_and_free(struct pg_worker *w)
         event_base_free(w->base);
     memset(w, 0, sizeof *w);
 }
+
+static struct pg_worker *registered;
+static int nregistered;
+
+void pg_workers_register(struct pg_worker *ws, int n)
+{
+    registered = ws;
+    nregistered = n;
+}
+
+int pg_workers_all(struct pg_worker **ws)
+{
+    *ws = registered;
+    return nregistered;
+}

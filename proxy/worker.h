@@ -51,6 +51,11 @@ void pg_worker_drain(struct pg_worker *w); /* thread-safe */
 void pg_worker_stop(struct pg_worker *w);  /* thread-safe: force-close */
 void pg_worker_join_and_free(struct pg_worker *w);
 
+/* The server's workers, for figures one worker reports about all (the
+ * security API's status): set once at start, before the loops run. */
+void pg_workers_register(struct pg_worker *ws, int n);
+int pg_workers_all(struct pg_worker **ws);
+
 /* Called by conn.c when a connection ends; ends a draining worker's loop
  * when it was the last. */
 void pg_worker_conn_closed(struct pg_worker *w);

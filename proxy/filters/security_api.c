@@ -4,7 +4,8 @@
  *   GET  audit-log/integrity          the last scheduled verification (audit:read)
  *   GET  alerts?severity=&rule=&status=open|acknowledged&limit=
  *                                     the newest alerts (security:read)
- *   POST alerts/{id}/acknowledge      who saw it, and when (security:manage) */
+ *   POST alerts/{id}/acknowledge      who saw it, and when (security:manage)
+ * and status and sessions (proxy/filters/security_status.c). */
 #include <http_parser.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,6 +265,16 @@ int pg_security_api(struct pg_request *req)
     }
     if (path_eq(h, "/api/v1/security/alerts"))
         return allowed(req, HTTP_GET, "security:read") ? list_alerts(req) : 1;
+    if (path_eq(h, "/api/v1/security/status"))
+        return allowed(req, HTTP_GET, "security:read") ? pg_security_status(req) : 1;
+    if (path_eq(h, "/api/v1/security/sessions"))
+        return allowed(req, HTTP_GET, "security:read") ? pg_security_sessions(req) : 1;
+    static const char sessions_prefix[] = "/api/v1/security/sessions/", revoke_suffix[] = "/revoke";
+    size_t sp = sizeof sessions_prefix - 1, rs = sizeof revoke_suffix - 1;
+    if (h->path_len > sp + rs && !memcmp(h->target, sessions_prefix, sp) &&
+        !memcmp(h->target + h->path_len - rs, revoke_suffix, rs))
+        return allowed(req, HTTP_POST, "security:manage") ? pg_security_revoke(req, h->target + sp, h->path_len - sp)
+                                                         : 1;
     size_t pl = sizeof alerts_prefix - 1, sl = sizeof ack_suffix - 1;
     if (h->path_len > pl + sl && !memcmp(h->target, alerts_prefix, pl) &&
         !memcmp(h->target + h->path_len - sl, ack_suffix, sl))
