@@ -79,6 +79,10 @@ struct pg_audit_writer {
     char chain[128], stream[144], cp_stream[160];
     struct pg_spool *spool;
     struct pg_chain_tip tip; /* the last record written */
+    /* Kept from record to record: the buffer the canonical bytes are
+     * written into, and the hash context. */
+    struct pg_canon canon;
+    struct pg_chain_hasher *hasher;
     EVP_PKEY *key;
     bool strict, stopping, conflict;
     /* Redis */
@@ -633,25 +637,30 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
     r->writer = aw->chain;
     memcpy(r->prev, aw->tip.head, PG_HASH_HEX);
     r->time_us = wall_us();
-    struct pg_canon c;
-    pg_canon_init(&c);
+    struct pg_canon *cp = &aw->canon;
+    cp->len = 0;
     char err[200];
-    if (pg_record_write(r, &c, err, sizeof err) != 0 || c.failed) {
+    if (pg_record_write(r, cp, err, sizeof err) != 0 || cp->failed) {
         pg_log(PG_LOG_ERROR, "audit_record_invalid", "\"chain\":\"%s\",\"type\":\"%s\",\"error\":\"%s\"", aw->chain,
                r->type ? r->type : "", err);
-        pg_canon_free(&c);
+        if (cp->failed) { /* out of memory: start again from an empty buffer */
+            pg_canon_free(cp);
+            pg_canon_init(cp);
+        }
         return aw->strict ? PG_AUDIT_FAILED : PG_AUDIT_RELEASE;
     }
+    const struct pg_canon c = *cp;
     enum pg_spool_error code = pg_spool_append(aw->spool, r->seq, c.buf, c.len);
     if (code != PG_SPOOL_OK) {
         spool_failed(aw, code);
-        if (aw->strict) {
-            pg_canon_free(&c);
+        if (aw->strict)
             return PG_AUDIT_FAILED; /* the chain does not advance: the same seq is tried again */
-        }
         aw->spilled = false; /* async: this record lives in memory only until Redis takes it */
     }
-    pg_chain_leaf_hash(c.buf, c.len, aw->tip.head);
+    if (aw->hasher)
+        pg_chain_hasher_leaf(aw->hasher, c.buf, c.len, aw->tip.head);
+    else
+        pg_chain_leaf_hash(c.buf, c.len, aw->tip.head);
     aw->tip.seq = r->seq;
     aw->stats.written++;
     if (!aw->spilled && aw->mem_bytes + c.len <= w->cfg->audit.memory_limit) {
@@ -674,7 +683,6 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
     } else {
         aw->spilled = true;
     }
-    pg_canon_free(&c);
     if (code == PG_SPOOL_OK && !aw->sync_armed) {
         static const struct timeval delay = {0, SYNC_DELAY_US};
         aw->sync_armed = event_add(aw->sync_ev, &delay) == 0;
@@ -717,6 +725,8 @@ int pg_audit_writer_init(struct pg_worker *w)
         return -1;
     aw->w = w;
     aw->strict = cfg->audit.mode == PG_AUDIT_STRICT;
+    pg_canon_init(&aw->canon);
+    aw->hasher = pg_chain_hasher_new(); /* without it, pg_chain_leaf_hash does the same, slower */
     int n = snprintf(aw->chain, sizeof aw->chain, "%s/w%d", cfg->instance_id, w->index);
     if (n < 0 || (size_t)n >= sizeof((struct pg_checkpoint *)0)->origin) {
         pg_log(PG_LOG_ERROR, "audit_chain_error", "\"error\":\"instance_id too long for a chain id\"");
@@ -813,6 +823,8 @@ void pg_audit_writer_free(struct pg_worker *w)
         pg_spool_close(aw->spool);
     }
     EVP_PKEY_free(aw->key);
+    pg_canon_free(&aw->canon);
+    pg_chain_hasher_free(aw->hasher);
     free(aw);
     w->audit = NULL;
     if (--batch_users == 0) { /* the last writer: no run of it is outstanding (Redis is gone) */
