@@ -97,6 +97,14 @@ struct pg_audit_writer {
     struct pending *head, *tail;
     size_t mem_bytes;
     bool spilled;
+    /* Strict mode: records sealed in this pass of the loop, added to the
+     * spool but not yet written. They join head..tail once written (at the
+     * end of the pass, with one write for all of them), and only then are
+     * sent. written is the tip as of the last write: where the chain goes
+     * back to if a write fails. */
+    struct pending *unwritten, *unwritten_tail;
+    struct pg_chain_tip written;
+    bool spilled_at_write;
     /* Durability */
     uint64_t fsynced_seq;
     struct waiter *waiters, *waiters_tail;
@@ -328,8 +336,89 @@ static void read_back(struct pg_audit_writer *aw)
     aw->readback = true;
 }
 
+static void spool_failed(struct pg_audit_writer *aw, enum pg_spool_error code);
+
+static void append_list(struct pending **head, struct pending **tail, struct pending *first, struct pending *last)
+{
+    if (*tail)
+        (*tail)->next = first;
+    else
+        *head = first;
+    *tail = last;
+}
+
+/* The spool's file now holds everything added: a sync soon covers it. */
+static void spool_written(struct pg_audit_writer *aw)
+{
+    aw->written = aw->tip;
+    aw->spilled_at_write = aw->spilled;
+    aw->stats.spool_writes++;
+    if (aw->unwritten) {
+        append_list(&aw->head, &aw->tail, aw->unwritten, aw->unwritten_tail);
+        aw->unwritten = aw->unwritten_tail = NULL;
+    }
+    if (!aw->sync_armed) {
+        static const struct timeval delay = {0, SYNC_DELAY_US};
+        aw->sync_armed = event_add(aw->sync_ev, &delay) == 0;
+        if (!aw->sync_armed)
+            pg_spool_request_sync(aw->spool);
+    }
+}
+
+/* Writes the records sealed in this pass (strict mode) with one write. When
+ * that fails, strict mode fails closed as it does for a record the spool
+ * cannot take: the chain goes back to the last record in the file, and the
+ * records after it, which nothing outside this process has seen (records
+ * are sent only once written), are dropped and their held responses
+ * refused (503). Their seqs are used again by the next records. */
+static void write_spool(struct pg_audit_writer *aw)
+{
+    if (!pg_spool_buffered(aw->spool))
+        return;
+    enum pg_spool_error code = pg_spool_flush(aw->spool);
+    if (code == PG_SPOOL_OK) {
+        spool_written(aw);
+        return;
+    }
+    uint64_t keep = aw->written.seq;
+    aw->stats.written -= aw->tip.seq - keep;
+    aw->tip = aw->written;
+    aw->spilled = aw->spilled_at_write;
+    while (aw->unwritten) {
+        struct pending *p = aw->unwritten;
+        aw->unwritten = p->next;
+        aw->mem_bytes -= p->len;
+        free(p);
+    }
+    aw->unwritten_tail = NULL;
+    /* The held responses of the dropped records, taken off the list before
+     * anything runs that could seal a record (the alert below, a
+     * response's own code). */
+    struct waiter *refused = NULL, **link = &aw->waiters;
+    aw->waiters_tail = NULL;
+    for (; *link; link = &(*link)->next) {
+        if ((*link)->seq > keep) {
+            refused = *link;
+            *link = NULL;
+            break;
+        }
+        aw->waiters_tail = *link;
+    }
+    spool_failed(aw, code);
+    while (refused) {
+        struct waiter *wt = refused;
+        refused = wt->next;
+        struct pg_request *req = pg_ticket_redeem(wt->ticket);
+        pg_audit_release_fn release = wt->release;
+        free(wt);
+        if (req)
+            release(req, false);
+    }
+}
+
 static void ship(struct pg_audit_writer *aw)
 {
+    write_spool(aw); /* a record is in the spool before it is sent */
     if (aw->stopping || !aw->synced || aw->conflict || !pg_redis_connected(aw->w->redis))
         return;
     if (aw->sent_seq < aw->tip.seq && (!aw->head || aw->head->seq > aw->sent_seq + 1)) {
@@ -650,7 +739,10 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
         return aw->strict ? PG_AUDIT_FAILED : PG_AUDIT_RELEASE;
     }
     const struct pg_canon c = *cp;
-    enum pg_spool_error code = pg_spool_append(aw->spool, r->seq, c.buf, c.len);
+    /* Strict: written at the end of the pass, with the pass's other records
+     * (responses wait for the sync or Redis, which come after the write).
+     * Async: written now, as the response goes at once. */
+    enum pg_spool_error code = pg_spool_add(aw->spool, r->seq, c.buf, c.len);
     if (code != PG_SPOOL_OK) {
         spool_failed(aw, code);
         if (aw->strict)
@@ -663,6 +755,13 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
         pg_chain_leaf_hash(c.buf, c.len, aw->tip.head);
     aw->tip.seq = r->seq;
     aw->stats.written++;
+    if (code == PG_SPOOL_OK && !aw->strict) {
+        code = pg_spool_flush(aw->spool);
+        if (code != PG_SPOOL_OK) {
+            spool_failed(aw, code);
+            aw->spilled = false;
+        }
+    }
     if (!aw->spilled && aw->mem_bytes + c.len <= w->cfg->audit.memory_limit) {
         struct pending *p = malloc(sizeof *p + c.len);
         if (p) {
@@ -671,11 +770,10 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
             memcpy(p->h, aw->tip.head, PG_HASH_HEX);
             p->len = c.len;
             memcpy(p->bytes, c.buf, c.len);
-            if (aw->tail)
-                aw->tail->next = p;
+            if (aw->strict)
+                append_list(&aw->unwritten, &aw->unwritten_tail, p, p);
             else
-                aw->head = p;
-            aw->tail = p;
+                append_list(&aw->head, &aw->tail, p, p);
             aw->mem_bytes += c.len;
         } else {
             aw->spilled = true;
@@ -683,12 +781,8 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
     } else {
         aw->spilled = true;
     }
-    if (code == PG_SPOOL_OK && !aw->sync_armed) {
-        static const struct timeval delay = {0, SYNC_DELAY_US};
-        aw->sync_armed = event_add(aw->sync_ev, &delay) == 0;
-        if (!aw->sync_armed)
-            pg_spool_request_sync(aw->spool);
-    }
+    if (code == PG_SPOOL_OK && !aw->strict)
+        spool_written(aw);
     event_active(aw->ship_ev, 0, 0); /* one pipelined batch per loop pass */
     if (!aw->strict || !waiting)
         return PG_AUDIT_RELEASE;
@@ -759,6 +853,8 @@ int pg_audit_writer_init(struct pg_worker *w)
     aw->sent_seq = rec.acked_seq;
     aw->fsynced_seq = rec.last_seq; /* what the file held at start is on disk */
     aw->spilled = rec.last_seq > rec.acked_seq; /* those are read back from the spool */
+    aw->written = aw->tip;
+    aw->spilled_at_write = aw->spilled;
     if (rec.torn_bytes)
         pg_log(PG_LOG_WARN, "audit_spool_torn", "\"chain\":\"%s\",\"bytes_cut\":%" PRIu64, aw->chain, rec.torn_bytes);
     pg_log(PG_LOG_INFO, "audit_chain", "\"chain\":\"%s\",\"seq\":%" PRIu64 ",\"unshipped\":%" PRIu64 ",\"mode\":\"%s\"",
@@ -817,8 +913,10 @@ void pg_audit_writer_free(struct pg_worker *w)
     }
     aw->acked_seq = UINT64_MAX;
     drop_acked(aw);
+    free_list(aw->unwritten);
     if (aw->spool) {
         enum pg_spool_error code;
+        pg_spool_flush(aw->spool); /* records sealed in the last pass: they are kept too */
         pg_spool_sync(aw->spool, &code); /* at exit: the loop is gone, blocking is fine */
         pg_spool_close(aw->spool);
     }

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -37,6 +36,12 @@ struct pg_spool {
     uint64_t sync_covers, sync_from;
     struct pg_spool_stats stats;
     char err[256];
+    /* Frames added but not written yet (pg_spool_add), and what the spool
+     * was before the first of them, to go back to if their write fails. */
+    unsigned char *wbuf;
+    size_t wlen, wcap;
+    uint64_t saved_first_seq, saved_last_seq;
+    bool saved_any_seq_ok;
 };
 
 struct pg_spool_iter {
@@ -327,10 +332,15 @@ void pg_spool_close(struct pg_spool *sp)
         close(sp->fd);
     free(sp->path);
     free(sp->cursor_path);
+    free(sp->wbuf);
     free(sp);
 }
 
-enum pg_spool_error pg_spool_append(struct pg_spool *sp, uint64_t seq, const char *bytes, size_t len)
+/* Writes kept at most this large between passes: a burst's buffer is
+ * given back once written. */
+#define WBUF_KEEP (1u << 20)
+
+enum pg_spool_error pg_spool_add(struct pg_spool *sp, uint64_t seq, const char *bytes, size_t len)
 {
     if (len > PG_SPOOL_MAX_RECORD || (!sp->any_seq_ok && seq != sp->last_seq + 1) || seq == 0) {
         snprintf(sp->err, sizeof sp->err, "audit spool %s: record seq %" PRIu64 " (%zu bytes) refused after seq %" PRIu64,
@@ -338,48 +348,85 @@ enum pg_spool_error pg_spool_append(struct pg_spool *sp, uint64_t seq, const cha
         return PG_SPOOL_INVALID;
     }
     size_t total = FRAME_HEAD + SEQ_LEN + len + FRAME_TAIL;
-    /* The frame as three pieces in one writev: no copy of the record. */
-    unsigned char head[FRAME_HEAD + SEQ_LEN], tail[FRAME_TAIL];
-    put_u32(head, (uint32_t)(SEQ_LEN + len));
-    put_u64(head + FRAME_HEAD, seq);
-    uLong crc = crc32(0, head + FRAME_HEAD, SEQ_LEN);
-    crc = crc32(crc, (const Bytef *)bytes, (uInt)len);
-    put_u32(tail, (uint32_t)crc);
-    struct iovec iov[3] = {{head, sizeof head}, {(void *)bytes, len}, {tail, sizeof tail}};
-    int iovcnt = 3;
-    struct iovec *v = iov;
-    size_t done = 0;
-    while (done < total) {
-        ssize_t w = writev(sp->fd, v, iovcnt);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = errno;
-            /* Cut a partial frame so the file stays whole and seq can be
-             * retried; truncating needs no free space. */
-            if (done && ftruncate(sp->fd, sp->size) != 0)
-                return fail(sp, errno, "truncate after a failed write", sp->path);
-            return fail(sp, e, "write", sp->path);
-        }
-        done += (size_t)w;
-        size_t left = (size_t)w; /* a short write: go on after what was written */
-        while (iovcnt && left >= v->iov_len) {
-            left -= v->iov_len;
-            v++;
-            iovcnt--;
-        }
-        if (iovcnt && left) {
-            v->iov_base = (char *)v->iov_base + left;
-            v->iov_len -= left;
-        }
+    if (sp->wlen + total > sp->wcap) {
+        size_t cap = sp->wcap ? sp->wcap : 16384;
+        while (cap < sp->wlen + total)
+            cap *= 2;
+        unsigned char *g = realloc(sp->wbuf, cap);
+        if (!g)
+            return fail(sp, ENOMEM, "buffer", sp->path);
+        sp->wbuf = g;
+        sp->wcap = cap;
     }
-    sp->size += (off_t)total;
+    if (!sp->wlen) {
+        sp->saved_first_seq = sp->first_seq;
+        sp->saved_last_seq = sp->last_seq;
+        sp->saved_any_seq_ok = sp->any_seq_ok;
+    }
+    unsigned char *f = sp->wbuf + sp->wlen;
+    put_u32(f, (uint32_t)(SEQ_LEN + len));
+    put_u64(f + FRAME_HEAD, seq);
+    memcpy(f + FRAME_HEAD + SEQ_LEN, bytes, len);
+    put_u32(f + FRAME_HEAD + SEQ_LEN + len, (uint32_t)crc32(0, f + FRAME_HEAD, (uInt)(SEQ_LEN + len)));
+    sp->wlen += total;
     if (!sp->first_seq)
         sp->first_seq = seq;
     sp->last_seq = seq;
     sp->any_seq_ok = false;
-    atomic_store(&sp->written_seq, seq);
     return PG_SPOOL_OK;
+}
+
+size_t pg_spool_buffered(const struct pg_spool *sp)
+{
+    return sp->wlen;
+}
+
+/* The added frames are forgotten: the spool is as it was before them. */
+static void drop_added(struct pg_spool *sp)
+{
+    sp->first_seq = sp->saved_first_seq;
+    sp->last_seq = sp->saved_last_seq;
+    sp->any_seq_ok = sp->saved_any_seq_ok;
+    sp->wlen = 0;
+}
+
+enum pg_spool_error pg_spool_flush(struct pg_spool *sp)
+{
+    size_t done = 0;
+    while (done < sp->wlen) {
+        ssize_t w = write(sp->fd, sp->wbuf + done, sp->wlen - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = errno;
+            /* Cut what was written of the frames so the file stays whole and
+             * their seqs can be added again; truncating needs no free space. */
+            drop_added(sp);
+            if (done && ftruncate(sp->fd, sp->size) != 0)
+                return fail(sp, errno, "truncate after a failed write", sp->path);
+            return fail(sp, e, "write", sp->path);
+        }
+        done += (size_t)w; /* a short write: go on after what was written */
+    }
+    sp->size += (off_t)sp->wlen;
+    sp->wlen = 0;
+    if (sp->wcap > WBUF_KEEP) {
+        free(sp->wbuf);
+        sp->wbuf = NULL;
+        sp->wcap = 0;
+    }
+    atomic_store(&sp->written_seq, sp->last_seq);
+    return PG_SPOOL_OK;
+}
+
+enum pg_spool_error pg_spool_append(struct pg_spool *sp, uint64_t seq, const char *bytes, size_t len)
+{
+    if (sp->wlen) {
+        snprintf(sp->err, sizeof sp->err, "audit spool %s: append with frames added and not written", sp->path);
+        return PG_SPOOL_INVALID;
+    }
+    enum pg_spool_error code = pg_spool_add(sp, seq, bytes, len);
+    return code == PG_SPOOL_OK ? pg_spool_flush(sp) : code;
 }
 
 uint64_t pg_spool_sync(struct pg_spool *sp, enum pg_spool_error *code)
@@ -487,7 +534,7 @@ enum pg_spool_error pg_spool_ack(struct pg_spool *sp, uint64_t seq, const char *
 
 enum pg_spool_error pg_spool_trim(struct pg_spool *sp)
 {
-    if (!sp->first_seq || sp->acked_seq != sp->last_seq || sp->sync_in_flight)
+    if (!sp->first_seq || sp->acked_seq != sp->last_seq || sp->sync_in_flight || sp->wlen)
         return PG_SPOOL_OK; /* something is still unacknowledged, or the file is already empty */
     if (ftruncate(sp->fd, 0) != 0)
         return fail(sp, errno, "truncate", sp->path);
