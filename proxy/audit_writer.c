@@ -83,6 +83,8 @@ struct pg_audit_writer {
      * written into, and the hash context. */
     struct pg_canon canon;
     struct pg_chain_hasher *hasher;
+    char *resp; /* a batch's script arguments in the Redis protocol */
+    size_t resp_cap;
     EVP_PKEY *key;
     bool strict, stopping, conflict;
     /* Redis */
@@ -211,32 +213,59 @@ static void added(enum pg_redis_status st, const redisReply *reply, void *arg)
     free(s);
 }
 
+/* "<seq>-0", the stream id; returns its length. */
+static size_t stream_id(uint64_t seq, char out[24])
+{
+    char digits[20];
+    size_t k = 0, n = 0;
+    do {
+        digits[k++] = (char)('0' + seq % 10);
+        seq /= 10;
+    } while (seq);
+    while (k)
+        out[n++] = digits[--k];
+    out[n++] = '-';
+    out[n++] = '0';
+    return n;
+}
+
 /* Sends the records from p on (at most BATCH, consecutive) in one script
- * call; returns the last one sent, or NULL when nothing could be sent. */
+ * call, written straight into the command's protocol bytes; returns the
+ * last one sent, or NULL when nothing could be sent. */
 static struct pending *send_batch(struct pg_audit_writer *aw, struct pending *p)
 {
-    const char *argv[1 + 3 * BATCH];
-    size_t lens[1 + 3 * BATCH];
-    char ids[BATCH][24];
-    argv[0] = aw->stream;
-    lens[0] = strlen(aw->stream);
+    size_t stream_len = strlen(aw->stream);
+    size_t room = PG_REDIS_RESP_BULK_MAX(stream_len);
     struct pending *last = NULL;
     int n = 0;
     for (struct pending *q = p; q && n < BATCH && q->seq == p->seq + (uint64_t)n; q = q->next, n++) {
-        lens[1 + 3 * n] = (size_t)snprintf(ids[n], sizeof ids[n], "%" PRIu64 "-0", q->seq);
-        argv[1 + 3 * n] = ids[n];
-        argv[2 + 3 * n] = q->h;
-        lens[2 + 3 * n] = PG_HASH_HEX - 1;
-        argv[3 + 3 * n] = q->bytes;
-        lens[3 + 3 * n] = q->len;
+        room += PG_REDIS_RESP_BULK_MAX(24) + PG_REDIS_RESP_BULK_MAX(PG_HASH_HEX - 1) + PG_REDIS_RESP_BULK_MAX(q->len);
         last = q;
     }
-    struct sent *s = last ? malloc(sizeof *s) : NULL;
+    if (!last)
+        return NULL;
+    if (room > aw->resp_cap) {
+        char *g = realloc(aw->resp, room);
+        if (!g)
+            return NULL; /* not sent: the next ship tries again */
+        aw->resp = g;
+        aw->resp_cap = room;
+    }
+    char *o = pg_redis_resp_bulk(aw->resp, aw->stream, stream_len);
+    struct pending *q = p;
+    for (int i = 0; i < n; i++, q = q->next) {
+        char id[24];
+        o = pg_redis_resp_bulk(o, id, stream_id(q->seq, id));
+        o = pg_redis_resp_bulk(o, q->h, PG_HASH_HEX - 1);
+        o = pg_redis_resp_bulk(o, q->bytes, q->len);
+    }
+    struct sent *s = malloc(sizeof *s);
     if (!s)
         return NULL;
     *s = (struct sent){.aw = aw, .gen = aw->gen, .seq = p->seq, .last = last->seq};
     memcpy(s->h, last->h, PG_HASH_HEX);
-    if (pg_redis_script_run(aw->w->redis, batch_script, added, s, 1, 1 + 3 * n, argv, lens) != PG_REDIS_OK) {
+    if (pg_redis_script_run_resp(aw->w->redis, batch_script, added, s, 1, 1 + 3 * n, aw->resp,
+                                 (size_t)(o - aw->resp)) != PG_REDIS_OK) {
         free(s);
         return NULL; /* not sent: the next ship tries again */
     }
@@ -923,6 +952,7 @@ void pg_audit_writer_free(struct pg_worker *w)
     EVP_PKEY_free(aw->key);
     pg_canon_free(&aw->canon);
     pg_chain_hasher_free(aw->hasher);
+    free(aw->resp);
     free(aw);
     w->audit = NULL;
     if (--batch_users == 0) { /* the last writer: no run of it is outstanding (Redis is gone) */
