@@ -113,6 +113,7 @@ struct pg_audit_writer {
     /* Checkpoints and the spool cursor */
     struct event *tick, *ship_ev, *sync_ev;
     bool sync_armed;
+    uint64_t sync_due; /* written when the sync timer was armed */
     uint64_t cp_seq;
     int64_t cp_time_us;
     bool cursor_job;
@@ -376,6 +377,15 @@ static void append_list(struct pending **head, struct pending **tail, struct pen
     *tail = last;
 }
 
+static void arm_sync(struct pg_audit_writer *aw)
+{
+    static const struct timeval delay = {0, SYNC_DELAY_US};
+    aw->sync_due = aw->written.seq;
+    aw->sync_armed = event_add(aw->sync_ev, &delay) == 0;
+    if (!aw->sync_armed)
+        pg_spool_request_sync(aw->spool);
+}
+
 /* The spool's file now holds everything added: a sync soon covers it. */
 static void spool_written(struct pg_audit_writer *aw)
 {
@@ -386,12 +396,8 @@ static void spool_written(struct pg_audit_writer *aw)
         append_list(&aw->head, &aw->tail, aw->unwritten, aw->unwritten_tail);
         aw->unwritten = aw->unwritten_tail = NULL;
     }
-    if (!aw->sync_armed) {
-        static const struct timeval delay = {0, SYNC_DELAY_US};
-        aw->sync_armed = event_add(aw->sync_ev, &delay) == 0;
-        if (!aw->sync_armed)
-            pg_spool_request_sync(aw->spool);
-    }
+    if (!aw->sync_armed)
+        arm_sync(aw);
 }
 
 /* Writes the records sealed in this pass (strict mode) with one write. When
@@ -475,6 +481,17 @@ static void sync_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct pg_audit_writer *aw = arg;
     aw->sync_armed = false;
+    /* The records written before the timer was armed had SYNC_DELAY_US to
+     * reach Redis. When Redis stored them all, no one needs them from the
+     * spool's disk: a response waits for the first of the two, and the
+     * spool keeps only what Redis has not acknowledged. The sync is left
+     * out (with Redis up it usually is: that is most of the cost of the
+     * spool) and the timer looks again at the records written since. */
+    if (aw->acked_seq >= aw->sync_due) {
+        if (aw->written.seq > durable_seq(aw))
+            arm_sync(aw);
+        return;
+    }
     pg_spool_request_sync(aw->spool);
 }
 
