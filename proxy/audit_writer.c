@@ -541,7 +541,13 @@ static void ship_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    ship(arg);
+    struct pg_audit_writer *aw = arg;
+    ship(aw);
+    /* Held responses wait on Redis's answer: the batch leaves now, not
+     * after the rest of the next pass. Only here, in a plain event
+     * callback: ship also runs inside Redis's replies. */
+    if (aw->strict && !aw->stopping)
+        pg_redis_flush(aw->w->redis);
 }
 
 /* Parses "<seq>-0" (our stream ids); 0 when it is not one. */

@@ -890,6 +890,16 @@ void pg_redis_get_stats(const struct pg_redis *r, struct pg_redis_stats *out)
     out->healthy = pg_redis_healthy(r);
 }
 
+void pg_redis_flush(struct pg_redis *r)
+{
+    redisAsyncContext *ac = r->cmd_link.ac;
+    /* Inside one of hiredis's callbacks a failed write would free the
+     * context under it: then the loop's write event does it, as always. */
+    if (r->freeing || r->cmd_link.state != LINK_READY || !ac || (ac->c.flags & REDIS_IN_CALLBACK))
+        return;
+    redisAsyncHandleWrite(ac);
+}
+
 bool pg_redis_connected(const struct pg_redis *r)
 {
     return r->cmd_link.state == LINK_READY;

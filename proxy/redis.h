@@ -82,6 +82,13 @@ void pg_redis_discard(enum pg_redis_status st, const redisReply *reply, void *ar
 /* The same with hiredis's format ("SET %s %b", key, value, len). */
 enum pg_redis_status pg_redis_command(struct pg_redis *r, pg_redis_cb cb, void *arg, const char *fmt, ...);
 
+/* Writes the commands queued so far to the socket now, rather than when the
+ * loop next polls it for writing (after whatever else that pass handles):
+ * for a caller whose callers wait on the answer. A failed write is handled
+ * as on the loop (the commands are answered DISCONNECTED). Not from inside
+ * this client's callbacks (it then does nothing). */
+void pg_redis_flush(struct pg_redis *r);
+
 enum pg_redis_sub_event {
     PG_REDIS_SUB_READY,   /* subscribed on a fresh connection */
     PG_REDIS_SUB_MESSAGE, /* payload/len hold a published message */
