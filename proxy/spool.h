@@ -3,9 +3,10 @@
 /* The audit spool: a write-ahead log, one append-only file per chain, so a
  * record survives a Redis outage or a kill -9 of the proxy.
  *
- * <dir>/<chain>.spool holds frames: u32 length (little-endian), then
- * length bytes of payload (u64 seq, little-endian, and the record's exact
- * bytes), then the zlib CRC-32 of the payload. <dir>/<chain>.cursor holds
+ * <dir>/<chain>.spool holds frames: u32 length (little-endian, its top bit
+ * set), then length bytes of payload (u64 seq, little-endian, and the
+ * record's exact bytes), then the CRC-32C of the payload. Frames written
+ * before CRC-32C (top bit clear) carry zlib's CRC-32 and are still read. <dir>/<chain>.cursor holds
  * "<seq> <h>\n", the last record Redis acknowledged, replaced atomically
  * (write a temporary file, fsync, rename).
  *
@@ -92,6 +93,10 @@ void pg_spool_stats(struct pg_spool *sp, struct pg_spool_stats *out);
 /* The last error in words (names the file, never record content). */
 const char *pg_spool_strerror(struct pg_spool *sp);
 enum pg_spool_error pg_spool_error_of_errno(int err);
+/* CRC-32C (Castagnoli) of n bytes, as the spool's frames carry it. */
+uint32_t pg_spool_crc32c(const void *p, size_t n);
+/* The same by table, as on CPUs without the instruction. */
+uint32_t pg_spool_crc32c_table(const void *p, size_t n);
 
 /* Replay of the records from seq on, in order. */
 struct pg_spool_iter;
