@@ -248,9 +248,9 @@ static void describe_audit(char *buf, size_t len, void *arg)
         used += (size_t)snprintf(buf + used, len - used,
                                  "%s{\"worker\":%d,\"written\":%" PRIu64 ",\"shipped\":%" PRIu64 ",\"acked\":%" PRIu64
                                  ",\"durable\":%" PRIu64 ",\"syncs\":%" PRIu64 ",\"synced_records\":%" PRIu64
-                                 ",\"largest_sync_batch\":%" PRIu64 ",\"checkpoints\":%" PRIu64 "}",
+                                 ",\"largest_sync_batch\":%" PRIu64 ",\"spool_writes\":%" PRIu64 ",\"checkpoints\":%" PRIu64 "}",
                                  i ? "," : "", i, st.written, st.shipped, st.acked, st.durable, st.syncs,
-                                 st.synced_records, st.largest_batch, st.checkpoints);
+                                 st.synced_records, st.largest_batch, st.spool_writes, st.checkpoints);
     }
     if (used < len)
         snprintf(buf + used, len - used, "]}\n");
