@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "policy/units.h"
 #include "proxy/log.h"
 #include "proxy/redis.h"
 #include "proxy/worker.h"
@@ -40,10 +41,7 @@ static int64_t wall_ms(void)
 
 static uint32_t hash(const char *s)
 {
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
+    return pg_fnv1a(s, strlen(s));
 }
 
 static bool make_key(enum pg_block_kind kind, const char *subject, char key[80])

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "policy/units.h"
 #include "policy/window.h"
 #include "proxy/blocks.h"
 #include "proxy/conn.h"
@@ -59,9 +60,7 @@ static bool count(enum pg_detect_rule rule, const char *subject, uint32_t n, con
     if (kl < 0 || (size_t)kl >= sizeof key)
         return false;
     pthread_once(&once, init_shards);
-    uint32_t h = 2166136261u;
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
+    uint32_t h = pg_fnv1a(key, (size_t)kl);
     struct shard *sh = &shards[h % SHARDS];
     int64_t now = mono_us(), window = (int64_t)rc->window_ms * 1000;
     bool fire = false;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/units.h"
 #include "policy/policy.h"
 #include "proxy/audit_writer.h"
 #include "proxy/redis.h"
@@ -30,9 +31,7 @@ void pg_histogram_observe(struct pg_histogram *h, uint64_t us)
 
 static struct pg_route_counter *route_slot(struct pg_worker_metrics *m, const char *name)
 {
-    uint32_t hash = 2166136261u;
-    for (const char *p = name; *p; p++)
-        hash = (hash ^ (unsigned char)*p) * 16777619u;
+    uint32_t hash = pg_fnv1a(name, strlen(name));
     for (int i = 0; i < PG_METRIC_ROUTES; i++) {
         struct pg_route_counter *c = &m->routes[(hash + (uint32_t)i) % PG_METRIC_ROUTES];
         if (!strcmp(c->name, name))

@@ -129,6 +129,8 @@ void pg_request_respond_error(struct pg_request *req, int status, const char *co
 /* An answer with a body of the filter's choice; ends the request. */
 void pg_request_respond(struct pg_request *req, int status, const char *content_type, const char *body,
                         size_t body_len);
+/* The same with the body built in an evbuffer, which this frees. */
+void pg_request_respond_buffer(struct pg_request *req, int status, const char *content_type, struct evbuffer *body);
 
 /* The client left, or the connection failed, before the request ended:
  * tells a suspending filter, logs the request, frees it. */

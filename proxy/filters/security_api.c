@@ -42,25 +42,6 @@ static void integrity_read(enum pg_redis_status st, const redisReply *reply, voi
 
 #define ALERTS_SCANNED 10000 /* every kept alert (security_event.c keeps as many) */
 
-/* The value of query parameter name (raw), or NULL. */
-static const char *query_param(const struct pg_http_head *h, const char *name, size_t *len)
-{
-    if (h->path_len >= h->target_len)
-        return NULL;
-    const char *s = h->target + h->path_len + 1, *end = h->target + h->target_len;
-    size_t n = strlen(name);
-    while (s < end) {
-        const char *amp = memchr(s, '&', (size_t)(end - s));
-        const char *stop = amp ? amp : end;
-        if ((size_t)(stop - s) > n && !memcmp(s, name, n) && s[n] == '=') {
-            *len = (size_t)(stop - s) - n - 1;
-            return s + n + 1;
-        }
-        s = stop + 1;
-    }
-    return NULL;
-}
-
 static bool field_is(yajl_val root, const char *key, const char *want, size_t want_len)
 {
     const char *path[] = {key, NULL};
@@ -122,9 +103,7 @@ static void alerts_read(enum pg_redis_status st, const redisReply *reply, void *
         evbuffer_add(out, "}", 1);
     }
     evbuffer_add_printf(out, "],\"count\":%ld}\n", n);
-    size_t len = evbuffer_get_length(out);
-    pg_request_respond(req, 200, "application/json", (const char *)evbuffer_pullup(out, -1), len);
-    evbuffer_free(out);
+    pg_request_respond_buffer(req, 200, "application/json", out);
 }
 
 static int list_alerts(struct pg_request *req)
@@ -137,11 +116,11 @@ static int list_alerts(struct pg_request *req)
     }
     req->filter_state = f;
     req->filter_state_free = free;
-    f->severity = query_param(h, "severity", &f->severity_len);
-    f->rule = query_param(h, "rule", &f->rule_len);
-    f->status = query_param(h, "status", &f->status_len);
+    f->severity = pg_http_query_value(h, "severity", &f->severity_len);
+    f->rule = pg_http_query_value(h, "rule", &f->rule_len);
+    f->status = pg_http_query_value(h, "status", &f->status_len);
     size_t ll = 0;
-    const char *lim = query_param(h, "limit", &ll);
+    const char *lim = pg_http_query_value(h, "limit", &ll);
     f->limit = 100;
     if (lim) {
         char buf[12];

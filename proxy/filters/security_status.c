@@ -122,9 +122,7 @@ static void status_reply(struct pg_request *req, struct status *st, const redisR
                         st->users ? st->users->mfa_required : 0,
                         st->figures_ok && enabled ? (double)st->with_mfa / enabled : 0.0, pg_blocks_active());
     evbuffer_add(out, "}\n", 2);
-    size_t len = evbuffer_get_length(out);
-    pg_request_respond(req, 200, "application/json", (const char *)evbuffer_pullup(out, -1), len);
-    evbuffer_free(out);
+    pg_request_respond_buffer(req, 200, "application/json", out);
 }
 
 static void status_integrity(enum pg_redis_status s, const redisReply *reply, void *arg)
@@ -212,9 +210,7 @@ static void sessions_read(enum pg_redis_status s, const redisReply *reply, void 
         evbuffer_add(out, "}", 1);
     }
     evbuffer_add_printf(out, "],\"count\":%zu}\n", n);
-    size_t len = evbuffer_get_length(out);
-    pg_request_respond(req, 200, "application/json", (const char *)evbuffer_pullup(out, -1), len);
-    evbuffer_free(out);
+    pg_request_respond_buffer(req, 200, "application/json", out);
 }
 
 int pg_security_sessions(struct pg_request *req)
