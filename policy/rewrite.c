@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/crypto.h>
 #include <yajl/yajl_parse.h>
 
 #include "policy/envelope.h"
@@ -69,9 +68,8 @@ struct pg_rewriter {
      * is all in the piece, the bytes [pend_from, run_to) of the run (no
      * copy); once the piece ends, in pend. */
     struct buf pend;
-    bool pending;    /* output goes to the pending element */
-    bool in_piece;   /* ... which is in the run, from pend_from */
-    bool pend_comma; /* it starts with its comma */
+    bool pending;  /* output goes to the pending element */
+    bool in_piece; /* ... which is in the run, from pend_from */
     size_t pend_from;
     struct buf scratch;
     char *out; /* OUT_CAP bytes, in the rewriter's own block */
@@ -84,6 +82,14 @@ struct pg_rewriter {
 };
 
 /* ---- accounting: every byte the rewriter (and yajl for it) holds ---- */
+
+/* Wiping: explicit_bzero is a memset the compiler may not drop, at
+ * memset's speed (OPENSSL_cleanse writes a word at a time). */
+static void wipe(void *p, size_t n)
+{
+    if (n)
+        explicit_bzero(p, n);
+}
 
 struct block {
     size_t size;
@@ -115,7 +121,7 @@ static void acct_free(void *ctx, void *p)
         return;
     struct block *b = (struct block *)p - 1;
     account(ctx, b->size, 0);
-    OPENSSL_cleanse(p, b->size);
+    wipe(p, b->size);
     free(b);
 }
 
@@ -139,7 +145,7 @@ static void buf_free(struct pg_rewriter *rw, struct buf *b)
 {
     if (!b->data)
         return;
-    OPENSSL_cleanse(b->data, b->high);
+    wipe(b->data, b->high);
     struct block *blk = (struct block *)b->data - 1;
     account(rw, blk->size, 0);
     free(blk);
@@ -244,10 +250,9 @@ static int pend_to_buffer(struct pg_rewriter *rw)
 
 /* An element whose fate is open starts at byte at of the piece (its comma,
  * or its key), or, with cut, in carry. */
-static void start_pending(struct pg_rewriter *rw, size_t at, bool comma, bool cut)
+static void start_pending(struct pg_rewriter *rw, size_t at, bool cut)
 {
     rw->pending = true;
-    rw->pend_comma = comma;
     rw->pend.len = 0;
     /* A stream of documents drops whitespace: what waits is not one span. */
     rw->in_piece = !cut && !rw->opt.multiple_values;
@@ -312,7 +317,7 @@ static size_t gap(struct pg_rewriter *rw)
             }
         } else if (c[i] == ',') {
             put_chunk(rw, from, i);
-            start_pending(rw, i, true, false);
+            start_pending(rw, i, false);
             from = i;
         } else if (c[i] != ':') {
             break;
@@ -323,12 +328,25 @@ static size_t gap(struct pg_rewriter *rw)
     return i;
 }
 
-/* Where the token of the current callback starts in the piece (0 when it
- * began in an earlier one: its first bytes are in carry), after the gap
- * before it has gone out. */
-static size_t token_start(struct pg_rewriter *rw)
+#define NONE ((size_t)-1)
+
+/* The gap from at before the current token, read but not put: where the
+ * token starts, and where its comma is (NONE: none). A token carried from
+ * an earlier piece has no gap left: that went out at the piece's end. */
+static size_t scan_gap(const struct pg_rewriter *rw, size_t *comma)
 {
-    return rw->carry.len ? 0 : gap(rw);
+    *comma = NONE;
+    if (rw->carry.len)
+        return 0;
+    const char *c = rw->chunk;
+    size_t i = rw->at, n = rw->chunk_len;
+    for (; i < n; i++) {
+        if (c[i] == ',')
+            *comma = i;
+        else if (c[i] != ':' && !is_space(c[i]))
+            break;
+    }
+    return i;
 }
 
 /* Just past the current callback's token in the piece. */
@@ -338,7 +356,8 @@ static size_t token_end(const struct pg_rewriter *rw)
     return off < rw->chunk_len ? off : rw->chunk_len;
 }
 
-/* The token's bytes, verbatim, after what went before it. */
+/* The bytes from at (the gap, then the token) up to to, verbatim, after
+ * what went before them. */
 static int put_token(struct pg_rewriter *rw, size_t from, size_t to)
 {
     if (rw->carry.len) {
@@ -361,41 +380,84 @@ static void token_done(struct pg_rewriter *rw, size_t end)
     rw->carry.len = 0;
 }
 
-/* The pending element stays: what waited for it goes out, without its
- * comma when nothing before it in its container went out. */
-static void keep_element(struct pg_rewriter *rw)
+static size_t lead_space(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && is_space(s[i]))
+        i++;
+    return i;
+}
+
+/* The pending element stays: what waited for it goes out, but for its
+ * comma when no_comma. */
+static void keep_pending(struct pg_rewriter *rw, bool no_comma)
+{
+    rw->pending = false;
+    if (rw->in_piece) { /* already in the run */
+        size_t c = rw->pend_from + lead_space(rw->chunk + rw->pend_from, rw->run_to - rw->pend_from);
+        if (no_comma && c < rw->run_to && rw->chunk[c] == ',') {
+            size_t to = rw->run_to;
+            rw->run_to = c;
+            flush_run(rw);
+            rw->run_from = c + 1;
+            rw->run_to = to;
+        }
+    } else {
+        size_t c = lead_space(rw->pend.data, rw->pend.len);
+        if (no_comma && c < rw->pend.len && rw->pend.data[c] == ',') {
+            put(rw, rw->pend.data, c);
+            put(rw, rw->pend.data + c + 1, rw->pend.len - c - 1);
+        } else {
+            put(rw, rw->pend.data, rw->pend.len);
+        }
+    }
+    rw->pend.len = 0;
+    rw->in_piece = false;
+}
+
+/* The element the current token starts, is or ends (an object member's
+ * value: its key came first) stays. What waited for it goes out, and the
+ * comma before it unless nothing before it in its container went out
+ * (its predecessors were all removed). The caller then puts from at. */
+static int keep_element(struct pg_rewriter *rw)
 {
     struct level *l = rw->depth ? &rw->stack[rw->depth - 1] : NULL;
+    bool no_comma = l && !l->kept_any;
     if (rw->pending) {
-        rw->pending = false;
-        bool no_comma = rw->pend_comma && l && !l->kept_any;
-        if (rw->in_piece) { /* already in the run: only the comma may have to go */
-            if (no_comma) {
-                size_t to = rw->run_to;
-                rw->run_to = rw->pend_from;
-                flush_run(rw);
-                rw->run_from = rw->pend_from + 1;
-                rw->run_to = to;
-            }
-        } else {
-            size_t skip = no_comma ? 1 : 0;
-            put(rw, rw->pend.data + skip, rw->pend.len - skip);
+        keep_pending(rw, no_comma);
+    } else if (no_comma) {
+        size_t comma;
+        scan_gap(rw, &comma);
+        if (comma != NONE) {
+            if (!put_chunk(rw, rw->at, comma))
+                return 0;
+            rw->at = comma + 1;
         }
-        rw->pend.len = 0;
-        rw->in_piece = false;
     }
     if (l)
         l->kept_any = true;
+    return 1;
 }
 
-/* The pending element goes: with its comma, key and colon. */
-static void drop_element(struct pg_rewriter *rw)
+/* The element goes, with its comma, key and colon; the whitespace before
+ * them stays. A removed document root becomes null. */
+static void remove_element(struct pg_rewriter *rw)
 {
-    if (rw->pending && rw->in_piece)
-        rw->run_to = rw->pend_from;
-    rw->pending = false;
-    rw->in_piece = false;
-    rw->pend.len = 0;
+    if (rw->pending) {
+        if (rw->in_piece) {
+            rw->run_to = rw->pend_from + lead_space(rw->chunk + rw->pend_from, rw->run_to - rw->pend_from);
+        } else {
+            put(rw, rw->pend.data, lead_space(rw->pend.data, rw->pend.len));
+        }
+        rw->pending = false;
+        rw->in_piece = false;
+        rw->pend.len = 0;
+        return;
+    }
+    size_t comma, t = scan_gap(rw, &comma);
+    put_chunk(rw, rw->at, comma != NONE ? comma : t);
+    if (!rw->depth)
+        put(rw, "null", 4);
 }
 
 /* ---- position ---- */
@@ -425,16 +487,6 @@ static int end_value(struct pg_rewriter *rw)
     if (rw->opt.multiple_values)
         put(rw, "\n", 1);
     return 1;
-}
-
-/* A removed value: its key and comma go with it; a removed root becomes
- * null. */
-static void remove_value(struct pg_rewriter *rw)
-{
-    if (rw->depth)
-        drop_element(rw);
-    else
-        put(rw, "null", 4);
 }
 
 /* RFC 8259 number grammar: a replacement number is checked before it goes out. */
@@ -568,13 +620,30 @@ static int offer(struct pg_rewriter *rw, int field, char type, const char *data,
 
 /* ---- yajl callbacks ---- */
 
+/* A stream of documents drops whitespace between tokens: there the gap
+ * goes out (less its whitespace) before anything else; otherwise it goes
+ * with the token, as it came, unless something changes there. */
+static int compact_gap(struct pg_rewriter *rw)
+{
+    if (rw->opt.multiple_values && !rw->carry.len)
+        gap(rw);
+    return !rw->failed;
+}
+
+/* The replacement of the current token: the gap before it stays. */
+static int replace_token(struct pg_rewriter *rw, const struct pg_rw_token *tok)
+{
+    size_t comma, t = scan_gap(rw, &comma);
+    return keep_element(rw) && put_chunk(rw, rw->at, t) && emit_token(rw, tok);
+}
+
 static int scalar(struct pg_rewriter *rw, char type, const char *data, size_t len)
 {
     if (rw->skip)
         return 1;
-    size_t from = token_start(rw), to = token_end(rw);
-    if (rw->failed)
+    if (!compact_gap(rw))
         return 0;
+    size_t to = token_end(rw);
     int field;
     if (!begin_value(rw, &field))
         return 0;
@@ -585,12 +654,12 @@ static int scalar(struct pg_rewriter *rw, char type, const char *data, size_t le
     if ((selected || stray) && !offer(rw, selected ? field : -1, type, data, len, &act, &tok))
         return 0;
     int ok = 1;
-    if (act == PG_RW_REMOVE) {
-        remove_value(rw);
-    } else {
-        keep_element(rw);
-        ok = act == PG_RW_REPLACE ? emit_token(rw, &tok) : put_token(rw, from, to);
-    }
+    if (act == PG_RW_REMOVE)
+        remove_element(rw);
+    else if (act == PG_RW_REPLACE)
+        ok = replace_token(rw, &tok);
+    else
+        ok = keep_element(rw) && put_token(rw, rw->at, to);
     token_done(rw, to);
     return ok && end_value(rw);
 }
@@ -623,9 +692,9 @@ static int open_container(struct pg_rewriter *rw, char kind)
         rw->skip++;
         return 1;
     }
-    size_t from = token_start(rw), to = token_end(rw);
-    if (rw->failed)
+    if (!compact_gap(rw))
         return 0;
+    size_t to = token_end(rw);
     int field;
     if (!begin_value(rw, &field))
         return 0;
@@ -636,17 +705,16 @@ static int open_container(struct pg_rewriter *rw, char kind)
         return 0;
     if (act == PG_RW_REMOVE || act == PG_RW_REPLACE) {
         /* Its contents are read and dropped; the value ends at its close. */
+        int ok = 1;
+        if (act == PG_RW_REMOVE)
+            remove_element(rw);
+        else
+            ok = replace_token(rw, &tok);
         rw->skip = 1;
         token_done(rw, to);
-        if (act == PG_RW_REMOVE) {
-            remove_value(rw);
-            return 1;
-        }
-        keep_element(rw);
-        return emit_token(rw, &tok);
+        return ok;
     }
-    keep_element(rw);
-    if (!put_token(rw, from, to))
+    if (!keep_element(rw) || !put_token(rw, rw->at, to))
         return 0;
     token_done(rw, to);
     rw->stack[rw->depth++] = (struct level){.kind = kind, .field = field};
@@ -661,12 +729,12 @@ static int close_container(struct pg_rewriter *rw)
         token_done(rw, token_end(rw)); /* all of it, up to its close, dropped */
         return end_value(rw);
     }
-    size_t from = token_start(rw), to = token_end(rw);
-    if (rw->failed)
+    if (!compact_gap(rw))
         return 0;
     if (rw->pending) /* a comma before a close: yajl refuses that first */
         return fail(rw, "invalid JSON (a separator before a close)");
-    if (!put_token(rw, from, to))
+    size_t to = token_end(rw);
+    if (!put_token(rw, rw->at, to))
         return 0;
     token_done(rw, to);
     rw->depth--;
@@ -698,22 +766,25 @@ static int on_map_key(void *ctx, const unsigned char *key, size_t len)
     struct pg_rewriter *rw = ctx;
     if (rw->skip)
         return 1;
-    size_t from = token_start(rw), to = token_end(rw);
-    if (rw->failed)
+    if (!compact_gap(rw))
         return 0;
+    size_t to = token_end(rw);
     if (pg_sel_cursor_push(&rw->cur, (const char *)key, len) != 0)
         return fail(rw, "the document is too deep for the PHI selectors");
     int inherited = parent_field(rw);
     int field = inherited >= 0 ? inherited : pg_sel_cursor_field(&rw->cur);
     if (field < 0 && !rw->opt.scan_envelopes) {
-        keep_element(rw); /* nothing here can be removed: the member stays */
+        if (!keep_element(rw)) /* nothing here can be removed: the member stays */
+            return 0;
     } else {
         if (len > rw->opt.max_value_bytes)
             return fail(rw, "an object key is longer than the rewriter's limit");
-        if (!rw->pending) /* the first member: no comma */
-            start_pending(rw, from, false, rw->carry.len > 0);
+        /* Its comma (or, first, its key) and what follows wait for its
+         * value; a comma seen at a piece's end already waits. */
+        if (!rw->pending)
+            start_pending(rw, rw->at, rw->carry.len > 0);
     }
-    int ok = put_token(rw, from, to);
+    int ok = put_token(rw, rw->at, to);
     token_done(rw, to);
     return ok;
 }
@@ -915,6 +986,6 @@ void pg_rewriter_free(struct pg_rewriter *rw)
     buf_free(rw, &rw->carry);
     buf_free(rw, &rw->pend);
     /* Only what was written of the output buffer (replacements held PHI). */
-    OPENSSL_cleanse(rw->out, rw->out_high);
+    wipe(rw->out, rw->out_high);
     free(rw);
 }
