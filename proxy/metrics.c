@@ -270,6 +270,13 @@ void pg_metrics_render_workers(struct evbuffer *out, struct pg_worker *ws, int n
     pg_metrics_header(out, "phiguard_connections_rejected_total", "counter",
                       "Client connections closed at once: the connection limit was reached.");
     evbuffer_add_printf(out, "phiguard_connections_rejected_total %" PRIu64 "\n", rejected);
+    uint64_t verifications = 0;
+    for (int i = 0; i < n; i++)
+        if (ws[i].metrics)
+            verifications += ws[i].metrics->password_verifications;
+    pg_metrics_header(out, "phiguard_password_verifications_total", "counter",
+                      "Argon2id password verifications, the dummy one for unknown or disabled users included.");
+    evbuffer_add_printf(out, "phiguard_password_verifications_total %" PRIu64 "\n", verifications);
     events(out, "phiguard_logins_total", "Password sign-ins, by outcome.", NULL, "outcome", ws, n,
            offsetof(struct pg_worker_metrics, events), "login");
     events(out, "phiguard_security_events_total", "Security events, by type and outcome.", "type", "outcome", ws, n,

@@ -42,6 +42,7 @@ struct pg_worker_metrics {
     struct pg_histogram overhead;     /* phiguard's own time: the request's duration minus the upstream's */
     struct pg_histogram upstream;     /* upstream start to its response head */
     uint64_t tls_handshakes, tls_failures;
+    uint64_t password_verifications; /* Argon2id runs, the dummy for unknown users included */
     struct pg_event_table alerts;     /* rule, severity */
     struct pg_event_table events;     /* security event type, outcome */
 };
