@@ -1,6 +1,7 @@
 #include "policy/chain.h"
 
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void to_hex(const unsigned char md[32], char out[PG_HASH_HEX])
@@ -33,6 +34,45 @@ void pg_chain_leaf_hash(const void *bytes, size_t len, char out[PG_HASH_HEX])
     sha256_hex(&leaf, 1, bytes, len, out);
 }
 
+struct pg_chain_hasher {
+    EVP_MD *md;
+    EVP_MD_CTX *ctx;
+};
+
+struct pg_chain_hasher *pg_chain_hasher_new(void)
+{
+    struct pg_chain_hasher *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    h->ctx = EVP_MD_CTX_new();
+    if (!h->md || !h->ctx) {
+        pg_chain_hasher_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void pg_chain_hasher_free(struct pg_chain_hasher *h)
+{
+    if (!h)
+        return;
+    EVP_MD_CTX_free(h->ctx);
+    EVP_MD_free(h->md);
+    free(h);
+}
+
+void pg_chain_hasher_leaf(struct pg_chain_hasher *h, const void *bytes, size_t len, char out[PG_HASH_HEX])
+{
+    static const unsigned char leaf = 0x00;
+    unsigned char md[32];
+    memset(md, 0, sizeof md); /* as in sha256_hex: a failure can never match a real hash */
+    if (EVP_DigestInit_ex2(h->ctx, h->md, NULL) == 1 && EVP_DigestUpdate(h->ctx, &leaf, 1) == 1 &&
+        EVP_DigestUpdate(h->ctx, bytes, len) == 1)
+        EVP_DigestFinal_ex(h->ctx, md, NULL);
+    to_hex(md, out);
+}
+
 void pg_chain_genesis(const char *chain_id, char out[PG_HASH_HEX])
 {
     static const char domain[] = "phiguard audit chain genesis v1";
@@ -46,13 +86,20 @@ void pg_chain_session_hash(const char *session_id, char out[PG_HASH_HEX])
 
 int pg_chain_is_hash(const char *s)
 {
-    size_t i = 0;
-    for (; i < 64; i++) {
-        char c = s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return 0;
+    /* Checked for every record written and read: one table load a digit and
+     * one branch for the whole hash. */
+    static const unsigned char lower_hex[256] = {
+        ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+        ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    };
+    unsigned ok = 1;
+    for (size_t i = 0; i < 64; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!c)
+            return 0; /* a short string: never read past its end */
+        ok &= lower_hex[c];
     }
-    return s[i] == '\0';
+    return ok && s[64] == '\0';
 }
 
 void pg_chain_tip_genesis(struct pg_chain_tip *tip, const char *chain_id)

@@ -12,6 +12,16 @@
 #define PG_HASH_HEX 65 /* 64 hex digits and a NUL */
 
 void pg_chain_leaf_hash(const void *bytes, size_t len, char out[PG_HASH_HEX]);
+
+/* The same leaf hash for a writer hashing record after record on one
+ * thread: the digest is fetched from the provider once and one context is
+ * reset per hash instead of allocated, which costs about a third of a short
+ * record's hash otherwise. */
+struct pg_chain_hasher;
+/* NULL when out of memory (then use pg_chain_leaf_hash). */
+struct pg_chain_hasher *pg_chain_hasher_new(void);
+void pg_chain_hasher_free(struct pg_chain_hasher *h);
+void pg_chain_hasher_leaf(struct pg_chain_hasher *h, const void *bytes, size_t len, char out[PG_HASH_HEX]);
 /* SHA-256("phiguard audit chain genesis v1" || 0x00 || chain id). */
 void pg_chain_genesis(const char *chain_id, char out[PG_HASH_HEX]);
 /* SHA-256 of a session id, so a record can name a session without holding

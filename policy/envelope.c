@@ -47,11 +47,23 @@ struct field_key {
     EVP_CIPHER_CTX *tmpl;
 };
 
+#define GCM_KEYS 8 /* keys a thread keeps a keyed GCM context for */
+
+/* AES-256-GCM already keyed: a message sets only its nonce (keying costs
+ * the AES key schedule and the GHASH table every time). GCM encrypts and
+ * decrypts with the same schedule, so one context serves both. */
+struct gcm_key {
+    unsigned char key[32]; /* whose key (contents, as for field_key) */
+    EVP_CIPHER_CTX *ctx;
+};
+
 struct thread_state {
-    EVP_CIPHER_CTX *gcm, *siv;
+    EVP_CIPHER_CTX *siv;
     EVP_KDF_CTX *kdf;
     struct field_key keys[FIELD_KEYS];
     unsigned next; /* the entry replaced next */
+    struct gcm_key gcm[GCM_KEYS];
+    unsigned gcm_next;
 };
 
 static pthread_key_t state_key;
@@ -60,7 +72,8 @@ static bool state_key_ok;
 static void state_free(void *p)
 {
     struct thread_state *ts = p;
-    EVP_CIPHER_CTX_free(ts->gcm);
+    for (int i = 0; i < GCM_KEYS; i++)
+        EVP_CIPHER_CTX_free(ts->gcm[i].ctx);
     EVP_CIPHER_CTX_free(ts->siv);
     EVP_KDF_CTX_free(ts->kdf);
     for (int i = 0; i < FIELD_KEYS; i++)
@@ -88,12 +101,11 @@ static struct thread_state *thread_state(void)
     ts = calloc(1, sizeof *ts);
     if (!ts)
         return NULL;
-    ts->gcm = EVP_CIPHER_CTX_new();
     ts->siv = EVP_CIPHER_CTX_new();
     ts->kdf = EVP_KDF_CTX_new(hkdf_alg);
     /* The cipher is set once; later calls pass only a key, reusing it. */
-    if (!ts->gcm || !ts->siv || !ts->kdf || EVP_CipherInit_ex2(ts->gcm, aes_gcm, NULL, NULL, 1, NULL) != 1 ||
-        EVP_CipherInit_ex2(ts->siv, aes_siv, NULL, NULL, 1, NULL) != 1 || pthread_setspecific(state_key, ts) != 0) {
+    if (!ts->siv || !ts->kdf || EVP_CipherInit_ex2(ts->siv, aes_siv, NULL, NULL, 1, NULL) != 1 ||
+        pthread_setspecific(state_key, ts) != 0) {
         state_free(ts);
         return NULL;
     }
@@ -113,15 +125,38 @@ static int hkdf(struct thread_state *ts, const unsigned char *key, size_t keylen
     return EVP_KDF_derive(ts->kdf, out, outlen, params) == 1 ? 0 : -1;
 }
 
-static bool kid_ok(const char *kid)
+/* Each byte's base64url value, or 0xff: a lookup per character instead of
+ * a search of the alphabet. Built from b64url once per process. */
+static unsigned char b64url_value[256];
+static pthread_once_t b64url_once = PTHREAD_ONCE_INIT;
+
+static void b64url_table(void)
 {
-    size_t n = strlen(kid);
+    memset(b64url_value, 0xff, sizeof b64url_value);
+    for (unsigned i = 0; i < 64; i++)
+        b64url_value[(unsigned char)b64url[i]] = (unsigned char)i;
+}
+
+static const unsigned char *b64url_values(void)
+{
+    pthread_once(&b64url_once, b64url_table);
+    return b64url_value;
+}
+
+static bool kid_ok_n(const char *kid, size_t n)
+{
     if (n == 0 || n > PG_ENVELOPE_KID_MAX)
         return false;
+    const unsigned char *val = b64url_values();
     for (size_t i = 0; i < n; i++)
-        if (!strchr(b64url, kid[i]))
+        if (val[(unsigned char)kid[i]] == 0xff)
             return false;
     return true;
+}
+
+static bool kid_ok(const char *kid)
+{
+    return kid_ok_n(kid, strlen(kid));
 }
 
 int pg_phi_key_init(struct pg_phi_key *k, const char *kid, const unsigned char secret[32])
@@ -140,11 +175,21 @@ int pg_phi_key_init(struct pg_phi_key *k, const char *kid, const unsigned char s
     return 0;
 }
 
-/* "v1|kid|mode|field": what binds an envelope to its key, mode and field. */
-static size_t make_aad(char *aad, size_t cap, const char *kid, char mode, const char *field)
+/* "v1|kid|mode|field": what binds an envelope to its key, mode and field.
+ * 0 when it does not fit. */
+static size_t make_aad(char *aad, size_t cap, const char *kid, size_t kid_len, char mode, const char *field)
 {
-    int n = snprintf(aad, cap, "v1|%s|%c|%s", kid, mode, field);
-    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    size_t flen = strlen(field), n = 3 + kid_len + 3 + flen;
+    if (n >= cap)
+        return 0;
+    memcpy(aad, "v1|", 3);
+    memcpy(aad + 3, kid, kid_len);
+    aad[3 + kid_len] = '|';
+    aad[4 + kid_len] = mode;
+    aad[5 + kid_len] = '|';
+    memcpy(aad + 6 + kid_len, field, flen);
+    aad[n] = '\0';
+    return n;
 }
 
 /* Sets ctx up for SIV under the field's own key: a copy of this thread's
@@ -208,15 +253,38 @@ static int siv(const struct pg_phi_key *k, const char *field, int enc, const uns
     return 0;
 }
 
+/* This thread's GCM context keyed with k's GCM key: a cached one, or a new
+ * one keyed now (replacing the oldest). NULL on failure. */
+static EVP_CIPHER_CTX *gcm_for_key(struct thread_state *ts, const struct pg_phi_key *k)
+{
+    for (int i = 0; i < GCM_KEYS; i++) {
+        struct gcm_key *e = &ts->gcm[i];
+        if (e->ctx && !CRYPTO_memcmp(e->key, k->gcm, sizeof e->key))
+            return e->ctx;
+    }
+    struct gcm_key *e = &ts->gcm[ts->gcm_next++ % GCM_KEYS];
+    EVP_CIPHER_CTX_free(e->ctx);
+    OPENSSL_cleanse(e->key, sizeof e->key);
+    e->ctx = EVP_CIPHER_CTX_new();
+    if (!e->ctx || EVP_CipherInit_ex2(e->ctx, aes_gcm, k->gcm, NULL, 1, NULL) != 1) {
+        EVP_CIPHER_CTX_free(e->ctx);
+        e->ctx = NULL;
+        return NULL;
+    }
+    memcpy(e->key, k->gcm, sizeof e->key);
+    return e->ctx;
+}
+
 static int gcm(const struct pg_phi_key *k, int enc, const unsigned char nonce[NONCE_LEN], const unsigned char *aad,
                size_t aadlen, const unsigned char *in, size_t inlen, unsigned char *out, unsigned char tag[TAG_LEN])
 {
     struct thread_state *ts = thread_state();
-    if (!ts)
+    EVP_CIPHER_CTX *ctx = ts ? gcm_for_key(ts, k) : NULL;
+    if (!ctx)
         return -1;
-    EVP_CIPHER_CTX *ctx = ts->gcm;
     int outl = 0;
-    if (EVP_CipherInit_ex2(ctx, NULL, k->gcm, nonce, enc, NULL) != 1)
+    /* Key NULL: the context keeps its key; the nonce and direction are new. */
+    if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, enc, NULL) != 1)
         return -1;
     if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, tag) != 1)
         return -1;
@@ -249,24 +317,40 @@ static long b64url_decode(const char *in, size_t n, unsigned char *out, size_t c
 {
     if (n % 4 == 1)
         return -1;
-    size_t o = 0;
-    unsigned v = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *p = memchr(b64url, in[i], 64);
-        if (!p || !in[i])
+    const unsigned char *val = b64url_values();
+    if (n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
+        return -1;
+    size_t o = 0, i = 0;
+    /* Whole quads: four characters, three bytes. A character outside the
+     * alphabet has value 0xff, which sets a bit above the 24 a quad holds. */
+    for (; i + 4 <= n; i += 4) {
+        unsigned a = val[(unsigned char)in[i]], b = val[(unsigned char)in[i + 1]],
+                 c = val[(unsigned char)in[i + 2]], d = val[(unsigned char)in[i + 3]];
+        if ((a | b | c | d) & 0xc0)
             return -1;
-        v = v << 6 | (unsigned)(p - b64url);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o == cap)
-                return -1;
-            out[o++] = (unsigned char)(v >> bits);
-        }
+        unsigned v = a << 18 | b << 12 | c << 6 | d;
+        out[o++] = (unsigned char)(v >> 16);
+        out[o++] = (unsigned char)(v >> 8);
+        out[o++] = (unsigned char)v;
     }
-    if (bits && (v & ((1u << bits) - 1)))
+    if (i == n)
+        return (long)o;
+    /* Two or three characters left: one or two bytes. */
+    unsigned v = 0;
+    size_t left = n - i;
+    for (size_t j = 0; j < left; j++) {
+        unsigned c = val[(unsigned char)in[i + j]];
+        if (c & 0xc0)
+            return -1;
+        v = v << 6 | c;
+    }
+    int bits = (int)left * 6 % 8;
+    if (v & ((1u << bits) - 1))
         return -1; /* one spelling only: the unused low bits must be zero */
+    v >>= bits;
+    if (left == 3)
+        out[o++] = (unsigned char)(v >> 8);
+    out[o++] = (unsigned char)v;
     return (long)o;
 }
 
@@ -276,7 +360,8 @@ long pg_envelope_seal(const struct pg_phi_key *k, char mode, const char *field, 
     if ((mode != 'r' && mode != 'd') || (type != 's' && type != 'n' && type != 'b') || len > VALUE_MAX)
         return -1;
     char aad[600];
-    size_t aadlen = make_aad(aad, sizeof aad, k->kid, mode, field);
+    size_t kid_len = strlen(k->kid);
+    size_t aadlen = make_aad(aad, sizeof aad, k->kid, kid_len, mode, field);
     unsigned char pt_small[ON_STACK + 1], blob_small[NONCE_LEN + ON_STACK + 1 + TAG_LEN];
     bool small = len <= ON_STACK;
     unsigned char *pt = small ? pt_small : malloc(len + 1),
@@ -296,11 +381,16 @@ long pg_envelope_seal(const struct pg_phi_key *k, char mode, const char *field, 
         goto out;
     }
     size_t blob_len = nonce_len + len + 1 + TAG_LEN;
-    size_t need = strlen(PG_ENVELOPE_PREFIX) + strlen(k->kid) + 3 + (blob_len + 2) / 3 * 4 + 1;
-    if (need > cap)
+    size_t prefix = sizeof PG_ENVELOPE_PREFIX - 1;
+    size_t n = prefix + kid_len + 3; /* "phi:v1:" kid ":" mode ":" */
+    if (n + (blob_len + 2) / 3 * 4 + 1 > cap)
         goto out;
-    int n = snprintf(out, cap, PG_ENVELOPE_PREFIX "%s:%c:", k->kid, mode);
-    rc = n + (long)b64url_encode(blob, blob_len, out + n);
+    memcpy(out, PG_ENVELOPE_PREFIX, prefix);
+    memcpy(out + prefix, k->kid, kid_len);
+    out[prefix + kid_len] = ':';
+    out[prefix + kid_len + 1] = mode;
+    out[prefix + kid_len + 2] = ':';
+    rc = (long)(n + b64url_encode(blob, blob_len, out + n));
 out:
     if (pt)
         OPENSSL_cleanse(pt, len + 1);
@@ -327,15 +417,14 @@ enum pg_envelope_result pg_envelope_open(const struct pg_phi_key *keys, size_t n
     const char *colon = memchr(p, ':', (size_t)(end - p));
     if (!colon || colon == p || colon - p > PG_ENVELOPE_KID_MAX || end - colon < 4 || colon[2] != ':')
         return PG_ENVELOPE_MALFORMED;
-    char kid[PG_ENVELOPE_KID_MAX + 1];
-    memcpy(kid, p, (size_t)(colon - p));
-    kid[colon - p] = '\0';
+    const char *kid = p;
+    size_t kid_len = (size_t)(colon - p);
     char mode = colon[1];
-    if ((mode != 'r' && mode != 'd') || !kid_ok(kid))
+    if ((mode != 'r' && mode != 'd') || !kid_ok_n(kid, kid_len))
         return PG_ENVELOPE_MALFORMED;
     const struct pg_phi_key *k = NULL;
     for (size_t i = 0; i < nkeys && !k; i++)
-        if (!strcmp(keys[i].kid, kid))
+        if (!strncmp(keys[i].kid, kid, kid_len) && keys[i].kid[kid_len] == '\0')
             k = &keys[i];
     if (!k)
         return PG_ENVELOPE_UNKNOWN_KEY;
@@ -352,7 +441,7 @@ enum pg_envelope_result pg_envelope_open(const struct pg_phi_key *keys, size_t n
         goto out;
     ct_len = (size_t)blob_len - nonce_len - TAG_LEN;
     char aad[600];
-    size_t aadlen = make_aad(aad, sizeof aad, kid, mode, field);
+    size_t aadlen = make_aad(aad, sizeof aad, kid, kid_len, mode, field);
     if (!aadlen || !(pt = small ? pt_small : malloc(ct_len)))
         goto out;
     unsigned char *ct = blob + nonce_len, *tag = ct + ct_len;

@@ -17,9 +17,10 @@
  * Pure: keys come from the caller (the keyring loader is the only part that
  * reads a file). Thread-safe: any thread may seal and open with a shared,
  * read-only key. The algorithms are fetched once per process; each thread
- * keeps its own cipher contexts and the SIV contexts of the last few
- * fields it used (keyed by the key's contents, so a freed and reloaded
- * keyring is never confused), wiped when the thread ends. */
+ * keeps its own cipher contexts: a GCM context already keyed for each of
+ * the last few keys it used, and the SIV contexts of the last few fields
+ * (both found by the key's contents, so a freed and reloaded keyring is
+ * never confused), wiped when the thread ends. */
 #include <stdbool.h>
 #include <stddef.h>
 

@@ -17,10 +17,12 @@ void pg_canon_free(struct pg_canon *c)
     memset(c, 0, sizeof *c);
 }
 
-static void put(struct pg_canon *c, const char *s, size_t n)
+/* Room for n more bytes and the NUL; false (and failed set) when memory
+ * ran out. */
+static bool reserve(struct pg_canon *c, size_t n)
 {
     if (c->failed)
-        return;
+        return false;
     if (c->len + n + 1 > c->cap) {
         size_t cap = c->cap ? c->cap : 1024; /* a request's record fits */
         while (cap < c->len + n + 1)
@@ -28,11 +30,18 @@ static void put(struct pg_canon *c, const char *s, size_t n)
         char *g = realloc(c->buf, cap);
         if (!g) {
             c->failed = true;
-            return;
+            return false;
         }
         c->buf = g;
         c->cap = cap;
     }
+    return true;
+}
+
+static void put(struct pg_canon *c, const char *s, size_t n)
+{
+    if (!reserve(c, n))
+        return;
     memcpy(c->buf + c->len, s, n);
     c->len += n;
     c->buf[c->len] = '\0';
@@ -70,56 +79,88 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
+/* 1 for the bytes a string holds as they are: printable ASCII but " and \.
+ * One load per byte instead of four comparisons: most of a record is runs
+ * of such bytes. */
+static const unsigned char plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20: '"' */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50: '\\' */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, /* 0x70: DEL */
+};
+
+/* The most a string of n bytes can take once quoted and escaped: \ufffd
+ * (six bytes) for every byte. */
+#define ESCAPED_MAX(n) (6 * (n) + 2)
+
 /* RFC 8259 strings with one fixed choice of escapes: the two-character
  * forms for " \ \b \f \n \r \t, \u00XX for other controls and DEL, \ufffd
- * for each byte outside valid UTF-8, every other byte as it is. */
-static void put_string(struct pg_canon *c, const char *s, size_t n)
+ * for each byte outside valid UTF-8, every other byte as it is. Writes at
+ * p, which has room for ESCAPED_MAX(n); returns the end. */
+static char *escape(char *p, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    put(c, "\"", 1);
+    *p++ = '"';
     for (size_t i = 0; i < n;) {
-        /* A run of printable ASCII needing no escape goes in one copy: most
-         * of a record is such runs. */
         size_t run = i;
-        while (run < n && (unsigned char)s[run] >= 0x20 && (unsigned char)s[run] < 0x7f && s[run] != '"' &&
-               s[run] != '\\')
+        while (run < n && plain[(unsigned char)s[run]])
             run++;
         if (run > i) {
-            put(c, s + i, run - i);
+            memcpy(p, s + i, run - i);
+            p += run - i;
             i = run;
             continue;
         }
         unsigned char ch = (unsigned char)s[i];
-        const char *esc = NULL;
+        char esc = 0;
         switch (ch) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
+        case '"': esc = '"'; break;
+        case '\\': esc = '\\'; break;
+        case '\b': esc = 'b'; break;
+        case '\f': esc = 'f'; break;
+        case '\n': esc = 'n'; break;
+        case '\r': esc = 'r'; break;
+        case '\t': esc = 't'; break;
         default: break;
         }
         if (esc) {
-            put(c, esc, 2);
+            *p++ = '\\';
+            *p++ = esc;
             i++;
         } else if (ch < 0x20 || ch == 0x7f) {
-            char u[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
-            put(c, u, 6);
+            memcpy(p, "\\u00", 4);
+            p[4] = hex[ch >> 4];
+            p[5] = hex[ch & 15];
+            p += 6;
             i++;
         } else {
             size_t k = utf8_len((const unsigned char *)s + i, n - i);
             if (k) {
-                put(c, s + i, k);
+                memcpy(p, s + i, k);
+                p += k;
                 i += k;
             } else {
-                put(c, "\\ufffd", 6);
+                memcpy(p, "\\ufffd", 6);
+                p += 6;
                 i++;
             }
         }
     }
-    put(c, "\"", 1);
+    *p++ = '"';
+    return p;
+}
+
+static void put_string(struct pg_canon *c, const char *s, size_t n)
+{
+    if (!reserve(c, ESCAPED_MAX(n)))
+        return;
+    char *end = escape(c->buf + c->len, s, n);
+    c->len = (size_t)(end - c->buf);
+    c->buf[c->len] = '\0';
 }
 
 static void member(struct pg_canon *c, const char *key)
@@ -188,17 +229,50 @@ void pg_canon_null(struct pg_canon *c, const char *key)
 
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -1)
 
+static void two_digits(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+}
+
 int pg_record_format_time(int64_t time_us, char out[PG_RECORD_TIME_LEN])
 {
+    /* The date and time of day change once a second while records come by
+     * the thousand: gmtime_r only when the second changes (per thread, as
+     * each worker writes its own chain). */
+    static _Thread_local int64_t cached_secs = -1;
+    static _Thread_local char cached[20]; /* YYYY-MM-DDTHH:MM:SS */
     if (time_us < 0)
         return -1;
-    time_t secs = (time_t)(time_us / 1000000);
-    struct tm tm;
-    if (!gmtime_r(&secs, &tm) || tm.tm_year + 1900 > 9999)
-        return -1;
-    int n = snprintf(out, PG_RECORD_TIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(time_us % 1000000));
-    return n == PG_RECORD_TIME_LEN - 1 ? 0 : -1;
+    int64_t secs = time_us / 1000000;
+    if (secs != cached_secs) {
+        time_t t = (time_t)secs;
+        struct tm tm;
+        if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 > 9999)
+            return -1;
+        int y = tm.tm_year + 1900;
+        two_digits(cached, y / 100);
+        two_digits(cached + 2, y % 100);
+        cached[4] = '-';
+        two_digits(cached + 5, tm.tm_mon + 1);
+        cached[7] = '-';
+        two_digits(cached + 8, tm.tm_mday);
+        cached[10] = 'T';
+        two_digits(cached + 11, tm.tm_hour);
+        cached[13] = ':';
+        two_digits(cached + 14, tm.tm_min);
+        cached[16] = ':';
+        two_digits(cached + 17, tm.tm_sec);
+        cached_secs = secs;
+    }
+    memcpy(out, cached, 19);
+    out[19] = '.';
+    int us = (int)(time_us % 1000000);
+    for (int i = 25; i >= 20; i--, us /= 10)
+        out[i] = (char)('0' + us % 10);
+    out[26] = 'Z';
+    out[27] = '\0';
+    return 0;
 }
 
 static int digits(const char *s, int n, int *out)
@@ -233,45 +307,25 @@ int pg_record_parse_time(const char *t, int64_t *time_us)
     return 0;
 }
 
-static void opt_string(struct pg_canon *c, const char *key, const char *value)
+/* The details sorted by key into sorted (room for ndetails), so their order
+ * never depends on the caller; -1 with the reason in err when one is
+ * incomplete or a key repeats. An insertion sort: records carry a few. */
+static int sort_details(const struct pg_audit_record *r, const struct pg_audit_detail **sorted, char *err,
+                        size_t errlen)
 {
-    if (value)
-        pg_canon_string(c, key, value, strlen(value));
-}
-
-static int by_key(const void *a, const void *b)
-{
-    const struct pg_audit_detail *x = *(const struct pg_audit_detail *const *)a;
-    const struct pg_audit_detail *y = *(const struct pg_audit_detail *const *)b;
-    return strcmp(x->key, y->key);
-}
-
-/* The details sorted by key, so their order never depends on the caller;
- * NULL with the reason in err when one is incomplete or a key repeats. */
-static const struct pg_audit_detail **sorted_details(const struct pg_audit_record *r, char *err, size_t errlen)
-{
-    const struct pg_audit_detail **sorted = malloc((r->ndetails ? r->ndetails : 1) * sizeof *sorted);
-    if (!sorted) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
     for (size_t i = 0; i < r->ndetails; i++) {
-        if (!r->details[i].key || !r->details[i].value) {
-            free(sorted);
-            snprintf(err, errlen, "details[%zu] has no key or value", i);
-            return NULL;
-        }
-        sorted[i] = &r->details[i];
+        const struct pg_audit_detail *d = &r->details[i];
+        if (!d->key || !d->value)
+            return ERR("details[%zu] has no key or value", i);
+        size_t j = i;
+        for (; j > 0 && strcmp(sorted[j - 1]->key, d->key) > 0; j--)
+            sorted[j] = sorted[j - 1];
+        sorted[j] = d;
     }
-    qsort(sorted, r->ndetails, sizeof *sorted, by_key);
-    for (size_t i = 1; i < r->ndetails; i++) {
-        if (strcmp(sorted[i - 1]->key, sorted[i]->key) == 0) {
-            snprintf(err, errlen, "details key \"%s\" given twice", sorted[i]->key);
-            free(sorted);
-            return NULL;
-        }
-    }
-    return sorted;
+    for (size_t i = 1; i < r->ndetails; i++)
+        if (strcmp(sorted[i - 1]->key, sorted[i]->key) == 0)
+            return ERR("details key \"%s\" given twice", sorted[i]->key);
+    return 0;
 }
 
 static int check(const struct pg_audit_record *r, char *err, size_t errlen)
@@ -302,6 +356,59 @@ static int check(const struct pg_audit_record *r, char *err, size_t errlen)
     return 0;
 }
 
+/* The record is written in one pass into room reserved beforehand, its
+ * keys and punctuation as constant pieces: the generic member-by-member
+ * writer above costs several times more per record. The order and the
+ * escaping are the same as that writer's (tests/unit/test_record.c checks
+ * the two against each other). */
+struct out {
+    char *p;
+};
+
+#define LIT(o, s) (memcpy((o)->p, s, sizeof s - 1), (o)->p += sizeof s - 1)
+
+static void out_u64(struct out *o, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *o->p++ = tmp[--n];
+}
+
+static void out_str(struct out *o, const char *s, size_t n)
+{
+    o->p = escape(o->p, s, n);
+}
+
+/* A string member after a comma; key is the literal ",\"name\":". */
+#define OPT(o, key, v, n)                                                                                              \
+    do {                                                                                                               \
+        if (v) {                                                                                                       \
+            LIT(o, key);                                                                                               \
+            out_str(o, v, n);                                                                                          \
+        }                                                                                                              \
+    } while (0)
+
+/* Members of agent: the first one written has no comma before it. */
+static void agent_member(struct out *o, bool *first, const char *key, size_t klen, const char *v, size_t n)
+{
+    if (!v)
+        return;
+    if (!*first)
+        *o->p++ = ',';
+    *first = false;
+    memcpy(o->p, key, klen);
+    o->p += klen;
+    out_str(o, v, n);
+}
+
+#define SLEN(v) ((v) ? strlen(v) : 0)
+#define MAX_DETAILS_ON_STACK 16
+
 int pg_record_write(const struct pg_audit_record *r, struct pg_canon *c, char *err, size_t errlen)
 {
     char when[PG_RECORD_TIME_LEN];
@@ -309,71 +416,143 @@ int pg_record_write(const struct pg_audit_record *r, struct pg_canon *c, char *e
         return -1;
     if (pg_record_format_time(r->time_us, when) != 0)
         return ERR("time is out of range");
-    const struct pg_audit_detail **details = sorted_details(r, err, errlen);
-    if (!details)
+    const struct pg_audit_detail *stack_sorted[MAX_DETAILS_ON_STACK];
+    const struct pg_audit_detail **details = stack_sorted;
+    if (r->ndetails > MAX_DETAILS_ON_STACK && !(details = malloc(r->ndetails * sizeof *details)))
+        return ERR("out of memory");
+    if (sort_details(r, details, err, errlen) != 0) {
+        if (details != stack_sorted)
+            free(details);
         return -1;
-    const char action[2] = {r->action, '\0'};
-    pg_canon_begin_object(c, NULL);
-    pg_canon_int(c, "seq", (int64_t)r->seq);
-    opt_string(c, "writer", r->writer);
-    opt_string(c, "prev", r->prev);
+    }
+    size_t writer_len = strlen(r->writer), type_len = strlen(r->type), subtype_len = SLEN(r->subtype);
+    size_t user_len = SLEN(r->agent.user_id), username_len = SLEN(r->agent.username);
+    size_t session_len = SLEN(r->agent.session_hash), ip_len = SLEN(r->agent.client_ip);
+    size_t ua_len = SLEN(r->agent.user_agent), method_len = SLEN(r->http.method), route_len = SLEN(r->http.route);
+    size_t path_len = SLEN(r->http.path), entity_len = SLEN(r->entity), rule_len = SLEN(r->rule);
+    size_t request_len = SLEN(r->request_id);
+    /* Every string at its worst (six bytes a byte), every key, every integer
+     * at 20 digits. */
+    size_t room = 512 + ESCAPED_MAX(writer_len) + ESCAPED_MAX(type_len) + ESCAPED_MAX(subtype_len) +
+                  ESCAPED_MAX(user_len) + ESCAPED_MAX(username_len) + ESCAPED_MAX(session_len) + ESCAPED_MAX(ip_len) +
+                  ESCAPED_MAX(ua_len) + ESCAPED_MAX(method_len) + ESCAPED_MAX(route_len) + ESCAPED_MAX(path_len) +
+                  ESCAPED_MAX(entity_len) + ESCAPED_MAX(rule_len) + ESCAPED_MAX(request_len);
+    if (r->epoch_prev)
+        room += 128 + ESCAPED_MAX(strlen(r->epoch_prev->writer));
+    for (size_t i = 0; i < r->agent.nroles; i++)
+        room += 1 + ESCAPED_MAX(strlen(r->agent.roles[i]));
+    for (size_t i = 0; i < r->nphi; i++)
+        room += 48 + ESCAPED_MAX(strlen(r->phi[i].field));
+    for (size_t i = 0; i < r->ndetails; i++)
+        room += 2 + ESCAPED_MAX(strlen(details[i]->key)) + ESCAPED_MAX(strlen(details[i]->value));
+    if (c->depth > 0 && c->need_comma[c->depth])
+        room++;
+    if (!reserve(c, room)) {
+        if (details != stack_sorted)
+            free(details);
+        return ERR("out of memory");
+    }
+    struct out o = {c->buf + c->len};
+    if (c->depth > 0) { /* a record inside something the caller writes */
+        if (c->need_comma[c->depth])
+            *o.p++ = ',';
+        c->need_comma[c->depth] = true;
+    }
+    LIT(&o, "{\"seq\":");
+    out_u64(&o, r->seq);
+    LIT(&o, ",\"writer\":");
+    out_str(&o, r->writer, writer_len);
+    LIT(&o, ",\"prev\":\"");
+    memcpy(o.p, r->prev, 64); /* hex: check() made sure */
+    o.p += 64;
+    *o.p++ = '"';
     if (r->epoch_prev) {
-        pg_canon_begin_object(c, "epoch_prev");
-        opt_string(c, "writer", r->epoch_prev->writer);
-        pg_canon_int(c, "seq", (int64_t)r->epoch_prev->seq);
-        opt_string(c, "h", r->epoch_prev->head);
-        pg_canon_end_object(c);
+        LIT(&o, ",\"epoch_prev\":{\"writer\":");
+        out_str(&o, r->epoch_prev->writer, strlen(r->epoch_prev->writer));
+        LIT(&o, ",\"seq\":");
+        out_u64(&o, r->epoch_prev->seq);
+        LIT(&o, ",\"h\":\"");
+        memcpy(o.p, r->epoch_prev->head, 64);
+        o.p += 64;
+        LIT(&o, "\"}");
     }
-    opt_string(c, "time", when);
-    opt_string(c, "type", r->type);
-    opt_string(c, "subtype", r->subtype);
-    opt_string(c, "action", action);
-    pg_canon_int(c, "outcome", r->outcome);
-    pg_canon_begin_object(c, "agent");
-    opt_string(c, "user", r->agent.user_id);
-    opt_string(c, "username", r->agent.username);
+    LIT(&o, ",\"time\":\"");
+    memcpy(o.p, when, PG_RECORD_TIME_LEN - 1); /* digits and punctuation only */
+    o.p += PG_RECORD_TIME_LEN - 1;
+    *o.p++ = '"';
+    LIT(&o, ",\"type\":");
+    out_str(&o, r->type, type_len);
+    OPT(&o, ",\"subtype\":", r->subtype, subtype_len);
+    LIT(&o, ",\"action\":\"");
+    *o.p++ = r->action; /* one of C R U D E */
+    LIT(&o, "\",\"outcome\":");
+    out_u64(&o, (uint64_t)r->outcome);
+    LIT(&o, ",\"agent\":{");
+    bool first = true;
+    agent_member(&o, &first, "\"user\":", 7, r->agent.user_id, user_len);
+    agent_member(&o, &first, "\"username\":", 11, r->agent.username, username_len);
     if (r->agent.nroles) {
-        pg_canon_begin_array(c, "roles");
-        for (size_t i = 0; i < r->agent.nroles; i++)
-            opt_string(c, NULL, r->agent.roles[i]);
-        pg_canon_end_array(c);
-    }
-    opt_string(c, "session", r->agent.session_hash);
-    opt_string(c, "ip", r->agent.client_ip);
-    opt_string(c, "user_agent", r->agent.user_agent);
-    pg_canon_end_object(c);
-    if (r->http.method || r->http.route || r->http.path || r->http.status) {
-        pg_canon_begin_object(c, "http");
-        opt_string(c, "method", r->http.method);
-        opt_string(c, "route", r->http.route);
-        opt_string(c, "path", r->http.path);
-        if (r->http.status)
-            pg_canon_int(c, "status", r->http.status);
-        pg_canon_end_object(c);
-    }
-    opt_string(c, "entity", r->entity);
-    opt_string(c, "rule", r->rule);
-    opt_string(c, "request", r->request_id);
-    if (r->nphi) {
-        pg_canon_begin_array(c, "phi");
-        for (size_t i = 0; i < r->nphi; i++) {
-            pg_canon_begin_object(c, NULL);
-            opt_string(c, "field", r->phi[i].field);
-            pg_canon_int(c, "count", r->phi[i].count);
-            pg_canon_end_object(c);
+        if (!first)
+            *o.p++ = ',';
+        first = false;
+        LIT(&o, "\"roles\":[");
+        for (size_t i = 0; i < r->agent.nroles; i++) {
+            if (i)
+                *o.p++ = ',';
+            out_str(&o, r->agent.roles[i], strlen(r->agent.roles[i]));
         }
-        pg_canon_end_array(c);
+        *o.p++ = ']';
+    }
+    agent_member(&o, &first, "\"session\":", 10, r->agent.session_hash, session_len);
+    agent_member(&o, &first, "\"ip\":", 5, r->agent.client_ip, ip_len);
+    agent_member(&o, &first, "\"user_agent\":", 13, r->agent.user_agent, ua_len);
+    *o.p++ = '}';
+    if (r->http.method || r->http.route || r->http.path || r->http.status) {
+        LIT(&o, ",\"http\":{");
+        first = true;
+        agent_member(&o, &first, "\"method\":", 9, r->http.method, method_len);
+        agent_member(&o, &first, "\"route\":", 8, r->http.route, route_len);
+        agent_member(&o, &first, "\"path\":", 7, r->http.path, path_len);
+        if (r->http.status) {
+            if (!first)
+                *o.p++ = ',';
+            LIT(&o, "\"status\":");
+            out_u64(&o, (uint64_t)r->http.status);
+        }
+        *o.p++ = '}';
+    }
+    OPT(&o, ",\"entity\":", r->entity, entity_len);
+    OPT(&o, ",\"rule\":", r->rule, rule_len);
+    OPT(&o, ",\"request\":", r->request_id, request_len);
+    if (r->nphi) {
+        LIT(&o, ",\"phi\":[");
+        for (size_t i = 0; i < r->nphi; i++) {
+            if (i)
+                *o.p++ = ',';
+            LIT(&o, "{\"field\":");
+            out_str(&o, r->phi[i].field, strlen(r->phi[i].field));
+            LIT(&o, ",\"count\":");
+            out_u64(&o, r->phi[i].count);
+            *o.p++ = '}';
+        }
+        *o.p++ = ']';
     }
     if (r->ndetails) {
-        pg_canon_begin_object(c, "details");
-        for (size_t i = 0; i < r->ndetails; i++)
-            pg_canon_string(c, details[i]->key, details[i]->value, strlen(details[i]->value));
-        pg_canon_end_object(c);
+        LIT(&o, ",\"details\":{");
+        for (size_t i = 0; i < r->ndetails; i++) {
+            if (i)
+                *o.p++ = ',';
+            out_str(&o, details[i]->key, strlen(details[i]->key));
+            *o.p++ = ':';
+            out_str(&o, details[i]->value, strlen(details[i]->value));
+        }
+        *o.p++ = '}';
     }
-    free(details);
-    pg_canon_end_object(c);
-    if (c->failed)
-        return ERR("out of memory");
+    *o.p++ = '}';
+    if (details != stack_sorted)
+        free(details);
+    c->len = (size_t)(o.p - c->buf);
+    c->buf[c->len] = '\0';
     return 0;
 }
 

@@ -4,21 +4,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_gen.h>
-#include <openssl/crypto.h>
 #include <yajl/yajl_parse.h>
 
 #include "policy/envelope.h"
 
-/* yajl's generator refuses to open a 128th level; a body deeper than this
- * is refused before it gets there (and yajl's parser stack stays small). */
+/* How the output is made: the input's own bytes, copied verbatim in runs,
+ * except where a value is replaced or removed. yajl still reads (and
+ * validates) every byte; inside a callback, yajl_get_bytes_consumed() is
+ * the offset just past the token the callback is for, and what lies
+ * between the previous token and this one can only be whitespace and at
+ * most one ',' or ':'. So each callback knows the bytes of its token and
+ * of the gap before it.
+ *
+ * Removal: an object member goes with its key, its colon and one comma, an
+ * array element with its place and one comma: a removed element takes the
+ * comma before it, and a kept element drops the comma before it when
+ * nothing before it in its container was kept (its predecessors were all
+ * removed, and one of them had no comma to take). Until a member's fate
+ * is known (its key is read before its value), what would go out for it
+ * (comma, whitespace, key, colon) waits in pend.
+ *
+ * A token cut by the end of a piece: its first bytes wait in carry until
+ * the callback for it comes with the next piece (yajl's lexer holds the
+ * same bytes meanwhile). Bytes inside a removed or replaced container are
+ * never held. */
+
+/* yajl's parser stack stays small, and the position stack below is fixed:
+ * a body deeper than this is refused. */
 #define MAX_DEPTH 100
 #define OUT_CAP 16384
 #define DEFAULT_MAX_VALUE (1u << 20)
 
 struct level {
     char kind; /* 'm' object, 'a' array */
+    bool kept_any; /* a member or element of it went out: the next one keeps its comma */
     int field; /* the selected container this level is inside (kept), or -1 */
+};
+
+struct buf {
+    char *data;
+    size_t len, cap;
+    size_t high; /* the most bytes it has held: what is wiped at the end */
 };
 
 struct pg_rewriter {
@@ -28,20 +54,26 @@ struct pg_rewriter {
     pg_rw_write_fn write;
     void *arg;
     yajl_handle y;
-    yajl_gen g;
     yajl_alloc_funcs alloc;
     struct pg_sel_cursor cur;
     struct level stack[MAX_DEPTH];
     int depth;
     int skip; /* >0: levels open inside a removed or replaced container */
-    /* A member's key waits here until its value is known to stay. */
-    char *key;
-    size_t key_len, key_cap;
-    bool key_pending;
-    char *scratch;
-    size_t scratch_cap;
-    char *out;
-    size_t out_len;
+    /* The piece yajl is reading: bytes before at are done with; [run_from,
+     * run_to) are to be copied to the output as they are. */
+    const char *chunk;
+    size_t chunk_len, at, run_from, run_to;
+    struct buf carry; /* the start of a token cut by the end of a piece */
+    /* An element whose fate is not known yet, as it would go out: while it
+     * is all in the piece, the bytes [pend_from, run_to) of the run (no
+     * copy); once the piece ends, in pend. */
+    struct buf pend;
+    bool pending;  /* output goes to the pending element */
+    bool in_piece; /* ... which is in the run, from pend_from */
+    size_t pend_from;
+    struct buf scratch;
+    char *out; /* OUT_CAP bytes, in the rewriter's own block */
+    size_t out_len, out_high;
     bool write_failed, failed, in_feed;
     int bom; /* leading UTF-8 byte order mark bytes matched; -1 once past it */
     uint64_t consumed, chunk_start;
@@ -51,38 +83,50 @@ struct pg_rewriter {
 
 /* ---- accounting: every byte the rewriter (and yajl for it) holds ---- */
 
+/* Wiping: explicit_bzero is a memset the compiler may not drop, at
+ * memset's speed (OPENSSL_cleanse writes a word at a time). */
+static void wipe(void *p, size_t n)
+{
+    if (n)
+        explicit_bzero(p, n);
+}
+
 struct block {
     size_t size;
     size_t pad; /* keeps what follows aligned for any type */
 };
 
+static void account(struct pg_rewriter *rw, size_t old, size_t now)
+{
+    rw->held = rw->held - old + now;
+    if (rw->held > rw->peak)
+        rw->peak = rw->held;
+}
+
 static void *acct_malloc(void *ctx, size_t sz)
 {
-    struct pg_rewriter *rw = ctx;
     struct block *b = malloc(sizeof *b + sz);
     if (!b)
         return NULL;
     b->size = sz;
-    rw->held += sz;
-    if (rw->held > rw->peak)
-        rw->peak = rw->held;
+    account(ctx, 0, sz);
     return b + 1;
 }
 
+/* yajl's blocks (its token and string buffers held PHI) are wiped whole:
+ * what of them was used is yajl's to know. */
 static void acct_free(void *ctx, void *p)
 {
-    struct pg_rewriter *rw = ctx;
     if (!p)
         return;
     struct block *b = (struct block *)p - 1;
-    rw->held -= b->size;
-    OPENSSL_cleanse(p, b->size); /* tokens, keys and replacements held PHI */
+    account(ctx, b->size, 0);
+    wipe(p, b->size);
     free(b);
 }
 
 static void *acct_realloc(void *ctx, void *p, size_t sz)
 {
-    struct pg_rewriter *rw = ctx;
     if (!p)
         return acct_malloc(ctx, sz);
     struct block *b = (struct block *)p - 1;
@@ -91,26 +135,54 @@ static void *acct_realloc(void *ctx, void *p, size_t sz)
     if (!nb)
         return NULL;
     nb->size = sz;
-    rw->held = rw->held - old + sz;
-    if (rw->held > rw->peak)
-        rw->peak = rw->held;
+    account(ctx, old, sz);
     return nb + 1;
 }
 
-/* Grows *buf to at least need bytes (geometrically, so a run of growing
- * values costs few reallocations). */
-static int reserve(struct pg_rewriter *rw, char **buf, size_t *cap, size_t need)
+/* The rewriter's own buffers know how much of them was ever written: only
+ * that is wiped. */
+static void buf_free(struct pg_rewriter *rw, struct buf *b)
 {
-    if (*cap >= need)
+    if (!b->data)
+        return;
+    wipe(b->data, b->high);
+    struct block *blk = (struct block *)b->data - 1;
+    account(rw, blk->size, 0);
+    free(blk);
+    *b = (struct buf){0};
+}
+
+/* Grows b to hold at least need bytes (geometrically, so a run of growing
+ * values costs few reallocations). Growing moves the bytes: the old block
+ * is wiped as it goes. */
+static int buf_reserve(struct pg_rewriter *rw, struct buf *b, size_t need)
+{
+    if (b->cap >= need)
         return 0;
-    size_t n = *cap ? *cap : 256;
+    size_t n = b->cap ? b->cap : 256;
     while (n < need)
         n *= 2;
-    char *p = acct_realloc(rw, *buf, n);
+    char *p = acct_malloc(rw, n);
     if (!p)
         return -1;
-    *buf = p;
-    *cap = n;
+    if (b->len)
+        memcpy(p, b->data, b->len);
+    size_t len = b->len;
+    buf_free(rw, b);
+    b->data = p;
+    b->cap = n;
+    b->len = b->high = len;
+    return 0;
+}
+
+static int buf_add(struct pg_rewriter *rw, struct buf *b, const char *s, size_t n)
+{
+    if (b->len + n > b->cap && buf_reserve(rw, b, b->len + n) != 0)
+        return -1;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    if (b->len > b->high)
+        b->high = b->len;
     return 0;
 }
 
@@ -138,9 +210,8 @@ static void flush(struct pg_rewriter *rw)
     rw->out_len = 0;
 }
 
-static void print(void *ctx, const char *s, size_t len)
+static void print(struct pg_rewriter *rw, const char *s, size_t len)
 {
-    struct pg_rewriter *rw = ctx;
     if (rw->write_failed)
         return;
     if (rw->out_len + len > OUT_CAP)
@@ -152,16 +223,241 @@ static void print(void *ctx, const char *s, size_t len)
     }
     memcpy(rw->out + rw->out_len, s, len);
     rw->out_len += len;
+    if (rw->out_len > rw->out_high)
+        rw->out_high = rw->out_len;
 }
 
-static int gen_ok(struct pg_rewriter *rw, yajl_gen_status st)
+static void flush_run(struct pg_rewriter *rw)
 {
-    if (rw->write_failed)
-        return fail(rw, "the output could not be written");
-    if (st != yajl_gen_status_ok)
-        return fail(rw, st == yajl_gen_invalid_string ? "a replacement string is not valid UTF-8"
-                                                       : "the output could not be generated");
+    if (rw->run_to > rw->run_from)
+        print(rw, rw->chunk + rw->run_from, rw->run_to - rw->run_from);
+    rw->run_from = rw->run_to = 0;
+}
+
+/* The pending element leaves the run for pend (the piece is about to go,
+ * or what follows is not contiguous); what came before it stays in the
+ * run. */
+static int pend_to_buffer(struct pg_rewriter *rw)
+{
+    rw->in_piece = false;
+    rw->pend.len = 0;
+    size_t n = rw->run_to - rw->pend_from;
+    rw->run_to = rw->pend_from;
+    if (n && buf_add(rw, &rw->pend, rw->chunk + rw->pend_from, n) != 0)
+        return fail(rw, "out of memory");
     return 1;
+}
+
+/* An element whose fate is open starts at byte at of the piece (its comma,
+ * or its key), or, with cut, in carry. */
+static void start_pending(struct pg_rewriter *rw, size_t at, bool cut)
+{
+    rw->pending = true;
+    rw->pend.len = 0;
+    /* A stream of documents drops whitespace: what waits is not one span. */
+    rw->in_piece = !cut && !rw->opt.multiple_values;
+    if (rw->in_piece) {
+        if (rw->run_to != at) {
+            flush_run(rw);
+            rw->run_from = rw->run_to = at;
+        }
+        rw->pend_from = at;
+    }
+}
+
+/* Bytes that are not the piece's own, in order after what the run holds. */
+static void put(struct pg_rewriter *rw, const char *s, size_t n)
+{
+    flush_run(rw);
+    print(rw, s, n);
+}
+
+/* Bytes [from, to) of the piece, verbatim: to the pending element, or to
+ * the run (one copy for a whole stretch of kept input). */
+static int put_chunk(struct pg_rewriter *rw, size_t from, size_t to)
+{
+    if (from == to)
+        return 1;
+    if (rw->pending) {
+        if (rw->in_piece && rw->run_to == from) {
+            rw->run_to = to;
+            return 1;
+        }
+        if (rw->in_piece && !pend_to_buffer(rw))
+            return 0;
+        return buf_add(rw, &rw->pend, rw->chunk + from, to - from) == 0 ? 1 : fail(rw, "out of memory");
+    }
+    if (rw->run_to != from) {
+        flush_run(rw);
+        rw->run_from = from;
+    }
+    rw->run_to = to;
+    return 1;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+/* The gap from at to the next token (or the piece's end): whitespace, kept
+ * (dropped for a stream of documents: one per line), and at most one ','
+ * or ':'. A comma starts the next element, whose fate is not known yet.
+ * Returns where the token starts. */
+static size_t gap(struct pg_rewriter *rw)
+{
+    const char *c = rw->chunk;
+    size_t i = rw->at, n = rw->chunk_len, from = i;
+    bool compact = rw->opt.multiple_values;
+    for (; i < n; i++) {
+        if (is_space(c[i])) {
+            if (compact) {
+                put_chunk(rw, from, i);
+                from = i + 1;
+            }
+        } else if (c[i] == ',') {
+            put_chunk(rw, from, i);
+            start_pending(rw, i, false);
+            from = i;
+        } else if (c[i] != ':') {
+            break;
+        }
+    }
+    put_chunk(rw, from, i);
+    rw->at = i;
+    return i;
+}
+
+#define NONE ((size_t)-1)
+
+/* The gap from at before the current token, read but not put: where the
+ * token starts, and where its comma is (NONE: none). A token carried from
+ * an earlier piece has no gap left: that went out at the piece's end. */
+static size_t scan_gap(const struct pg_rewriter *rw, size_t *comma)
+{
+    *comma = NONE;
+    if (rw->carry.len)
+        return 0;
+    const char *c = rw->chunk;
+    size_t i = rw->at, n = rw->chunk_len;
+    for (; i < n; i++) {
+        if (c[i] == ',')
+            *comma = i;
+        else if (c[i] != ':' && !is_space(c[i]))
+            break;
+    }
+    return i;
+}
+
+/* Just past the current callback's token in the piece. */
+static size_t token_end(const struct pg_rewriter *rw)
+{
+    size_t off = rw->in_feed ? yajl_get_bytes_consumed(rw->y) : 0;
+    return off < rw->chunk_len ? off : rw->chunk_len;
+}
+
+/* The bytes from at (the gap, then the token) up to to, verbatim, after
+ * what went before them. */
+static int put_token(struct pg_rewriter *rw, size_t from, size_t to)
+{
+    if (rw->carry.len) {
+        if (rw->pending) {
+            if (rw->in_piece && !pend_to_buffer(rw))
+                return 0;
+            if (buf_add(rw, &rw->pend, rw->carry.data, rw->carry.len) != 0)
+                return fail(rw, "out of memory");
+        } else {
+            put(rw, rw->carry.data, rw->carry.len);
+        }
+    }
+    return put_chunk(rw, from, to);
+}
+
+/* The callback's token is done with. */
+static void token_done(struct pg_rewriter *rw, size_t end)
+{
+    rw->at = end;
+    rw->carry.len = 0;
+}
+
+static size_t lead_space(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && is_space(s[i]))
+        i++;
+    return i;
+}
+
+/* The pending element stays: what waited for it goes out, but for its
+ * comma when no_comma. */
+static void keep_pending(struct pg_rewriter *rw, bool no_comma)
+{
+    rw->pending = false;
+    if (rw->in_piece) { /* already in the run */
+        size_t c = rw->pend_from + lead_space(rw->chunk + rw->pend_from, rw->run_to - rw->pend_from);
+        if (no_comma && c < rw->run_to && rw->chunk[c] == ',') {
+            size_t to = rw->run_to;
+            rw->run_to = c;
+            flush_run(rw);
+            rw->run_from = c + 1;
+            rw->run_to = to;
+        }
+    } else {
+        size_t c = lead_space(rw->pend.data, rw->pend.len);
+        if (no_comma && c < rw->pend.len && rw->pend.data[c] == ',') {
+            put(rw, rw->pend.data, c);
+            put(rw, rw->pend.data + c + 1, rw->pend.len - c - 1);
+        } else {
+            put(rw, rw->pend.data, rw->pend.len);
+        }
+    }
+    rw->pend.len = 0;
+    rw->in_piece = false;
+}
+
+/* The element the current token starts, is or ends (an object member's
+ * value: its key came first) stays. What waited for it goes out, and the
+ * comma before it unless nothing before it in its container went out
+ * (its predecessors were all removed). The caller then puts from at. */
+static int keep_element(struct pg_rewriter *rw)
+{
+    struct level *l = rw->depth ? &rw->stack[rw->depth - 1] : NULL;
+    bool no_comma = l && !l->kept_any;
+    if (rw->pending) {
+        keep_pending(rw, no_comma);
+    } else if (no_comma) {
+        size_t comma;
+        scan_gap(rw, &comma);
+        if (comma != NONE) {
+            if (!put_chunk(rw, rw->at, comma))
+                return 0;
+            rw->at = comma + 1;
+        }
+    }
+    if (l)
+        l->kept_any = true;
+    return 1;
+}
+
+/* The element goes, with its comma, key and colon; the whitespace before
+ * them stays. A removed document root becomes null. */
+static void remove_element(struct pg_rewriter *rw)
+{
+    if (rw->pending) {
+        if (rw->in_piece) {
+            rw->run_to = rw->pend_from + lead_space(rw->chunk + rw->pend_from, rw->run_to - rw->pend_from);
+        } else {
+            put(rw, rw->pend.data, lead_space(rw->pend.data, rw->pend.len));
+        }
+        rw->pending = false;
+        rw->in_piece = false;
+        rw->pend.len = 0;
+        return;
+    }
+    size_t comma, t = scan_gap(rw, &comma);
+    put_chunk(rw, rw->at, comma != NONE ? comma : t);
+    if (!rw->depth)
+        put(rw, "null", 4);
 }
 
 /* ---- position ---- */
@@ -189,23 +485,8 @@ static int end_value(struct pg_rewriter *rw)
         return 1;
     }
     if (rw->opt.multiple_values)
-        yajl_gen_reset(rw->g, "\n");
-    return gen_ok(rw, yajl_gen_status_ok);
-}
-
-static int emit_key(struct pg_rewriter *rw)
-{
-    if (!rw->key_pending)
-        return 1;
-    rw->key_pending = false;
-    return gen_ok(rw, yajl_gen_string(rw->g, (const unsigned char *)rw->key, rw->key_len));
-}
-
-/* A removed value: its key goes with it; a removed root becomes null. */
-static int drop(struct pg_rewriter *rw)
-{
-    rw->key_pending = false;
-    return rw->depth ? 1 : gen_ok(rw, yajl_gen_null(rw->g));
+        put(rw, "\n", 1);
+    return 1;
 }
 
 /* RFC 8259 number grammar: a replacement number is checked before it goes out. */
@@ -241,26 +522,79 @@ static bool json_number(const char *s, size_t n)
     return i == n;
 }
 
+/* UTF-8 as the parser takes it (yajl checks a lead byte and its
+ * continuation bytes): whatever a body could carry in can go back out. */
+static bool utf8_ok(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t more = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : 4;
+        if (more == 4 || n - i - 1 < more)
+            return false;
+        for (size_t k = 1; k <= more; k++)
+            if ((s[i + k] >> 6) != 0x2)
+                return false;
+        i += more + 1;
+    }
+    return true;
+}
+
+/* A replacement string's content, escaped as JSON wants: '"', '\\' and the
+ * control characters; everything else (UTF-8 included) as it is, copied in
+ * runs. */
+static void put_escaped(struct pg_rewriter *rw, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        put(rw, s + run, i - run);
+        run = i + 1;
+        char e[6] = {'\\', 0};
+        size_t el = 2;
+        switch (c) {
+        case '"': e[1] = '"'; break;
+        case '\\': e[1] = '\\'; break;
+        case '\b': e[1] = 'b'; break;
+        case '\f': e[1] = 'f'; break;
+        case '\n': e[1] = 'n'; break;
+        case '\r': e[1] = 'r'; break;
+        case '\t': e[1] = 't'; break;
+        default:
+            memcpy(e + 1, "u00", 3);
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 15];
+            el = 6;
+        }
+        put(rw, e, el);
+    }
+    put(rw, s + run, n - run);
+}
+
 static int emit_token(struct pg_rewriter *rw, const struct pg_rw_token *t)
 {
     if (t->len > t->cap)
         return fail(rw, "a replacement is longer than its buffer");
     switch (t->type) {
-    case 's': {
-        yajl_gen_config(rw->g, yajl_gen_validate_utf8, 1);
-        yajl_gen_status st = yajl_gen_string(rw->g, (const unsigned char *)t->data, t->len);
-        yajl_gen_config(rw->g, yajl_gen_validate_utf8, 0);
-        return gen_ok(rw, st);
-    }
+    case 's':
+        if (!utf8_ok((const unsigned char *)t->data, t->len))
+            return fail(rw, "a replacement string is not valid UTF-8");
+        put(rw, "\"", 1);
+        put_escaped(rw, t->data, t->len);
+        put(rw, "\"", 1);
+        return 1;
     case 'n':
         if (!json_number(t->data, t->len))
             return fail(rw, "a replacement number is not a JSON number");
-        return gen_ok(rw, yajl_gen_number(rw->g, t->data, t->len));
+        put(rw, t->data, t->len);
+        return 1;
     case 'b':
-        if (t->len == 4 && !memcmp(t->data, "true", 4))
-            return gen_ok(rw, yajl_gen_bool(rw->g, 1));
-        if (t->len == 5 && !memcmp(t->data, "false", 5))
-            return gen_ok(rw, yajl_gen_bool(rw->g, 0));
+        if ((t->len == 4 && !memcmp(t->data, "true", 4)) || (t->len == 5 && !memcmp(t->data, "false", 5))) {
+            put(rw, t->data, t->len);
+            return 1;
+        }
         return fail(rw, "a replacement boolean is neither true nor false");
     }
     return fail(rw, "a replacement has no JSON type");
@@ -272,9 +606,11 @@ static int offer(struct pg_rewriter *rw, int field, char type, const char *data,
 {
     if (len > rw->opt.max_value_bytes)
         return fail(rw, "a PHI value is longer than the rewriter's limit");
-    if (reserve(rw, &rw->scratch, &rw->scratch_cap, 2 * len + 256) != 0)
+    if (buf_reserve(rw, &rw->scratch, 2 * len + 256) != 0)
         return fail(rw, "out of memory");
-    *tok = (struct pg_rw_token){.type = 0, .data = rw->scratch, .cap = rw->scratch_cap, .len = 0};
+    /* The function may write anywhere in the scratch: all of it is wiped. */
+    rw->scratch.high = rw->scratch.cap;
+    *tok = (struct pg_rw_token){.type = 0, .data = rw->scratch.data, .cap = rw->scratch.cap, .len = 0};
     struct pg_rw_value v = {.field = field, .type = type, .data = data, .len = len};
     *act = rw->value(rw->arg, &v, tok);
     if (*act == PG_RW_FAIL)
@@ -284,10 +620,30 @@ static int offer(struct pg_rewriter *rw, int field, char type, const char *data,
 
 /* ---- yajl callbacks ---- */
 
+/* A stream of documents drops whitespace between tokens: there the gap
+ * goes out (less its whitespace) before anything else; otherwise it goes
+ * with the token, as it came, unless something changes there. */
+static int compact_gap(struct pg_rewriter *rw)
+{
+    if (rw->opt.multiple_values && !rw->carry.len)
+        gap(rw);
+    return !rw->failed;
+}
+
+/* The replacement of the current token: the gap before it stays. */
+static int replace_token(struct pg_rewriter *rw, const struct pg_rw_token *tok)
+{
+    size_t comma, t = scan_gap(rw, &comma);
+    return keep_element(rw) && put_chunk(rw, rw->at, t) && emit_token(rw, tok);
+}
+
 static int scalar(struct pg_rewriter *rw, char type, const char *data, size_t len)
 {
     if (rw->skip)
         return 1;
+    if (!compact_gap(rw))
+        return 0;
+    size_t to = token_end(rw);
     int field;
     if (!begin_value(rw, &field))
         return 0;
@@ -297,21 +653,14 @@ static int scalar(struct pg_rewriter *rw, char type, const char *data, size_t le
     struct pg_rw_token tok;
     if ((selected || stray) && !offer(rw, selected ? field : -1, type, data, len, &act, &tok))
         return 0;
-    int ok;
-    if (act == PG_RW_REMOVE) {
-        ok = drop(rw);
-    } else if (!emit_key(rw)) {
-        return 0;
-    } else if (act == PG_RW_REPLACE) {
-        ok = emit_token(rw, &tok);
-    } else {
-        switch (type) {
-        case 's': ok = gen_ok(rw, yajl_gen_string(rw->g, (const unsigned char *)data, len)); break;
-        case 'n': ok = gen_ok(rw, yajl_gen_number(rw->g, data, len)); break;
-        case 'b': ok = gen_ok(rw, yajl_gen_bool(rw->g, data[0] == 't')); break;
-        default: ok = gen_ok(rw, yajl_gen_null(rw->g)); break;
-        }
-    }
+    int ok = 1;
+    if (act == PG_RW_REMOVE)
+        remove_element(rw);
+    else if (act == PG_RW_REPLACE)
+        ok = replace_token(rw, &tok);
+    else
+        ok = keep_element(rw) && put_token(rw, rw->at, to);
+    token_done(rw, to);
     return ok && end_value(rw);
 }
 
@@ -343,6 +692,9 @@ static int open_container(struct pg_rewriter *rw, char kind)
         rw->skip++;
         return 1;
     }
+    if (!compact_gap(rw))
+        return 0;
+    size_t to = token_end(rw);
     int field;
     if (!begin_value(rw, &field))
         return 0;
@@ -353,27 +705,39 @@ static int open_container(struct pg_rewriter *rw, char kind)
         return 0;
     if (act == PG_RW_REMOVE || act == PG_RW_REPLACE) {
         /* Its contents are read and dropped; the value ends at its close. */
-        rw->skip = 1;
+        int ok = 1;
         if (act == PG_RW_REMOVE)
-            return drop(rw);
-        return emit_key(rw) && emit_token(rw, &tok);
+            remove_element(rw);
+        else
+            ok = replace_token(rw, &tok);
+        rw->skip = 1;
+        token_done(rw, to);
+        return ok;
     }
-    if (!emit_key(rw))
+    if (!keep_element(rw) || !put_token(rw, rw->at, to))
         return 0;
+    token_done(rw, to);
     rw->stack[rw->depth++] = (struct level){.kind = kind, .field = field};
-    return gen_ok(rw, kind == 'm' ? yajl_gen_map_open(rw->g) : yajl_gen_array_open(rw->g));
+    return 1;
 }
 
-static int close_container(struct pg_rewriter *rw, char kind)
+static int close_container(struct pg_rewriter *rw)
 {
     if (rw->skip) {
         if (--rw->skip)
             return 1;
+        token_done(rw, token_end(rw)); /* all of it, up to its close, dropped */
         return end_value(rw);
     }
-    rw->depth--;
-    if (!gen_ok(rw, kind == 'm' ? yajl_gen_map_close(rw->g) : yajl_gen_array_close(rw->g)))
+    if (!compact_gap(rw))
         return 0;
+    if (rw->pending) /* a comma before a close: yajl refuses that first */
+        return fail(rw, "invalid JSON (a separator before a close)");
+    size_t to = token_end(rw);
+    if (!put_token(rw, rw->at, to))
+        return 0;
+    token_done(rw, to);
+    rw->depth--;
     return end_value(rw);
 }
 
@@ -384,7 +748,7 @@ static int on_start_map(void *ctx)
 
 static int on_end_map(void *ctx)
 {
-    return close_container(ctx, 'm');
+    return close_container(ctx);
 }
 
 static int on_start_array(void *ctx)
@@ -394,7 +758,7 @@ static int on_start_array(void *ctx)
 
 static int on_end_array(void *ctx)
 {
-    return close_container(ctx, 'a');
+    return close_container(ctx);
 }
 
 static int on_map_key(void *ctx, const unsigned char *key, size_t len)
@@ -402,20 +766,27 @@ static int on_map_key(void *ctx, const unsigned char *key, size_t len)
     struct pg_rewriter *rw = ctx;
     if (rw->skip)
         return 1;
+    if (!compact_gap(rw))
+        return 0;
+    size_t to = token_end(rw);
     if (pg_sel_cursor_push(&rw->cur, (const char *)key, len) != 0)
         return fail(rw, "the document is too deep for the PHI selectors");
     int inherited = parent_field(rw);
     int field = inherited >= 0 ? inherited : pg_sel_cursor_field(&rw->cur);
-    if (field < 0 && !rw->opt.scan_envelopes) /* nothing here can be removed: no need to hold the key */
-        return gen_ok(rw, yajl_gen_string(rw->g, key, len));
-    if (len > rw->opt.max_value_bytes)
-        return fail(rw, "an object key is longer than the rewriter's limit");
-    if (reserve(rw, &rw->key, &rw->key_cap, len + 1) != 0)
-        return fail(rw, "out of memory");
-    memcpy(rw->key, key, len);
-    rw->key_len = len;
-    rw->key_pending = true;
-    return 1;
+    if (field < 0 && !rw->opt.scan_envelopes) {
+        if (!keep_element(rw)) /* nothing here can be removed: the member stays */
+            return 0;
+    } else {
+        if (len > rw->opt.max_value_bytes)
+            return fail(rw, "an object key is longer than the rewriter's limit");
+        /* Its comma (or, first, its key) and what follows wait for its
+         * value; a comma seen at a piece's end already waits. */
+        if (!rw->pending)
+            start_pending(rw, rw->at, rw->carry.len > 0);
+    }
+    int ok = put_token(rw, rw->at, to);
+    token_done(rw, to);
+    return ok;
 }
 
 static const yajl_callbacks callbacks = {
@@ -435,10 +806,14 @@ static const yajl_callbacks callbacks = {
 struct pg_rewriter *pg_rewriter_new(const struct pg_sel_set *set, const struct pg_rw_options *opt,
                                     pg_rw_value_fn value, pg_rw_write_fn write, void *arg)
 {
-    struct pg_rewriter *rw = calloc(1, sizeof *rw);
+    /* One block for the rewriter and its output buffer; the buffer is not
+     * cleared (only what is written to it is ever read, or wiped). */
+    struct pg_rewriter *rw = malloc(sizeof *rw + OUT_CAP);
     if (!rw)
         return NULL;
-    rw->held = rw->peak = sizeof *rw;
+    memset(rw, 0, sizeof *rw);
+    rw->out = (char *)(rw + 1);
+    rw->held = rw->peak = sizeof *rw + OUT_CAP;
     rw->set = set;
     if (opt)
         rw->opt = *opt;
@@ -449,10 +824,8 @@ struct pg_rewriter *pg_rewriter_new(const struct pg_sel_set *set, const struct p
     rw->arg = arg;
     rw->alloc = (yajl_alloc_funcs){.malloc = acct_malloc, .realloc = acct_realloc, .free = acct_free, .ctx = rw};
     pg_sel_cursor_init(&rw->cur, set);
-    rw->out = acct_malloc(rw, OUT_CAP);
     rw->y = yajl_alloc(&callbacks, &rw->alloc, rw);
-    rw->g = yajl_gen_alloc(&rw->alloc);
-    if (!rw->out || !rw->y || !rw->g || !yajl_gen_config(rw->g, yajl_gen_print_callback, print, rw)) {
+    if (!rw->y) {
         pg_rewriter_free(rw);
         return NULL;
     }
@@ -483,12 +856,38 @@ static size_t skip_bom(struct pg_rewriter *rw, const char *data, size_t len, con
     return i;
 }
 
+/* The piece has been read: what follows its last token is dealt with now
+ * (the piece is gone after this), so that nothing but the start of a cut
+ * token waits for the next one. */
+static int piece_end(struct pg_rewriter *rw)
+{
+    if (rw->skip) { /* inside a dropped container: nothing to keep */
+        rw->at = rw->chunk_len;
+    } else if (rw->carry.len) { /* one token through the whole piece */
+        if (buf_add(rw, &rw->carry, rw->chunk, rw->chunk_len) != 0)
+            return fail(rw, "out of memory");
+    } else {
+        size_t t = gap(rw);
+        if (t < rw->chunk_len && buf_add(rw, &rw->carry, rw->chunk + t, rw->chunk_len - t) != 0)
+            return fail(rw, "out of memory");
+    }
+    if (rw->pending && rw->in_piece && !pend_to_buffer(rw))
+        return 0;
+    flush_run(rw);
+    rw->chunk = NULL;
+    rw->chunk_len = rw->at = 0;
+    return !rw->failed;
+}
+
 static int parse(struct pg_rewriter *rw, const char *data, size_t len)
 {
     rw->chunk_start = rw->consumed;
+    rw->chunk = data;
+    rw->chunk_len = len;
+    rw->at = rw->run_from = rw->run_to = 0;
     rw->in_feed = true;
     yajl_status st = yajl_parse(rw->y, (const unsigned char *)data, len);
-    if (st == yajl_status_ok) {
+    if (st == yajl_status_ok && piece_end(rw)) {
         rw->in_feed = false;
         rw->consumed += len;
         return 0;
@@ -506,6 +905,8 @@ static int parse(struct pg_rewriter *rw, const char *data, size_t len)
     }
     rw->consumed = offset_now(rw);
     rw->in_feed = false;
+    rw->chunk = NULL;
+    rw->chunk_len = rw->run_from = rw->run_to = 0;
     return -1;
 }
 
@@ -542,8 +943,10 @@ int pg_rewriter_finish(struct pg_rewriter *rw)
         if (parse(rw, "\xEF\xBB\xBF", (size_t)rw->bom) != 0)
             return -1;
     }
+    /* A last number ends here (yajl waits for the byte after one); its
+     * bytes are all in carry. */
     yajl_status st = yajl_complete_parse(rw->y);
-    if (st != yajl_status_ok) {
+    if (st != yajl_status_ok || rw->failed) {
         if (!rw->failed)
             fail(rw, st == yajl_status_error ? "incomplete JSON: the body ended"
                                              : "the body was refused");
@@ -579,10 +982,10 @@ void pg_rewriter_free(struct pg_rewriter *rw)
         return;
     if (rw->y)
         yajl_free(rw->y);
-    if (rw->g)
-        yajl_gen_free(rw->g);
-    acct_free(rw, rw->scratch);
-    acct_free(rw, rw->key);
-    acct_free(rw, rw->out);
+    buf_free(rw, &rw->scratch);
+    buf_free(rw, &rw->carry);
+    buf_free(rw, &rw->pend);
+    /* Only what was written of the output buffer (replacements held PHI). */
+    wipe(rw->out, rw->out_high);
     free(rw);
 }

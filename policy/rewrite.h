@@ -6,9 +6,14 @@
  * rewriter holds the token being read, a scratch buffer for one value and
  * its position (the selector cursor), never the document.
  *
- * What is re-emitted keeps its meaning, not always its bytes: insignificant
- * whitespace goes, strings are re-escaped (\u00e9 may become the UTF-8
- * bytes), numbers keep their text.
+ * What is not replaced or removed goes out byte for byte, as it came:
+ * whitespace, string escapes, number text. A replacement is written in
+ * place of the value's bytes (a string escaped as JSON needs). A removed
+ * object member takes its key, its colon and one comma with it, a removed
+ * array element its place and one comma; the whitespace around them stays.
+ * A leading byte order mark is dropped. A stream of documents
+ * (multiple_values) goes out one per line, without whitespace between
+ * tokens.
  *
  * Selected positions: a scalar at a selected position goes to the value
  * function. A selected object or array is offered whole first (type 'o' or
@@ -81,8 +86,9 @@ const char *pg_rewriter_error(const struct pg_rewriter *rw);
 /* Input bytes taken so far (inside a value function: up to the end of the
  * value offered). */
 uint64_t pg_rewriter_consumed(const struct pg_rewriter *rw);
-/* The most memory the rewriter (with yajl's parser and generator) has
- * held at once, in bytes: what a body costs, whatever its length. */
+/* The most memory the rewriter (with yajl's parser) has held at once, in
+ * bytes: what a body costs, whatever its length (a token cut between two
+ * feeds is held until it ends, by yajl and by the rewriter). */
 size_t pg_rewriter_peak_bytes(const struct pg_rewriter *rw);
 void pg_rewriter_free(struct pg_rewriter *rw);
 

@@ -162,20 +162,23 @@ struct pg_sel_set *pg_sel_set_new(const struct pg_phi_field *fields, int n, bool
         return NULL;
     }
     s->next = calloc((size_t)nstates, sizeof *s->next);
+    s->key_len = calloc((size_t)nstates, sizeof *s->key_len);
     s->field = calloc((size_t)nstates, sizeof *s->field);
-    if (!s->next || !s->field) {
+    if (!s->next || !s->key_len || !s->field) {
         pg_sel_set_free(s);
         *failed = true;
         return NULL;
     }
     s->nfields = n;
     s->nstates = nstates;
+    s->nwords = (nstates + 63) / 64;
     int at = 0;
     for (int i = 0; i < n; i++) {
         states_set(&s->start, at);
         for (int k = 0; k <= fields[i].nsteps; k++, at++) {
             s->field[at] = i;
             s->next[at] = k < fields[i].nsteps ? &fields[i].steps[k] : NULL;
+            s->key_len[at] = s->next[at] && s->next[at]->key ? strlen(s->next[at]->key) : 0;
             if (k == fields[i].nsteps)
                 states_set(&s->accept, at);
         }
@@ -188,6 +191,7 @@ void pg_sel_set_free(struct pg_sel_set *s)
     if (!s)
         return;
     free(s->next);
+    free(s->key_len);
     free(s->field);
     free(s);
 }
@@ -212,15 +216,18 @@ int pg_sel_cursor_push(struct pg_sel_cursor *c, const char *key, size_t key_len)
     if (c->depth == PG_SEL_MAX_DEPTH)
         return -1;
     pg_sel_states next = {{0}};
-    for (int w = 0; w < PG_SEL_MAX_STATES / 64; w++) {
+    const struct pg_sel_set *set = c->set;
+    for (int w = 0; w < set->nwords; w++) {
         for (uint64_t bits = cur->w[w]; bits; bits &= bits - 1) {
             int s = w * 64 + __builtin_ctzll(bits);
-            const struct pg_sel_step *step = c->set->next[s];
+            const struct pg_sel_step *step = set->next[s];
             if (!step)
                 continue; /* accepted above: what is inside a selected value is not another field */
+            /* The lengths first: most keys differ from a step's in length. */
+            bool same = key && key_len == set->key_len[s] && memcmp(key, step->key, key_len) == 0;
             switch (step->kind) {
             case PG_SEL_KEY:
-                if (key_is(key, key_len, step->key))
+                if (same)
                     states_set(&next, s + 1);
                 break;
             case PG_SEL_ANY_INDEX:
@@ -229,7 +236,7 @@ int pg_sel_cursor_push(struct pg_sel_cursor *c, const char *key, size_t key_len)
                 break;
             case PG_SEL_DESCEND:
                 states_set(&next, s);
-                if (key_is(key, key_len, step->key))
+                if (same)
                     states_set(&next, s + 1);
                 break;
             }
@@ -251,7 +258,7 @@ int pg_sel_cursor_field(const struct pg_sel_cursor *c)
 {
     if (c->dead_depth > 0 || !c->set)
         return -1;
-    for (int w = 0; w < PG_SEL_MAX_STATES / 64; w++) {
+    for (int w = 0; w < c->set->nwords; w++) {
         uint64_t hit = c->st[c->depth].w[w] & c->set->accept.w[w];
         if (hit)
             return c->set->field[w * 64 + __builtin_ctzll(hit)];
@@ -266,7 +273,7 @@ bool pg_sel_cursor_live(const struct pg_sel_cursor *c)
     /* Live when some state still waits for a step (accepting ones do not
      * look further down). */
     const pg_sel_states *cur = &c->st[c->depth];
-    for (int w = 0; w < PG_SEL_MAX_STATES / 64; w++)
+    for (int w = 0; w < c->set->nwords; w++)
         if (cur->w[w] & ~c->set->accept.w[w])
             return true;
     return false;

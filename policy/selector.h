@@ -47,7 +47,9 @@ typedef struct {
 struct pg_sel_set {
     int nfields;
     int nstates;
+    int nwords;                      /* words of a pg_sel_states that any state is in */
     const struct pg_sel_step **next; /* per state: the step it waits for; NULL when it accepts */
+    size_t *key_len;                 /* per state: the length of its step's key (0: none) */
     int *field;                      /* per state: the field it belongs to */
     pg_sel_states start, accept;
 };

@@ -80,3 +80,12 @@ int pg_hex_digit(int c)
         return c - 'A' + 10;
     return -1;
 }
+
+uint32_t pg_fnv1a(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}

@@ -11,5 +11,11 @@ int pg_parse_size(const char *text, long long *out_bytes);
 int pg_parse_rate(const char *text, double *per_sec);
 /* The value of one hexadecimal digit (either case), or -1. */
 int pg_hex_digit(int c);
+/* FNV-1a of len bytes: the one hash the in-memory tables use (sessions,
+ * metrics, blocks, detection counts). Not for anything an attacker's
+ * choice of keys could hurt beyond a longer probe. */
+#include <stddef.h>
+#include <stdint.h>
+uint32_t pg_fnv1a(const void *data, size_t len);
 
 #endif

@@ -44,9 +44,21 @@ static void admin_cb(struct evhttp_request *r, void *arg)
         else
             reply_json(r, 503, "Service Unavailable", "{\"status\":\"not_ready\"}\n");
     } else if (strcmp(path, "/audit") == 0) {
-        char body[8192];
+        char body[16384]; /* ~230 bytes a chain: room for 64 workers */
         a->hooks.describe_audit(body, sizeof body, a->hooks.arg);
         reply_json(r, 200, "OK", body);
+    } else if (strcmp(path, "/metrics") == 0) {
+        struct evbuffer *out = evbuffer_new();
+        if (!out) {
+            evhttp_send_error(r, 500, NULL);
+            return;
+        }
+        a->hooks.metrics(out, a->hooks.arg);
+        struct evkeyvalq *h = evhttp_request_get_output_headers(r);
+        evhttp_add_header(h, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        evhttp_add_header(h, "Cache-Control", "no-store");
+        evhttp_send_reply(r, 200, "OK", out);
+        evbuffer_free(out);
     } else if (strcmp(path, "/policy") == 0) {
         char body[1024];
         pg_policy_store_describe(body, sizeof body);

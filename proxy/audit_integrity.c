@@ -10,7 +10,9 @@
 
 #include "policy/auditverify.h"
 #include "policy/record.h"
+#include "proxy/alert.h"
 #include "proxy/audit_reader.h"
+#include "proxy/notifier.h"
 #include "proxy/cli_audit.h"
 #include "proxy/log.h"
 #include "proxy/workq.h"
@@ -70,13 +72,16 @@ static void verify_work(void *arg)
     redisReply *r = redisCommand(rd.rc, "SET audit:integrity %s", ai->result);
     freeReplyObject(r);
     if (failed) {
-        char alert[9000];
-        snprintf(alert, sizeof alert,
-                 "{\"time\":\"%s\",\"severity\":\"critical\",\"rule\":\"audit_integrity\",\"subject\":\"audit trail\","
-                 "\"instance\":\"%s\",\"details\":%s}",
-                 when, cfg->instance_id, ai->result);
-        r = redisCommand(rd.rc, "LPUSH alert:list %s", alert);
-        freeReplyObject(r);
+        char alert[9000], details[8600];
+        snprintf(details, sizeof details, "\"result\":%s", ai->result);
+        struct pg_alert a = {.severity = "critical", .rule = "audit_integrity", .subject = "audit trail",
+                             .instance = cfg->instance_id, .details = details};
+        int n = pg_alert_init(&a) == 0 ? pg_alert_json(&a, alert, sizeof alert) : -1;
+        if (n > 0) {
+            r = redisCommand(rd.rc, "LPUSH alert:list %b", alert, (size_t)n);
+            freeReplyObject(r);
+            pg_notifier_post(&a, alert, (size_t)n);
+        }
     }
     pg_audit_reader_free(&rd);
     EVP_PKEY_free(key);

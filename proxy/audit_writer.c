@@ -79,6 +79,12 @@ struct pg_audit_writer {
     char chain[128], stream[144], cp_stream[160];
     struct pg_spool *spool;
     struct pg_chain_tip tip; /* the last record written */
+    /* Kept from record to record: the buffer the canonical bytes are
+     * written into, and the hash context. */
+    struct pg_canon canon;
+    struct pg_chain_hasher *hasher;
+    char *resp; /* a batch's script arguments in the Redis protocol */
+    size_t resp_cap;
     EVP_PKEY *key;
     bool strict, stopping, conflict;
     /* Redis */
@@ -93,12 +99,21 @@ struct pg_audit_writer {
     struct pending *head, *tail;
     size_t mem_bytes;
     bool spilled;
+    /* Strict mode: records sealed in this pass of the loop, added to the
+     * spool but not yet written. They join head..tail once written (at the
+     * end of the pass, with one write for all of them), and only then are
+     * sent. written is the tip as of the last write: where the chain goes
+     * back to if a write fails. */
+    struct pending *unwritten, *unwritten_tail;
+    struct pg_chain_tip written;
+    bool spilled_at_write;
     /* Durability */
     uint64_t fsynced_seq;
     struct waiter *waiters, *waiters_tail;
     /* Checkpoints and the spool cursor */
     struct event *tick, *ship_ev, *sync_ev;
     bool sync_armed;
+    uint64_t sync_due; /* written when the sync timer was armed */
     uint64_t cp_seq;
     int64_t cp_time_us;
     bool cursor_job;
@@ -199,32 +214,59 @@ static void added(enum pg_redis_status st, const redisReply *reply, void *arg)
     free(s);
 }
 
+/* "<seq>-0", the stream id; returns its length. */
+static size_t stream_id(uint64_t seq, char out[24])
+{
+    char digits[20];
+    size_t k = 0, n = 0;
+    do {
+        digits[k++] = (char)('0' + seq % 10);
+        seq /= 10;
+    } while (seq);
+    while (k)
+        out[n++] = digits[--k];
+    out[n++] = '-';
+    out[n++] = '0';
+    return n;
+}
+
 /* Sends the records from p on (at most BATCH, consecutive) in one script
- * call; returns the last one sent, or NULL when nothing could be sent. */
+ * call, written straight into the command's protocol bytes; returns the
+ * last one sent, or NULL when nothing could be sent. */
 static struct pending *send_batch(struct pg_audit_writer *aw, struct pending *p)
 {
-    const char *argv[1 + 3 * BATCH];
-    size_t lens[1 + 3 * BATCH];
-    char ids[BATCH][24];
-    argv[0] = aw->stream;
-    lens[0] = strlen(aw->stream);
+    size_t stream_len = strlen(aw->stream);
+    size_t room = PG_REDIS_RESP_BULK_MAX(stream_len);
     struct pending *last = NULL;
     int n = 0;
     for (struct pending *q = p; q && n < BATCH && q->seq == p->seq + (uint64_t)n; q = q->next, n++) {
-        lens[1 + 3 * n] = (size_t)snprintf(ids[n], sizeof ids[n], "%" PRIu64 "-0", q->seq);
-        argv[1 + 3 * n] = ids[n];
-        argv[2 + 3 * n] = q->h;
-        lens[2 + 3 * n] = PG_HASH_HEX - 1;
-        argv[3 + 3 * n] = q->bytes;
-        lens[3 + 3 * n] = q->len;
+        room += PG_REDIS_RESP_BULK_MAX(24) + PG_REDIS_RESP_BULK_MAX(PG_HASH_HEX - 1) + PG_REDIS_RESP_BULK_MAX(q->len);
         last = q;
     }
-    struct sent *s = last ? malloc(sizeof *s) : NULL;
+    if (!last)
+        return NULL;
+    if (room > aw->resp_cap) {
+        char *g = realloc(aw->resp, room);
+        if (!g)
+            return NULL; /* not sent: the next ship tries again */
+        aw->resp = g;
+        aw->resp_cap = room;
+    }
+    char *o = pg_redis_resp_bulk(aw->resp, aw->stream, stream_len);
+    struct pending *q = p;
+    for (int i = 0; i < n; i++, q = q->next) {
+        char id[24];
+        o = pg_redis_resp_bulk(o, id, stream_id(q->seq, id));
+        o = pg_redis_resp_bulk(o, q->h, PG_HASH_HEX - 1);
+        o = pg_redis_resp_bulk(o, q->bytes, q->len);
+    }
+    struct sent *s = malloc(sizeof *s);
     if (!s)
         return NULL;
     *s = (struct sent){.aw = aw, .gen = aw->gen, .seq = p->seq, .last = last->seq};
     memcpy(s->h, last->h, PG_HASH_HEX);
-    if (pg_redis_script_run(aw->w->redis, batch_script, added, s, 1, 1 + 3 * n, argv, lens) != PG_REDIS_OK) {
+    if (pg_redis_script_run_resp(aw->w->redis, batch_script, added, s, 1, 1 + 3 * n, aw->resp,
+                                 (size_t)(o - aw->resp)) != PG_REDIS_OK) {
         free(s);
         return NULL; /* not sent: the next ship tries again */
     }
@@ -324,8 +366,94 @@ static void read_back(struct pg_audit_writer *aw)
     aw->readback = true;
 }
 
+static void spool_failed(struct pg_audit_writer *aw, enum pg_spool_error code);
+
+static void append_list(struct pending **head, struct pending **tail, struct pending *first, struct pending *last)
+{
+    if (*tail)
+        (*tail)->next = first;
+    else
+        *head = first;
+    *tail = last;
+}
+
+static void arm_sync(struct pg_audit_writer *aw)
+{
+    static const struct timeval delay = {0, SYNC_DELAY_US};
+    aw->sync_due = aw->written.seq;
+    aw->sync_armed = event_add(aw->sync_ev, &delay) == 0;
+    if (!aw->sync_armed)
+        pg_spool_request_sync(aw->spool);
+}
+
+/* The spool's file now holds everything added: a sync soon covers it. */
+static void spool_written(struct pg_audit_writer *aw)
+{
+    aw->written = aw->tip;
+    aw->spilled_at_write = aw->spilled;
+    aw->stats.spool_writes++;
+    if (aw->unwritten) {
+        append_list(&aw->head, &aw->tail, aw->unwritten, aw->unwritten_tail);
+        aw->unwritten = aw->unwritten_tail = NULL;
+    }
+    if (!aw->sync_armed)
+        arm_sync(aw);
+}
+
+/* Writes the records sealed in this pass (strict mode) with one write. When
+ * that fails, strict mode fails closed as it does for a record the spool
+ * cannot take: the chain goes back to the last record in the file, and the
+ * records after it, which nothing outside this process has seen (records
+ * are sent only once written), are dropped and their held responses
+ * refused (503). Their seqs are used again by the next records. */
+static void write_spool(struct pg_audit_writer *aw)
+{
+    if (!pg_spool_buffered(aw->spool))
+        return;
+    enum pg_spool_error code = pg_spool_flush(aw->spool);
+    if (code == PG_SPOOL_OK) {
+        spool_written(aw);
+        return;
+    }
+    uint64_t keep = aw->written.seq;
+    aw->stats.written -= aw->tip.seq - keep;
+    aw->tip = aw->written;
+    aw->spilled = aw->spilled_at_write;
+    while (aw->unwritten) {
+        struct pending *p = aw->unwritten;
+        aw->unwritten = p->next;
+        aw->mem_bytes -= p->len;
+        free(p);
+    }
+    aw->unwritten_tail = NULL;
+    /* The held responses of the dropped records, taken off the list before
+     * anything runs that could seal a record (the alert below, a
+     * response's own code). */
+    struct waiter *refused = NULL, **link = &aw->waiters;
+    aw->waiters_tail = NULL;
+    for (; *link; link = &(*link)->next) {
+        if ((*link)->seq > keep) {
+            refused = *link;
+            *link = NULL;
+            break;
+        }
+        aw->waiters_tail = *link;
+    }
+    spool_failed(aw, code);
+    while (refused) {
+        struct waiter *wt = refused;
+        refused = wt->next;
+        struct pg_request *req = pg_ticket_redeem(wt->ticket);
+        pg_audit_release_fn release = wt->release;
+        free(wt);
+        if (req)
+            release(req, false);
+    }
+}
+
 static void ship(struct pg_audit_writer *aw)
 {
+    write_spool(aw); /* a record is in the spool before it is sent */
     if (aw->stopping || !aw->synced || aw->conflict || !pg_redis_connected(aw->w->redis))
         return;
     if (aw->sent_seq < aw->tip.seq && (!aw->head || aw->head->seq > aw->sent_seq + 1)) {
@@ -353,6 +481,17 @@ static void sync_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct pg_audit_writer *aw = arg;
     aw->sync_armed = false;
+    /* The records written before the timer was armed had SYNC_DELAY_US to
+     * reach Redis. When Redis stored them all, no one needs them from the
+     * spool's disk: a response waits for the first of the two, and the
+     * spool keeps only what Redis has not acknowledged. The sync is left
+     * out (with Redis up it usually is: that is most of the cost of the
+     * spool) and the timer looks again at the records written since. */
+    if (aw->acked_seq >= aw->sync_due) {
+        if (aw->written.seq > durable_seq(aw))
+            arm_sync(aw);
+        return;
+    }
     pg_spool_request_sync(aw->spool);
 }
 
@@ -402,7 +541,13 @@ static void ship_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    ship(arg);
+    struct pg_audit_writer *aw = arg;
+    ship(aw);
+    /* Held responses wait on Redis's answer: the batch leaves now, not
+     * after the rest of the next pass. Only here, in a plain event
+     * callback: ship also runs inside Redis's replies. */
+    if (aw->strict && !aw->stopping)
+        pg_redis_flush(aw->w->redis);
 }
 
 /* Parses "<seq>-0" (our stream ids); 0 when it is not one. */
@@ -633,27 +778,42 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
     r->writer = aw->chain;
     memcpy(r->prev, aw->tip.head, PG_HASH_HEX);
     r->time_us = wall_us();
-    struct pg_canon c;
-    pg_canon_init(&c);
+    struct pg_canon *cp = &aw->canon;
+    cp->len = 0;
     char err[200];
-    if (pg_record_write(r, &c, err, sizeof err) != 0 || c.failed) {
+    if (pg_record_write(r, cp, err, sizeof err) != 0 || cp->failed) {
         pg_log(PG_LOG_ERROR, "audit_record_invalid", "\"chain\":\"%s\",\"type\":\"%s\",\"error\":\"%s\"", aw->chain,
                r->type ? r->type : "", err);
-        pg_canon_free(&c);
+        if (cp->failed) { /* out of memory: start again from an empty buffer */
+            pg_canon_free(cp);
+            pg_canon_init(cp);
+        }
         return aw->strict ? PG_AUDIT_FAILED : PG_AUDIT_RELEASE;
     }
-    enum pg_spool_error code = pg_spool_append(aw->spool, r->seq, c.buf, c.len);
+    const struct pg_canon c = *cp;
+    /* Strict: written at the end of the pass, with the pass's other records
+     * (responses wait for the sync or Redis, which come after the write).
+     * Async: written now, as the response goes at once. */
+    enum pg_spool_error code = pg_spool_add(aw->spool, r->seq, c.buf, c.len);
     if (code != PG_SPOOL_OK) {
         spool_failed(aw, code);
-        if (aw->strict) {
-            pg_canon_free(&c);
+        if (aw->strict)
             return PG_AUDIT_FAILED; /* the chain does not advance: the same seq is tried again */
-        }
         aw->spilled = false; /* async: this record lives in memory only until Redis takes it */
     }
-    pg_chain_leaf_hash(c.buf, c.len, aw->tip.head);
+    if (aw->hasher)
+        pg_chain_hasher_leaf(aw->hasher, c.buf, c.len, aw->tip.head);
+    else
+        pg_chain_leaf_hash(c.buf, c.len, aw->tip.head);
     aw->tip.seq = r->seq;
     aw->stats.written++;
+    if (code == PG_SPOOL_OK && !aw->strict) {
+        code = pg_spool_flush(aw->spool);
+        if (code != PG_SPOOL_OK) {
+            spool_failed(aw, code);
+            aw->spilled = false;
+        }
+    }
     if (!aw->spilled && aw->mem_bytes + c.len <= w->cfg->audit.memory_limit) {
         struct pending *p = malloc(sizeof *p + c.len);
         if (p) {
@@ -662,11 +822,10 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
             memcpy(p->h, aw->tip.head, PG_HASH_HEX);
             p->len = c.len;
             memcpy(p->bytes, c.buf, c.len);
-            if (aw->tail)
-                aw->tail->next = p;
+            if (aw->strict)
+                append_list(&aw->unwritten, &aw->unwritten_tail, p, p);
             else
-                aw->head = p;
-            aw->tail = p;
+                append_list(&aw->head, &aw->tail, p, p);
             aw->mem_bytes += c.len;
         } else {
             aw->spilled = true;
@@ -674,13 +833,8 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
     } else {
         aw->spilled = true;
     }
-    pg_canon_free(&c);
-    if (code == PG_SPOOL_OK && !aw->sync_armed) {
-        static const struct timeval delay = {0, SYNC_DELAY_US};
-        aw->sync_armed = event_add(aw->sync_ev, &delay) == 0;
-        if (!aw->sync_armed)
-            pg_spool_request_sync(aw->spool);
-    }
+    if (code == PG_SPOOL_OK && !aw->strict)
+        spool_written(aw);
     event_active(aw->ship_ev, 0, 0); /* one pipelined batch per loop pass */
     if (!aw->strict || !waiting)
         return PG_AUDIT_RELEASE;
@@ -717,6 +871,8 @@ int pg_audit_writer_init(struct pg_worker *w)
         return -1;
     aw->w = w;
     aw->strict = cfg->audit.mode == PG_AUDIT_STRICT;
+    pg_canon_init(&aw->canon);
+    aw->hasher = pg_chain_hasher_new(); /* without it, pg_chain_leaf_hash does the same, slower */
     int n = snprintf(aw->chain, sizeof aw->chain, "%s/w%d", cfg->instance_id, w->index);
     if (n < 0 || (size_t)n >= sizeof((struct pg_checkpoint *)0)->origin) {
         pg_log(PG_LOG_ERROR, "audit_chain_error", "\"error\":\"instance_id too long for a chain id\"");
@@ -749,6 +905,8 @@ int pg_audit_writer_init(struct pg_worker *w)
     aw->sent_seq = rec.acked_seq;
     aw->fsynced_seq = rec.last_seq; /* what the file held at start is on disk */
     aw->spilled = rec.last_seq > rec.acked_seq; /* those are read back from the spool */
+    aw->written = aw->tip;
+    aw->spilled_at_write = aw->spilled;
     if (rec.torn_bytes)
         pg_log(PG_LOG_WARN, "audit_spool_torn", "\"chain\":\"%s\",\"bytes_cut\":%" PRIu64, aw->chain, rec.torn_bytes);
     pg_log(PG_LOG_INFO, "audit_chain", "\"chain\":\"%s\",\"seq\":%" PRIu64 ",\"unshipped\":%" PRIu64 ",\"mode\":\"%s\"",
@@ -807,12 +965,17 @@ void pg_audit_writer_free(struct pg_worker *w)
     }
     aw->acked_seq = UINT64_MAX;
     drop_acked(aw);
+    free_list(aw->unwritten);
     if (aw->spool) {
         enum pg_spool_error code;
+        pg_spool_flush(aw->spool); /* records sealed in the last pass: they are kept too */
         pg_spool_sync(aw->spool, &code); /* at exit: the loop is gone, blocking is fine */
         pg_spool_close(aw->spool);
     }
     EVP_PKEY_free(aw->key);
+    pg_canon_free(&aw->canon);
+    pg_chain_hasher_free(aw->hasher);
+    free(aw->resp);
     free(aw);
     w->audit = NULL;
     if (--batch_users == 0) { /* the last writer: no run of it is outstanding (Redis is gone) */

@@ -50,6 +50,7 @@ void pg_audit_post(struct pg_worker *w, const char *type, const char *info);
 struct pg_audit_stats {
     uint64_t written, shipped, acked, durable;
     uint64_t syncs, largest_batch, synced_records;
+    uint64_t spool_writes; /* write(2)s of the spool file: strict mode writes a loop pass's records with one */
     uint64_t checkpoints;
     bool spool_failed;
 };

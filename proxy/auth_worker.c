@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy/units.h"
 #include "proxy/auth_store.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
@@ -40,19 +41,14 @@ struct pg_auth_worker {
 
 static unsigned bucket_of(const char *sid)
 {
-    unsigned h = 2166136261u;
-    for (; *sid; sid++)
-        h = (h ^ (unsigned char)*sid) * 16777619u;
-    return h % BUCKETS;
+    return pg_fnv1a(sid, strlen(sid)) % BUCKETS;
 }
 
 static unsigned token_slot_of(const char *token, size_t len)
 {
     /* The signature ends the token: its last bytes are already uniform. */
-    unsigned h = 2166136261u;
-    for (size_t i = len > 16 ? len - 16 : 0; i < len; i++)
-        h = (h ^ (unsigned char)token[i]) * 16777619u;
-    return h % TOKEN_SLOTS;
+    size_t from = len > 16 ? len - 16 : 0;
+    return pg_fnv1a(token + from, len - from) % TOKEN_SLOTS;
 }
 
 bool pg_auth_token_known(struct pg_worker *w, const char *token, size_t len, time_t now, struct pg_token_claims *out)

@@ -40,6 +40,10 @@ static const struct enum_value client_auths[] = {
     {"none", PG_CLIENT_AUTH_NONE}, {"optional", PG_CLIENT_AUTH_OPTIONAL}, {"require", PG_CLIENT_AUTH_REQUIRE}, {NULL, 0}};
 static const struct enum_value audit_modes[] = {{"strict", PG_AUDIT_STRICT}, {"async", PG_AUDIT_ASYNC}, {NULL, 0}};
 static const struct enum_value phi_scans[] = {{"json", PG_PHI_SCAN_JSON}, {"phi_routes", PG_PHI_SCAN_PHI_ROUTES}, {NULL, 0}};
+static const struct enum_value webhook_formats[] = {{"json", 0}, {"slack", 1}, {"pagerduty", 2}, {NULL, 0}};
+static const struct enum_value severities[] = {{"low", 0}, {"medium", 1}, {"high", 2}, {"critical", 3}, {NULL, 0}};
+static const struct enum_value detect_actions[] = {
+    {"alert", PG_DETECT_ALERT}, {"block", PG_DETECT_BLOCK}, {"end_session", PG_DETECT_END_SESSION}, {NULL, 0}};
 static const struct enum_value log_levels[] = {
     {"debug", PG_LOG_DEBUG}, {"info", PG_LOG_INFO}, {"warn", PG_LOG_WARN}, {"error", PG_LOG_ERROR}, {NULL, 0}};
 
@@ -139,6 +143,41 @@ static const struct key keys[] = {
     {"phi.hold_bytes", K_SIZE, OFF(phi.hold_bytes), "256KiB", false, 0, 64LL << 20, NULL},
     {"phi.max_value_bytes", K_SIZE, OFF(phi.max_value_bytes), "64KiB", false, 1024, 65536, NULL},
     {"phi.scan_responses", K_ENUM, OFF(phi.scan_responses), "json", false, 0, 0, phi_scans},
+    SECTION("alerts"),
+    {"alerts.webhook_url", K_STRING, OFF(alerts.webhook_url), NULL, false, 0, 0, NULL},
+    {"alerts.webhook_format", K_ENUM, OFF(alerts.webhook_format), "json", false, 0, 0, webhook_formats},
+    {"alerts.webhook_min_severity", K_ENUM, OFF(alerts.webhook_min_severity), "medium", false, 0, 0, severities},
+    {"alerts.pagerduty_routing_key_file", K_PATH, OFF(alerts.pagerduty_routing_key_file), NULL, false, 0, 0, NULL},
+    {"alerts.webhook_ca_file", K_PATH, OFF(alerts.webhook_ca_file), NULL, false, 0, 0, NULL},
+    {"alerts.webhook_timeout", K_DURATION, OFF(alerts.webhook_timeout_ms), "5s", false, 100, 60000, NULL},
+    {"alerts.webhook_retries", K_INT, OFF(alerts.webhook_retries), "3", false, 0, 10, NULL},
+    {"alerts.webhook_queue", K_INT, OFF(alerts.webhook_queue), "1000", false, 1, 100000, NULL},
+    SECTION("detection"),
+    SECTION("detection.failed_logins_user"),
+    {"detection.failed_logins_user.threshold", K_INT, OFF(detection[PG_DETECT_FAILED_LOGINS_USER].threshold), "5", false, 0, 100000000, NULL},
+    {"detection.failed_logins_user.window", K_DURATION, OFF(detection[PG_DETECT_FAILED_LOGINS_USER].window_ms), "5m", false, 1000, 7LL * 86400000, NULL},
+    {"detection.failed_logins_user.action", K_ENUM, OFF(detection[PG_DETECT_FAILED_LOGINS_USER].action), "alert", false, 0, 0, detect_actions},
+    {"detection.failed_logins_user.block_for", K_DURATION, OFF(detection[PG_DETECT_FAILED_LOGINS_USER].block_ms), "15m", false, 1000, 7LL * 86400000, NULL},
+    SECTION("detection.failed_logins_ip"),
+    {"detection.failed_logins_ip.threshold", K_INT, OFF(detection[PG_DETECT_FAILED_LOGINS_IP].threshold), "20", false, 0, 100000000, NULL},
+    {"detection.failed_logins_ip.window", K_DURATION, OFF(detection[PG_DETECT_FAILED_LOGINS_IP].window_ms), "5m", false, 1000, 7LL * 86400000, NULL},
+    {"detection.failed_logins_ip.action", K_ENUM, OFF(detection[PG_DETECT_FAILED_LOGINS_IP].action), "alert", false, 0, 0, detect_actions},
+    {"detection.failed_logins_ip.block_for", K_DURATION, OFF(detection[PG_DETECT_FAILED_LOGINS_IP].block_ms), "15m", false, 1000, 7LL * 86400000, NULL},
+    SECTION("detection.forbidden_burst"),
+    {"detection.forbidden_burst.threshold", K_INT, OFF(detection[PG_DETECT_FORBIDDEN_BURST].threshold), "20", false, 0, 100000000, NULL},
+    {"detection.forbidden_burst.window", K_DURATION, OFF(detection[PG_DETECT_FORBIDDEN_BURST].window_ms), "1m", false, 1000, 7LL * 86400000, NULL},
+    {"detection.forbidden_burst.action", K_ENUM, OFF(detection[PG_DETECT_FORBIDDEN_BURST].action), "alert", false, 0, 0, detect_actions},
+    {"detection.forbidden_burst.block_for", K_DURATION, OFF(detection[PG_DETECT_FORBIDDEN_BURST].block_ms), "15m", false, 1000, 7LL * 86400000, NULL},
+    SECTION("detection.phi_exfiltration"),
+    {"detection.phi_exfiltration.threshold", K_INT, OFF(detection[PG_DETECT_PHI_EXFILTRATION].threshold), "1000", false, 0, 100000000, NULL},
+    {"detection.phi_exfiltration.window", K_DURATION, OFF(detection[PG_DETECT_PHI_EXFILTRATION].window_ms), "10m", false, 1000, 7LL * 86400000, NULL},
+    {"detection.phi_exfiltration.action", K_ENUM, OFF(detection[PG_DETECT_PHI_EXFILTRATION].action), "alert", false, 0, 0, detect_actions},
+    {"detection.phi_exfiltration.block_for", K_DURATION, OFF(detection[PG_DETECT_PHI_EXFILTRATION].block_ms), "15m", false, 1000, 7LL * 86400000, NULL},
+    SECTION("detection.malformed_ip"),
+    {"detection.malformed_ip.threshold", K_INT, OFF(detection[PG_DETECT_MALFORMED_IP].threshold), "20", false, 0, 100000000, NULL},
+    {"detection.malformed_ip.window", K_DURATION, OFF(detection[PG_DETECT_MALFORMED_IP].window_ms), "1m", false, 1000, 7LL * 86400000, NULL},
+    {"detection.malformed_ip.action", K_ENUM, OFF(detection[PG_DETECT_MALFORMED_IP].action), "alert", false, 0, 0, detect_actions},
+    {"detection.malformed_ip.block_for", K_DURATION, OFF(detection[PG_DETECT_MALFORMED_IP].block_ms), "15m", false, 1000, 7LL * 86400000, NULL},
     SECTION("rate_limits"),
     {"rate_limits.local_max_keys", K_INT, OFF(ratelimit.local_max_keys), "100000", false, 1024, 10000000, NULL},
     SECTION("log"),
@@ -459,6 +498,19 @@ static void check_auth(struct loader *L, const yaml_mark_t *top)
     else if (strncmp(cfg->auth.cookie_name, "__Host-", 7) != 0)
         report(L, mark_of(L, "auth.cookie_name", top), "auth.cookie_name",
                "must start with __Host- (bound to this host, Secure, path /)");
+    /* Sessions belong to users: an IP-keyed rule cannot end one. */
+    static const char *const ip_rules[] = {"detection.failed_logins_ip.action", "detection.malformed_ip.action"};
+    const int ip_rule_ids[] = {PG_DETECT_FAILED_LOGINS_IP, PG_DETECT_MALFORMED_IP};
+    for (int i = 0; i < 2; i++)
+        if (cfg->detection[ip_rule_ids[i]].action == PG_DETECT_END_SESSION)
+            report(L, mark_of(L, ip_rules[i], top), ip_rules[i],
+                   "end_session needs a user; this rule counts by client IP (alert or block)");
+    const char *hook = cfg->alerts.webhook_url;
+    if (hook && strncmp(hook, "http://", 7) != 0 && strncmp(hook, "https://", 8) != 0)
+        report(L, mark_of(L, "alerts.webhook_url", top), "alerts.webhook_url", "expected an http:// or https:// URL");
+    if (hook && cfg->alerts.webhook_format == 2 && !cfg->alerts.pagerduty_routing_key_file)
+        report(L, mark_of(L, "alerts.webhook_format", top), "alerts.pagerduty_routing_key_file",
+               "missing (required with webhook_format: pagerduty)");
     if (cfg->audit.spool_dir) {
         const yaml_mark_t *at = mark_of(L, "audit.spool_dir", top);
         if (!cfg->redis.address)

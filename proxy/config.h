@@ -107,6 +107,34 @@ struct pg_audit_config {
 };
 enum pg_phi_scan { PG_PHI_SCAN_JSON, PG_PHI_SCAN_PHI_ROUTES };
 
+enum pg_detect_action { PG_DETECT_ALERT, PG_DETECT_BLOCK, PG_DETECT_END_SESSION };
+enum pg_detect_rule {
+    PG_DETECT_FAILED_LOGINS_USER,
+    PG_DETECT_FAILED_LOGINS_IP,
+    PG_DETECT_FORBIDDEN_BURST,
+    PG_DETECT_PHI_EXFILTRATION,
+    PG_DETECT_MALFORMED_IP,
+    PG_DETECT_RULES
+};
+
+struct pg_detect_rule_config {
+    int threshold;       /* events in the window that fire the rule; 0: off */
+    uint32_t window_ms;
+    int action;          /* enum pg_detect_action */
+    uint32_t block_ms;   /* action block: for how long */
+};
+
+struct pg_alerts_config {
+    char *webhook_url;          /* http:// or https://; NULL: alerts go to Redis and the log only */
+    int webhook_format;         /* enum pg_webhook_format: json, slack, pagerduty */
+    int webhook_min_severity;   /* 0 low .. 3 critical */
+    char *pagerduty_routing_key_file;
+    char *webhook_ca_file;      /* CA bundle for an https webhook; default: the system's */
+    uint32_t webhook_timeout_ms;
+    int webhook_retries;
+    int webhook_queue;          /* alerts waiting at most; more are dropped and counted */
+};
+
 struct pg_phi_config {
     char *keyring_file;         /* the PHI keyring; NULL: no PHI encryption (a policy with PHI fields then refuses to start) */
     size_t hold_bytes;          /* a rewritten request body up to this size is held, then sent whole */
@@ -141,6 +169,8 @@ struct pg_config {
     struct pg_audit_config audit;
     struct pg_phi_config phi;
     struct pg_ratelimit_config ratelimit;
+    struct pg_alerts_config alerts;
+    struct pg_detect_rule_config detection[PG_DETECT_RULES]; /* by enum pg_detect_rule */
 };
 
 /* Loads and validates FILE. On error returns -1 and writes every error, one

@@ -12,6 +12,7 @@
 
 #include "proxy/addr.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/request.h"
 #include "proxy/request_body.h"
 #include "proxy/stream.h"
@@ -383,6 +384,7 @@ static void conn_eventcb(struct pg_stream *s, int what, void *arg)
 {
     struct pg_conn *c = arg;
     if (what & PG_STREAM_CONNECTED) {
+        pg_metrics_tls(c->worker, 1);
         pg_log(PG_LOG_DEBUG, "tls_handshake", "\"client\":\"%s\",\"version\":\"%s\",\"resumed\":%s", c->client_ip,
                SSL_get_version(s->ssl), SSL_session_reused(s->ssl) ? "true" : "false");
         X509 *peer = SSL_get0_peer_certificate(s->ssl);
@@ -397,9 +399,11 @@ static void conn_eventcb(struct pg_stream *s, int what, void *arg)
         conn_try_head(c);
         return;
     }
-    if (what & PG_STREAM_ERROR && c->state == PG_CONN_HANDSHAKE)
+    if (what & PG_STREAM_ERROR && c->state == PG_CONN_HANDSHAKE) {
+        pg_metrics_tls(c->worker, 0);
         pg_log(PG_LOG_DEBUG, "tls_handshake_failed", "\"client\":\"%s\",\"error\":%d,\"ssl_error\":%lu",
                c->client_ip, s->error, s->ssl_error);
+    }
     if (what & PG_STREAM_EOF) {
         c->client_eof = true;
         switch (c->state) {

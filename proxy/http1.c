@@ -861,3 +861,21 @@ const char *pg_http_reason(int status)
     default: return "Unknown";
     }
 }
+
+const char *pg_http_query_value(const struct pg_http_head *h, const char *name, size_t *len)
+{
+    if (h->path_len >= h->target_len)
+        return NULL;
+    const char *s = h->target + h->path_len + 1, *end = h->target + h->target_len;
+    size_t n = strlen(name);
+    while (s < end) {
+        const char *amp = memchr(s, '&', (size_t)(end - s));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - s) > n && memcmp(s, name, n) == 0 && s[n] == '=') {
+            *len = (size_t)(stop - s) - n - 1;
+            return s + n + 1;
+        }
+        s = stop + 1;
+    }
+    return NULL;
+}

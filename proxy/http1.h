@@ -118,6 +118,9 @@ struct pg_header *pg_http_find(struct pg_http_head *h, const char *name);
 struct pg_header *pg_http_find_id(struct pg_http_head *h, enum pg_header_id id);
 enum pg_header_id pg_header_id_of(const char *name, size_t len);
 bool pg_header_is(const struct pg_header *hd, const char *name);
+/* The raw (still percent-encoded) value of query parameter name in a
+ * request head's target, or NULL; *len its length. */
+const char *pg_http_query_value(const struct pg_http_head *h, const char *name, size_t *len);
 /* True when the comma-separated value list contains token (case-insensitive). */
 bool pg_http_list_has(const char *value, size_t len, const char *token);
 

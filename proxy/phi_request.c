@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "proxy/http1.h"
 #include "proxy/request.h"
 
 bool pg_phi_json_media_type(const char *t, size_t n)
@@ -14,6 +15,19 @@ bool pg_phi_json_media_type(const char *t, size_t n)
     if (n == sizeof patch - 1 && !strncasecmp(t, patch, n))
         return false;
     return n > sizeof suffix - 1 && memchr(t, '/', n) && !strncasecmp(t + n - (sizeof suffix - 1), suffix, sizeof suffix - 1);
+}
+
+bool pg_phi_json_content_type(const struct pg_header *ct)
+{
+    if (!ct)
+        return false;
+    size_t n = ct->value_len;
+    const char *semi = memchr(ct->value, ';', n);
+    if (semi)
+        n = (size_t)(semi - ct->value);
+    while (n && (ct->value[n - 1] == ' ' || ct->value[n - 1] == '\t'))
+        n--;
+    return pg_phi_json_media_type(ct->value, n);
 }
 
 static struct pg_phi_tally *tallies(int nfields)

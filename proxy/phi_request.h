@@ -28,6 +28,10 @@ struct pg_phi_req {
 /* A media type (no parameters) the rewriter reads: application/json and
  * any +json type, except JSON Patch, whose paths no selector can follow. */
 bool pg_phi_json_media_type(const char *type, size_t len);
+struct pg_header;
+/* The same for a Content-Type header (parameters and spaces ignored);
+ * false when there is none. */
+bool pg_phi_json_content_type(const struct pg_header *ct);
 
 /* The request's PHI state, made on first use with the running keyring.
  * NULL when out of memory or no keyring is configured. */

@@ -582,6 +582,54 @@ enum pg_redis_status pg_redis_command_argv(struct pg_redis *r, pg_redis_cb cb, v
     return PG_REDIS_OK;
 }
 
+static char *resp_head(char *p, char kind, size_t n)
+{
+    char digits[20];
+    int k = 0;
+    do {
+        digits[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    *p++ = kind;
+    while (k)
+        *p++ = digits[--k];
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+char *pg_redis_resp_array(char *p, size_t count)
+{
+    return resp_head(p, '*', count);
+}
+
+char *pg_redis_resp_bulk(char *p, const void *data, size_t n)
+{
+    p = resp_head(p, '$', n);
+    memcpy(p, data, n);
+    p += n;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+enum pg_redis_status pg_redis_command_resp(struct pg_redis *r, pg_redis_cb cb, void *arg, const char *cmd, size_t len)
+{
+    enum pg_redis_status st = admit(r);
+    if (st != PG_REDIS_OK)
+        return st;
+    struct cmd *c = cmd_new(r, cb, arg, true);
+    if (!c)
+        return PG_REDIS_OVERLOADED;
+    if (redisAsyncFormattedCommand(r->cmd_link.ac, on_reply, c, cmd, len) != REDIS_OK) {
+        free(c);
+        r->stats.refused_disconnected++;
+        return PG_REDIS_DISCONNECTED;
+    }
+    cmd_track(r, c);
+    return PG_REDIS_OK;
+}
+
 enum pg_redis_status pg_redis_command(struct pg_redis *r, pg_redis_cb cb, void *arg, const char *fmt, ...)
 {
     enum pg_redis_status st = admit(r);
@@ -840,6 +888,16 @@ void pg_redis_get_stats(const struct pg_redis *r, struct pg_redis_stats *out)
     out->inflight = r->inflight;
     out->connected = pg_redis_connected(r);
     out->healthy = pg_redis_healthy(r);
+}
+
+void pg_redis_flush(struct pg_redis *r)
+{
+    redisAsyncContext *ac = r->cmd_link.ac;
+    /* Inside one of hiredis's callbacks a failed write would free the
+     * context under it: then the loop's write event does it, as always. */
+    if (r->freeing || r->cmd_link.state != LINK_READY || !ac || (ac->c.flags & REDIS_IN_CALLBACK))
+        return;
+    redisAsyncHandleWrite(ac);
 }
 
 bool pg_redis_connected(const struct pg_redis *r)

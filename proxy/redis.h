@@ -64,11 +64,30 @@ struct pg_redis *pg_redis_new(struct event_base *base, const struct pg_redis_con
  * will not run, and the status says why. argvlen may be NULL (strlen). */
 enum pg_redis_status pg_redis_command_argv(struct pg_redis *r, pg_redis_cb cb, void *arg, int argc,
                                            const char **argv, const size_t *argvlen);
+/* The same with the command already in the Redis protocol (an array of
+ * bulk strings, pg_redis_resp_* below), so that a large batch is not
+ * formatted again argument by argument. cmd is copied. */
+enum pg_redis_status pg_redis_command_resp(struct pg_redis *r, pg_redis_cb cb, void *arg, const char *cmd, size_t len);
+
+/* Writing the Redis protocol: the room an array head or a bulk string of n
+ * bytes takes at most, and writers that return the end of what they wrote. */
+#define PG_REDIS_RESP_HEAD_MAX 24 /* "*" or "$", 20 digits, CR LF */
+#define PG_REDIS_RESP_BULK_MAX(n) (PG_REDIS_RESP_HEAD_MAX + (n) + 2)
+char *pg_redis_resp_array(char *p, size_t count);
+char *pg_redis_resp_bulk(char *p, const void *data, size_t n);
+
 /* A callback for commands whose answer nobody needs (a best-effort
  * cleanup); failures are counted in the stats. */
 void pg_redis_discard(enum pg_redis_status st, const redisReply *reply, void *arg);
 /* The same with hiredis's format ("SET %s %b", key, value, len). */
 enum pg_redis_status pg_redis_command(struct pg_redis *r, pg_redis_cb cb, void *arg, const char *fmt, ...);
+
+/* Writes the commands queued so far to the socket now, rather than when the
+ * loop next polls it for writing (after whatever else that pass handles):
+ * for a caller whose callers wait on the answer. A failed write is handled
+ * as on the loop (the commands are answered DISCONNECTED). Not from inside
+ * this client's callbacks (it then does nothing). */
+void pg_redis_flush(struct pg_redis *r);
 
 enum pg_redis_sub_event {
     PG_REDIS_SUB_READY,   /* subscribed on a fresh connection */

@@ -21,7 +21,18 @@ struct run {
     const char **argv;
     size_t *argvlen;
     char numkeys[16];
+    char *resp; /* or the whole command in the protocol, of resp_len bytes */
+    size_t resp_len;
 };
+
+static void on_evalsha(enum pg_redis_status st, const redisReply *reply, void *arg);
+
+static enum pg_redis_status send_run(struct run *run)
+{
+    if (run->resp)
+        return pg_redis_command_resp(run->r, on_evalsha, run, run->resp, run->resp_len);
+    return pg_redis_command_argv(run->r, on_evalsha, run, run->argc, run->argv, run->argvlen);
+}
 
 struct pg_redis_script *pg_redis_script_new(const char *body)
 {
@@ -69,7 +80,7 @@ static void on_evalsha(enum pg_redis_status st, const redisReply *reply, void *a
         const char *load[] = {"SCRIPT", "LOAD", run->script->body};
         enum pg_redis_status sent = pg_redis_command_argv(run->r, ignore_reply, NULL, 3, load, NULL);
         if (sent == PG_REDIS_OK)
-            sent = pg_redis_command_argv(run->r, on_evalsha, run, run->argc, run->argv, run->argvlen);
+            sent = send_run(run);
         if (sent == PG_REDIS_OK)
             return;
         st = sent;
@@ -107,7 +118,31 @@ enum pg_redis_status pg_redis_script_run(struct pg_redis *r, const struct pg_red
         run->argvlen[i + 3] = n;
         data += n;
     }
-    enum pg_redis_status st = pg_redis_command_argv(r, on_evalsha, run, run->argc, run->argv, run->argvlen);
+    enum pg_redis_status st = send_run(run);
+    if (st != PG_REDIS_OK)
+        free(run);
+    return st;
+}
+
+enum pg_redis_status pg_redis_script_run_resp(struct pg_redis *r, const struct pg_redis_script *s, pg_redis_cb cb,
+                                              void *arg, int numkeys, int argc, const char *args, size_t len)
+{
+    if (numkeys < 0 || argc < numkeys)
+        return PG_REDIS_ERR_REPLY;
+    /* The run and the command in one block: head, then the arguments. */
+    size_t room = 4 * PG_REDIS_RESP_HEAD_MAX + 64 + len;
+    struct run *run = malloc(sizeof *run + room);
+    if (!run)
+        return PG_REDIS_OVERLOADED;
+    *run = (struct run){.r = r, .script = s, .cb = cb, .arg = arg, .resp = (char *)(run + 1)};
+    int n = snprintf(run->numkeys, sizeof run->numkeys, "%d", numkeys);
+    char *p = pg_redis_resp_array(run->resp, (size_t)argc + 3);
+    p = pg_redis_resp_bulk(p, "EVALSHA", 7);
+    p = pg_redis_resp_bulk(p, s->sha, 40);
+    p = pg_redis_resp_bulk(p, run->numkeys, (size_t)n);
+    memcpy(p, args, len);
+    run->resp_len = (size_t)(p - run->resp) + len;
+    enum pg_redis_status st = send_run(run);
     if (st != PG_REDIS_OK)
         free(run);
     return st;

@@ -23,4 +23,12 @@ void pg_redis_script_free(struct pg_redis_script *s);
 enum pg_redis_status pg_redis_script_run(struct pg_redis *r, const struct pg_redis_script *s, pg_redis_cb cb,
                                          void *arg, int numkeys, int argc, const char **argv, const size_t *argvlen);
 
+/* The same with the arguments already in the Redis protocol: args holds
+ * argc bulk strings (pg_redis_resp_bulk), the first numkeys of them keys.
+ * Batches of records are written straight into the command this way
+ * instead of through an argument vector that is copied and formatted
+ * again. args is copied (and kept for the retry). */
+enum pg_redis_status pg_redis_script_run_resp(struct pg_redis *r, const struct pg_redis_script *s, pg_redis_cb cb,
+                                              void *arg, int numkeys, int argc, const char *args, size_t len);
+
 #endif

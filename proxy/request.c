@@ -319,6 +319,13 @@ static void release_local(struct pg_request *req, bool durable)
     pg_request_done(req);
 }
 
+void pg_request_respond_buffer(struct pg_request *req, int status, const char *content_type, struct evbuffer *body)
+{
+    size_t len = evbuffer_get_length(body);
+    pg_request_respond(req, status, content_type, (const char *)evbuffer_pullup(body, -1), len);
+    evbuffer_free(body);
+}
+
 void pg_request_respond_error(struct pg_request *req, int status, const char *code)
 {
     char body[160];

@@ -58,6 +58,7 @@ struct pg_request {
     struct event *up_timer; /* connect, then response timeout */
     int up_attempts;
     uint64_t t_upstream_us;
+    uint64_t t_resp_head_us; /* the upstream's response head arrived */
     struct pg_http_head resp;
     bool resp_head_done;
     enum pg_body_kind resp_out; /* framing towards the client */
@@ -129,6 +130,8 @@ void pg_request_respond_error(struct pg_request *req, int status, const char *co
 /* An answer with a body of the filter's choice; ends the request. */
 void pg_request_respond(struct pg_request *req, int status, const char *content_type, const char *body,
                         size_t body_len);
+/* The same with the body built in an evbuffer, which this frees. */
+void pg_request_respond_buffer(struct pg_request *req, int status, const char *content_type, struct evbuffer *body);
 
 /* The client left, or the connection failed, before the request ended:
  * tells a suspending filter, logs the request, frees it. */

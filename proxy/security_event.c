@@ -3,13 +3,16 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "policy/record.h"
 #include "proxy/audit_writer.h"
 #include "proxy/auth_worker.h"
 #include "proxy/conn.h"
+#include "proxy/detect.h"
+#include "proxy/alert.h"
 #include "proxy/log.h"
+#include "proxy/notifier.h"
+#include "proxy/metrics.h"
 #include "proxy/request.h"
 #include "proxy/worker.h"
 
@@ -39,6 +42,15 @@ void pg_security_event(struct pg_request *req, const char *type, const char *out
            req ? req->conn->client_ip : "", req ? req->id : "", extra[0] ? "," : "", extra);
     if (!req)
         return;
+    if (req->worker->metrics)
+        pg_metrics_event(&req->worker->metrics->events, type, outcome);
+    /* Failed sign-ins feed the detection rules: per known user, and per
+     * client address whoever was tried. */
+    if (failed && (!strcmp(type, "login") || !strcmp(type, "mfa"))) {
+        if (uid)
+            pg_detect(req, PG_DETECT_FAILED_LOGINS_USER, username ? username : uid, uid, 1);
+        pg_detect(req, PG_DETECT_FAILED_LOGINS_IP, req->conn->client_ip, NULL, 1);
+    }
     /* The same event in the audit trail; its extra members travel as one
      * JSON text in details.info. */
     struct pg_audit_detail details[1] = {{"info", extra}};
@@ -58,24 +70,35 @@ void pg_alert_raise(struct pg_worker *w, const char *severity, const char *rule,
     va_start(ap, details_fmt);
     vformat(details, sizeof details, details_fmt, ap);
     va_end(ap);
+    struct pg_alert a = {.severity = severity, .rule = rule, .subject = subject, .instance = w->cfg->instance_id,
+                         .details = details};
+    int n = pg_alert_init(&a) == 0 ? pg_alert_json(&a, alert, sizeof alert) : -1;
     const char *subj = subject ? pg_json_escape(subject, strlen(subject), e_subj, sizeof e_subj) : "";
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int n = snprintf(alert, sizeof alert,
-                     "{\"time\":%lld.%06ld,\"severity\":\"%s\",\"rule\":\"%s\",\"subject\":\"%s\",\"instance\":\"%s\","
-                     "\"details\":{%s}}",
-                     (long long)ts.tv_sec, ts.tv_nsec / 1000, severity, rule, subj, w->cfg->instance_id, details);
-    pg_log(PG_LOG_WARN, "alert", "\"severity\":\"%s\",\"rule\":\"%s\",\"subject\":\"%s\"%s%s", severity, rule, subj,
-           details[0] ? "," : "", details);
-    struct pg_audit_detail d[4] = {{"info", details}, {"rule", rule}, {"severity", severity}, {"subject", subject ? subject : ""}};
-    struct pg_audit_record rec = {.type = "alert", .action = 'E', .outcome = 0, .details = details[0] ? d : d + 1,
-                                  .ndetails = details[0] ? 4 : 3};
+    pg_log(PG_LOG_WARN, "alert", "\"id\":\"%s\",\"severity\":\"%s\",\"rule\":\"%s\",\"subject\":\"%s\"%s%s",
+           a.id, severity, rule, subj, details[0] ? "," : "", details);
+    if (w->metrics)
+        pg_metrics_event(&w->metrics->alerts, rule, severity);
+    struct pg_audit_detail d[5] = {{"id", a.id},      {"info", details}, {"rule", rule}, {"severity", severity},
+                                   {"subject", subject ? subject : ""}};
+    struct pg_audit_record rec = {.type = "alert", .action = 'E', .outcome = 0};
+    if (details[0]) {
+        rec.details = d;
+        rec.ndetails = 5;
+    } else {
+        d[1] = d[0]; /* without info */
+        rec.details = d + 1;
+        rec.ndetails = 4;
+    }
     pg_audit_write(w, &rec, NULL, NULL);
+    if (n < 0)
+        return;
+    pg_notifier_post(&a, alert, (size_t)n);
     struct pg_redis *r = pg_auth_redis(w);
-    if (!r || n < 0 || (size_t)n >= sizeof alert)
+    if (!r)
         return;
     if (pg_redis_command(r, pg_redis_discard, NULL, "LPUSH alert:list %b", alert, (size_t)n) == PG_REDIS_OK)
         pg_redis_command(r, pg_redis_discard, NULL, "LTRIM alert:list 0 %d", ALERTS_KEPT - 1);
     else
-        pg_log(PG_LOG_ERROR, "alert_not_stored", "\"rule\":\"%s\",\"reason\":\"redis unavailable\"", rule);
+        pg_log(PG_LOG_ERROR, "alert_not_stored", "\"id\":\"%s\",\"rule\":\"%s\",\"reason\":\"redis unavailable\"",
+               a.id, rule);
 }

@@ -12,14 +12,18 @@
 
 #include "policy/permdiff.h"
 #include "proxy/admin.h"
+#include "proxy/alert_store.h"
 #include "proxy/audit_integrity.h"
 #include "proxy/audit_writer.h"
 #include "proxy/auth_store.h"
 #include "proxy/lockout.h"
+#include "proxy/metrics.h"
 #include "proxy/log.h"
 #include "proxy/mfa_store.h"
+#include "proxy/notifier.h"
 #include "proxy/phi_keys.h"
 #include "proxy/session.h"
+#include "proxy/session_admin.h"
 #include "proxy/policy_store.h"
 #include "proxy/ratelimit.h"
 #include "proxy/tls.h"
@@ -245,9 +249,9 @@ static void describe_audit(char *buf, size_t len, void *arg)
         used += (size_t)snprintf(buf + used, len - used,
                                  "%s{\"worker\":%d,\"written\":%" PRIu64 ",\"shipped\":%" PRIu64 ",\"acked\":%" PRIu64
                                  ",\"durable\":%" PRIu64 ",\"syncs\":%" PRIu64 ",\"synced_records\":%" PRIu64
-                                 ",\"largest_sync_batch\":%" PRIu64 ",\"checkpoints\":%" PRIu64 "}",
+                                 ",\"largest_sync_batch\":%" PRIu64 ",\"spool_writes\":%" PRIu64 ",\"checkpoints\":%" PRIu64 "}",
                                  i ? "," : "", i, st.written, st.shipped, st.acked, st.durable, st.syncs,
-                                 st.synced_records, st.largest_batch, st.checkpoints);
+                                 st.synced_records, st.largest_batch, st.spool_writes, st.checkpoints);
     }
     if (used < len)
         snprintf(buf + used, len - used, "]}\n");
@@ -266,6 +270,29 @@ static bool policy_has_phi(void)
     }
     pg_policy_unref(p);
     return any;
+}
+
+static void describe_metrics(struct evbuffer *out, void *arg)
+{
+    struct server *s = arg;
+    pg_metrics_header(out, "phiguard_build_info", "gauge", "The running version.");
+    evbuffer_add_printf(out, "phiguard_build_info{version=\"%s\"} 1\n", PHIGUARD_VERSION);
+    pg_metrics_header(out, "phiguard_workers", "gauge", "Worker threads running.");
+    evbuffer_add_printf(out, "phiguard_workers %d\n", s->running);
+    pg_metrics_render_workers(out, s->workers, s->running);
+    struct pg_notifier_stats ns;
+    pg_notifier_get_stats(&ns);
+    if (ns.configured) {
+        pg_metrics_header(out, "phiguard_alert_notifications_total", "counter",
+                          "Alerts sent to the webhook, by result (dropped: the queue was full).");
+        evbuffer_add_printf(out, "phiguard_alert_notifications_total{result=\"sent\"} %" PRIu64 "\n", ns.sent);
+        evbuffer_add_printf(out, "phiguard_alert_notifications_total{result=\"failed\"} %" PRIu64 "\n", ns.failed);
+        evbuffer_add_printf(out, "phiguard_alert_notifications_total{result=\"dropped\"} %" PRIu64 "\n", ns.dropped);
+        pg_metrics_header(out, "phiguard_alert_notification_retries_total", "counter", "Webhook sends tried again.");
+        evbuffer_add_printf(out, "phiguard_alert_notification_retries_total %" PRIu64 "\n", ns.retries);
+        pg_metrics_header(out, "phiguard_alert_notifications_queued", "gauge", "Alerts waiting for the webhook.");
+        evbuffer_add_printf(out, "phiguard_alert_notifications_queued %d\n", ns.queued);
+    }
 }
 
 static int cpu_count(void)
@@ -306,6 +333,12 @@ int pg_server_run(const struct pg_config *cfg)
                "\"detail\":\"policy.file is not set: requests are not authorized by a policy\"");
     }
 
+    if (pg_notifier_start(cfg) != 0) {
+        pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"the alert webhook is misconfigured (see above)\"");
+        pg_tls_shutdown();
+        pg_policy_store_shutdown();
+        goto out_workq;
+    }
     if (pg_phi_keys_init(cfg->phi.keyring_file) != 0 || (!cfg->phi.keyring_file && policy_has_phi())) {
         pg_log(PG_LOG_ERROR, "startup_failed",
                "\"error\":\"%s\"", cfg->phi.keyring_file ? "the PHI keyring is unusable (see above)"
@@ -317,7 +350,8 @@ int pg_server_run(const struct pg_config *cfg)
     }
     if (pg_auth_store_init(cfg) != 0 ||
         (pg_auth_enabled() &&
-         (pg_session_scripts_init() != 0 || pg_lockout_scripts_init() != 0 || pg_mfa_scripts_init() != 0))) {
+         (pg_session_scripts_init() != 0 || pg_lockout_scripts_init() != 0 || pg_mfa_scripts_init() != 0 ||
+          pg_alert_store_scripts_init() != 0 || pg_session_admin_scripts_init() != 0))) {
         pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"authentication is misconfigured (see above)\"");
         pg_tls_shutdown();
         pg_policy_store_shutdown();
@@ -339,6 +373,7 @@ int pg_server_run(const struct pg_config *cfg)
     s.base = event_base_new();
     s.nworkers = cfg->workers > 0 ? cfg->workers : cpu_count();
     s.workers = calloc((size_t)s.nworkers, sizeof *s.workers);
+    pg_workers_register(s.workers, s.nworkers);
     s.exit_ev = s.base ? event_new(s.base, -1, EV_PERSIST, on_worker_exit, &s) : NULL;
     s.drain_timer = s.base ? evtimer_new(s.base, drain_timeout, &s) : NULL;
     s.sig_term = s.base ? evsignal_new(s.base, SIGTERM, on_term, &s) : NULL;
@@ -363,7 +398,8 @@ int pg_server_run(const struct pg_config *cfg)
     s.integrity = pg_audit_integrity_start(s.base, cfg);
     pg_policy_store_on_change(policy_changed, NULL);
     pg_phi_keys_on_change(keyring_changed, NULL);
-    struct pg_admin_hooks hooks = {.ready = is_ready, .describe_audit = describe_audit, .arg = &s};
+    struct pg_admin_hooks hooks = {.ready = is_ready, .describe_audit = describe_audit, .metrics = describe_metrics,
+                                   .arg = &s};
     s.admin = pg_admin_start(s.base, &cfg->admin_listen, &hooks);
     if (!s.admin) {
         for (int k = 0; k < s.running; k++)
@@ -419,6 +455,7 @@ out:
     /* Before the bases their results are delivered to go. */
     pg_workq_stop(PG_POOL_HASH);
     pg_workq_stop(PG_POOL_IO);
+    pg_notifier_stop(); /* after everything that raises alerts */
     if (s.base)
         event_base_free(s.base);
     pg_tls_shutdown();
@@ -428,11 +465,15 @@ out:
     pg_session_scripts_free();
     pg_lockout_scripts_free();
     pg_mfa_scripts_free();
+    pg_alert_store_scripts_free();
+    pg_session_admin_scripts_free();
+    pg_workers_register(NULL, 0);
     pg_ratelimit_stop(); /* after every worker: none decides any more */
     goto out_log;
 out_workq:
     pg_workq_stop(PG_POOL_HASH);
     pg_workq_stop(PG_POOL_IO);
+    pg_notifier_stop();
 out_log:
     pg_log_stop();
     return status;

@@ -3,14 +3,15 @@
 /* The audit spool: a write-ahead log, one append-only file per chain, so a
  * record survives a Redis outage or a kill -9 of the proxy.
  *
- * <dir>/<chain>.spool holds frames: u32 length (little-endian), then
- * length bytes of payload (u64 seq, little-endian, and the record's exact
- * bytes), then the zlib CRC-32 of the payload. <dir>/<chain>.cursor holds
+ * <dir>/<chain>.spool holds frames: u32 length (little-endian, its top bit
+ * set), then length bytes of payload (u64 seq, little-endian, and the
+ * record's exact bytes), then the CRC-32C of the payload. Frames written
+ * before CRC-32C (top bit clear) carry zlib's CRC-32 and are still read. <dir>/<chain>.cursor holds
  * "<seq> <h>\n", the last record Redis acknowledged, replaced atomically
  * (write a temporary file, fsync, rename).
  *
- * Threads: append, trim, replay and close belong to the chain's loop
- * thread; pg_spool_sync (the fdatasync) is meant for the work queue, and
+ * Threads: add, flush, append, trim, replay and close belong to the
+ * chain's loop thread; pg_spool_sync (the fdatasync) is meant for the work queue, and
  * pg_spool_request_sync puts it there with group commit: one sync at a
  * time, each covering everything appended before it began. */
 #include <event2/event.h>
@@ -47,9 +48,19 @@ int pg_spool_open(const char *dir, const char *chain, struct pg_spool **out, str
                   enum pg_spool_error *code, char *err, size_t errlen);
 void pg_spool_close(struct pg_spool *sp);
 
-/* Appends record seq (which must be the last seq + 1, or any seq in an
- * empty spool with no cursor) and writes it to the file. On failure the
- * file is cut back to where it was, so the same seq can be retried. */
+/* Adds record seq (which must be the last seq + 1, or any seq in an empty
+ * spool with no cursor) to the frames written by the next pg_spool_flush:
+ * a writer sealing many records in one pass of its loop writes them with
+ * one write(2). Until then they are in memory only: a sync does not cover
+ * them. */
+enum pg_spool_error pg_spool_add(struct pg_spool *sp, uint64_t seq, const char *bytes, size_t len);
+/* Bytes added and not written yet. */
+size_t pg_spool_buffered(const struct pg_spool *sp);
+/* Writes the added frames. On failure the file is cut back to where it was
+ * and the spool forgets every frame added since the last flush, so their
+ * seqs can be added again. */
+enum pg_spool_error pg_spool_flush(struct pg_spool *sp);
+/* pg_spool_add and pg_spool_flush of one record (with nothing else added). */
 enum pg_spool_error pg_spool_append(struct pg_spool *sp, uint64_t seq, const char *bytes, size_t len);
 
 /* fdatasync; returns the seq now durable (everything appended before the
@@ -82,6 +93,10 @@ void pg_spool_stats(struct pg_spool *sp, struct pg_spool_stats *out);
 /* The last error in words (names the file, never record content). */
 const char *pg_spool_strerror(struct pg_spool *sp);
 enum pg_spool_error pg_spool_error_of_errno(int err);
+/* CRC-32C (Castagnoli) of n bytes, as the spool's frames carry it. */
+uint32_t pg_spool_crc32c(const void *p, size_t n);
+/* The same by table, as on CPUs without the instruction. */
+uint32_t pg_spool_crc32c_table(const void *p, size_t n);
 
 /* Replay of the records from seq on, in order. */
 struct pg_spool_iter;

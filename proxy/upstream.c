@@ -561,6 +561,7 @@ static int read_response_head(struct pg_request *req)
             fail_502(req, "101 without an upgrade request");
             return -1;
         }
+        req->t_resp_head_us = pg_now_us();
         return 1;
     }
 }

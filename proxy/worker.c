@@ -7,9 +7,11 @@
 #include <string.h>
 
 #include "proxy/audit_writer.h"
+#include "proxy/metrics.h"
 #include "proxy/auth_store.h"
 #include "proxy/auth_worker.h"
 #include "proxy/ratelimit.h"
+#include "proxy/blocks.h"
 #include "proxy/redis.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
@@ -104,6 +106,7 @@ int pg_worker_init(struct pg_worker *w, int index, const struct pg_config *cfg, 
     if (!w->base)
         return -1;
     w->stage = evbuffer_new();
+    w->metrics = calloc(1, sizeof *w->metrics);
     w->drain_ev = event_new(w->base, -1, 0, drain_cb, w);
     w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
     /* Each worker has its own listening socket on the same port: the
@@ -111,7 +114,7 @@ int pg_worker_init(struct pg_worker *w, int index, const struct pg_config *cfg, 
     w->listener = evconnlistener_new_bind(
         w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
         1024, (const struct sockaddr *)&cfg->listen.ss, (int)cfg->listen.len);
-    if (!w->stage || !w->drain_ev || !w->stop_ev || !w->listener) {
+    if (!w->stage || !w->metrics || !w->drain_ev || !w->stop_ev || !w->listener) {
         int err = errno;
         pg_log(PG_LOG_ERROR, "listen_failed", "\"worker\":%d,\"address\":\"%s\",\"error\":\"%s\"", index,
                cfg->listen.text, strerror(err));
@@ -139,6 +142,10 @@ int pg_worker_init(struct pg_worker *w, int index, const struct pg_config *cfg, 
     }
     if (pg_audit_writer_init(w) != 0)
         return -1; /* logged */
+    if (pg_blocks_subscribe(w) != 0) {
+        pg_log(PG_LOG_ERROR, "startup_failed", "\"worker\":%d,\"error\":\"cannot subscribe to blocks\"", index);
+        return -1;
+    }
     return 0;
 }
 
@@ -183,6 +190,7 @@ void pg_worker_join_and_free(struct pg_worker *w)
         evconnlistener_free(w->listener);
     if (w->stage)
         evbuffer_free(w->stage);
+    free(w->metrics);
     if (w->drain_ev)
         event_free(w->drain_ev);
     if (w->stop_ev)
@@ -190,4 +198,19 @@ void pg_worker_join_and_free(struct pg_worker *w)
     if (w->base)
         event_base_free(w->base);
     memset(w, 0, sizeof *w);
+}
+
+static struct pg_worker *registered;
+static int nregistered;
+
+void pg_workers_register(struct pg_worker *ws, int n)
+{
+    registered = ws;
+    nregistered = n;
+}
+
+int pg_workers_all(struct pg_worker **ws)
+{
+    *ws = registered;
+    return nregistered;
 }

@@ -17,6 +17,7 @@ struct pg_auth_worker;
 struct pg_audit_writer;
 struct pg_redis;
 struct pg_rl_worker;
+struct pg_worker_metrics;
 
 struct pg_worker {
     int index;
@@ -41,6 +42,7 @@ struct pg_worker {
     struct pg_auth_worker *auth;   /* NULL when password logins are off */
     struct pg_audit_writer *audit; /* NULL when the audit trail is off */
     struct pg_rl_worker *ratelimit; /* rate-limit counters (proxy/ratelimit.h) */
+    struct pg_worker_metrics *metrics; /* this worker's counters for /metrics */
 };
 
 /* Creates the worker's loop and listener on the main thread (so a bind
@@ -50,6 +52,11 @@ int pg_worker_start(struct pg_worker *w);
 void pg_worker_drain(struct pg_worker *w); /* thread-safe */
 void pg_worker_stop(struct pg_worker *w);  /* thread-safe: force-close */
 void pg_worker_join_and_free(struct pg_worker *w);
+
+/* The server's workers, for figures one worker reports about all (the
+ * security API's status): set once at start, before the loops run. */
+void pg_workers_register(struct pg_worker *ws, int n);
+int pg_workers_all(struct pg_worker **ws);
 
 /* Called by conn.c when a connection ends; ends a draining worker's loop
  * when it was the last. */

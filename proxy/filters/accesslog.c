@@ -1,15 +1,17 @@
-/* Log phase: one access line per request. Never a body and never a query
- * string: either can carry PHI. */
+/* Log phase: one access line per request, and the request's counters for
+ * /metrics. Never a body and never a query string: either can carry PHI. */
 #include <string.h>
 
 #include "proxy/conn.h"
 #include "proxy/filters/filters.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/request.h"
 #include "proxy/worker.h"
 
 static enum pg_filter_result accesslog_run(struct pg_request *req)
 {
+    pg_metrics_request(req);
     if (!req->worker->cfg->access_log)
         return PG_NEXT;
     char path[1024], method[32];

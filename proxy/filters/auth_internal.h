@@ -20,6 +20,10 @@ bool pg_auth_wants_html(struct pg_request *req);
 int pg_auth_endpoint(struct pg_request *req);
 /* The security API (proxy/filters/security_api.c); answers the request. */
 int pg_security_api(struct pg_request *req);
+/* proxy/filters/security_status.c; each answers (returns 1). */
+int pg_security_status(struct pg_request *req);
+int pg_security_sessions(struct pg_request *req);
+int pg_security_revoke(struct pg_request *req, const char *rest, size_t len);
 /* Set-Cookie for a new session, or one that clears the cookie (token NULL). */
 void pg_auth_set_cookie(struct pg_request *req, const char *token);
 /* Answers JSON, with the cookie headers already set; ends the request. */

@@ -11,6 +11,9 @@ extern const struct pg_filter pg_filter_phi_response; /* response headers: PHI o
 extern const struct pg_filter pg_filter_phi_log;      /* log: what the response disclosed */
 extern const struct pg_filter pg_filter_track;        /* request body: the resource before a tracked change */
 extern const struct pg_filter pg_filter_track_log;    /* log: the modification record */
+extern const struct pg_filter pg_filter_block_ip;     /* headers: a blocked client address is refused */
+extern const struct pg_filter pg_filter_block_user;   /* limits: a blocked user is refused */
+extern const struct pg_filter pg_filter_detect_log;   /* log: 403s and malformed requests counted */
 extern const struct pg_filter pg_filter_forward;    /* upstream: hand the request to the upstream */
 extern const struct pg_filter pg_filter_secheaders; /* response headers: security headers */
 extern const struct pg_filter pg_filter_accesslog;  /* log: one access line per request */

@@ -23,6 +23,7 @@
 #include "proxy/filters/login.h"
 #include "proxy/lockout.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/mfa_store.h"
 #include "proxy/ratelimit.h"
 #include "proxy/request.h"
@@ -437,6 +438,8 @@ static void verify_done(void *arg)
     free(j);
     if (!req)
         return;
+    if (req->worker->metrics)
+        req->worker->metrics->password_verifications++;
     struct login *l = state(req);
     const struct pg_user *u = l->user;
     if (!u || l->locked || ok != 1) {

@@ -95,19 +95,6 @@ static void body_read(struct pg_request *req, int status)
     pg_request_resume(req, PG_NEXT);
 }
 
-static bool is_json(const struct pg_header *ct)
-{
-    if (!ct)
-        return false;
-    size_t n = ct->value_len;
-    const char *semi = memchr(ct->value, ';', n);
-    if (semi)
-        n = (size_t)(semi - ct->value);
-    while (n && (ct->value[n - 1] == ' ' || ct->value[n - 1] == '\t'))
-        n--;
-    return pg_phi_json_media_type(ct->value, n);
-}
-
 static enum pg_filter_result refuse(struct pg_request *req, int status, const char *code, const char *why)
 {
     pg_log(PG_LOG_WARN, "phi_request_refused", "\"request_id\":\"%s\",\"reason\":\"%s\"", req->id, why);
@@ -167,7 +154,7 @@ static enum pg_filter_result start_body(struct pg_request *req, struct pg_phi_re
 {
     struct pg_http_head *h = &req->head;
     const struct pg_config *cfg = req->worker->cfg;
-    if (!is_json(pg_http_find_id(h, PG_H_CONTENT_TYPE)))
+    if (!pg_phi_json_content_type(pg_http_find_id(h, PG_H_CONTENT_TYPE)))
         return refuse(req, 415, "unsupported_media_type", "a PHI route takes JSON bodies only");
     struct pg_header *ce = pg_http_find_id(h, PG_H_CONTENT_ENCODING);
     int coding = pg_body_coding_of(ce ? ce->value : NULL, ce ? ce->value_len : 0);

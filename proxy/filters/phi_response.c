@@ -17,26 +17,14 @@
 
 #include "proxy/audit_request.h"
 #include "proxy/body_xform.h"
+#include "proxy/detect.h"
 #include "proxy/filters/filters.h"
 #include "proxy/log.h"
 #include "proxy/phi_request.h"
 #include "proxy/request.h"
 #include "proxy/security_event.h"
+#include "proxy/session.h"
 #include "proxy/worker.h"
-
-static bool json_body(struct pg_http_head *r)
-{
-    const struct pg_header *ct = pg_http_find_id(r, PG_H_CONTENT_TYPE);
-    if (!ct)
-        return false;
-    size_t n = ct->value_len;
-    const char *semi = memchr(ct->value, ';', n);
-    if (semi)
-        n = (size_t)(semi - ct->value);
-    while (n && (ct->value[n - 1] == ' ' || ct->value[n - 1] == '\t'))
-        n--;
-    return pg_phi_json_media_type(ct->value, n);
-}
 
 static enum pg_rw_action reveal_value(void *arg, const struct pg_rw_value *v, struct pg_rw_token *out)
 {
@@ -53,7 +41,7 @@ static enum pg_filter_result phi_response_run(struct pg_request *req)
     bool fields = route && route->nphi_response > 0;
     bool scan = cfg->phi.scan_responses == PG_PHI_SCAN_JSON && cfg->phi.keyring_file;
     struct pg_http_head *r = &req->resp;
-    if ((!fields && !scan) || r->body == PG_BODY_NONE || r->status == 101 || !json_body(r))
+    if ((!fields && !scan) || r->body == PG_BODY_NONE || r->status == 101 || !pg_phi_json_content_type(pg_http_find_id(r, PG_H_CONTENT_TYPE)))
         return PG_NEXT;
     struct pg_header *ce = pg_http_find_id(r, PG_H_CONTENT_ENCODING);
     int coding = pg_body_coding_of(ce ? ce->value : NULL, ce ? ce->value_len : 0);
@@ -104,6 +92,12 @@ static enum pg_filter_result phi_log_run(struct pg_request *req)
     size_t n = pg_phi_req_disclosed(p, &disclosed);
     if (n || masked || removed)
         pg_audit_phi_disclosure(req, disclosed, n, masked, removed, failed);
+    uint32_t clear = 0;
+    for (size_t i = 0; i < n; i++)
+        clear += disclosed[i].count;
+    if (clear && req->authenticated) /* exfiltration: PHI values one user got in clear */
+        pg_detect(req, PG_DETECT_PHI_EXFILTRATION, req->session ? req->session->s.username : req->user, req->user,
+                  clear);
     const char *route = req->route && req->route->name ? req->route->name : "";
     if (failed) {
         /* Tampered, moved to another field, or under a key the ring lost. */

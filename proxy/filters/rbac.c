@@ -16,21 +16,7 @@
 
 static const char *query_lookup(void *ctx, const char *name, size_t *len)
 {
-    const struct pg_http_head *h = ctx;
-    if (h->path_len >= h->target_len)
-        return NULL;
-    const char *s = h->target + h->path_len + 1, *end = h->target + h->target_len;
-    size_t n = strlen(name);
-    while (s < end) {
-        const char *amp = memchr(s, '&', (size_t)(end - s));
-        const char *stop = amp ? amp : end;
-        if ((size_t)(stop - s) > n && memcmp(s, name, n) == 0 && s[n] == '=') {
-            *len = (size_t)(stop - s) - n - 1;
-            return s + n + 1;
-        }
-        s = stop + 1;
-    }
-    return NULL;
+    return pg_http_query_value(ctx, name, len);
 }
 
 static const char *header_lookup(void *ctx, const char *name, size_t *len)

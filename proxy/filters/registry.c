@@ -3,14 +3,15 @@
 #include "proxy/filter.h"
 #include "proxy/filters/filters.h"
 
-static const struct pg_filter *const headers_phase[] = {&pg_filter_headers};
+static const struct pg_filter *const headers_phase[] = {&pg_filter_headers, &pg_filter_block_ip};
 static const struct pg_filter *const authn_phase[] = {&pg_filter_authn};
 static const struct pg_filter *const authz_phase[] = {&pg_filter_rbac};
-static const struct pg_filter *const limits_phase[] = {&pg_filter_ratelimit};
+static const struct pg_filter *const limits_phase[] = {&pg_filter_block_user, &pg_filter_ratelimit};
 static const struct pg_filter *const request_body_phase[] = {&pg_filter_phi_request, &pg_filter_track};
 static const struct pg_filter *const upstream_phase[] = {&pg_filter_forward};
 static const struct pg_filter *const response_headers_phase[] = {&pg_filter_secheaders, &pg_filter_phi_response};
-static const struct pg_filter *const log_phase[] = {&pg_filter_phi_log, &pg_filter_track_log, &pg_filter_accesslog};
+static const struct pg_filter *const log_phase[] = {&pg_filter_phi_log, &pg_filter_track_log, &pg_filter_detect_log,
+                                                    &pg_filter_accesslog};
 
 #define LIST(a) {a, (int)(sizeof a / sizeof a[0])}
 

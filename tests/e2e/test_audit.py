@@ -262,6 +262,50 @@ def test_strict_mode_fails_closed_when_the_spool_cannot_grow(make_proxy, workdir
     unreachable.cleanup()
 
 
+def test_concurrent_requests_on_a_full_spool_keep_the_chain_whole(make_proxy, workdir, redis_server):
+    """Strict mode writes the records sealed in one pass of the loop with one
+    write: when that write fails, those records are dropped, their responses
+    refused, and their seqs used again. Whatever was answered 200 is in the
+    trail afterwards, and the chain verifies."""
+    import resource
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+    from phiguard_harness import BIN
+    unreachable = RedisServer()  # nothing acknowledges: the spool only grows
+    p = make_proxy(deep_merge(audit_config(workdir, unreachable.address), {"log": {"level": "warn", "access": False}}),
+                   start=False)
+    limit = 96 * 1024
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    p.proc = subprocess.Popen([BIN, "serve", "-c", p.config_path], stdout=subprocess.DEVNULL,
+                              stderr=open(p.log_path, "w"), preexec_fn=small_files)
+    p.wait_ready()
+    sessions = [requests.Session() for _ in range(16)]
+
+    def burst(i):
+        r = sessions[i % 16].get(f"https://127.0.0.1:{p.port}/echo?c={i}", verify=f"{p.certs}/ca.pem", timeout=30)
+        return r.status_code, r.headers.get("X-Request-Id")
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(burst, range(600)))
+    codes = {c for c, _ in answers}
+    assert codes == {200, 503}, codes
+    assert "audit_spool_failed" in p.stderr()
+    p.stop()
+    # Room again and Redis reachable: the spool replays and the chain goes on.
+    q = make_proxy(audit_config(workdir, redis_server.address), name="again")
+    answered = {rid for c, rid in answers if c == 200}
+    answered.add(get(q, "/echo?after=1").headers["X-Request-Id"])
+    rc = redis_server.client()
+    wait_for(lambda: answered <= {x.get("request") for x in sum(records(rc).values(), [])}, timeout=20,
+             what="the record of every request answered 200")
+    time.sleep(0.7)
+    v = verify(q, workdir)
+    assert v.returncode == 0, v.stdout + v.stderr
+    unreachable.cleanup()
+
+
 def test_export_fhir_and_disclosures(make_proxy, workdir, redis_server):
     cfg = logins_and_audit(workdir, redis_server.address)
     p = make_proxy(cfg)

@@ -104,6 +104,17 @@ def test_audit_tracking_policy_example_checks(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_monitoring_config_examples_check(tmp_path):
+    blocks = yaml_blocks("# phiguard.yaml", os.path.join(TOP, "docs", "monitoring.md"))
+    assert len(blocks) == 2  # alerts, detection
+    for block in blocks:
+        cfg = tmp_path / "phiguard.yaml"
+        cfg.write_text('listen: "127.0.0.1:8443"\ntls: {certificate: c.pem, key: k.pem}\n'
+                       'upstream: {address: "127.0.0.1:8080"}\n' + block)
+        r = subprocess.run([BIN, "config", "check", str(cfg)], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+
+
 POLICY_DOC = os.path.join(TOP, "docs", "policy.md")
 
 

@@ -1,8 +1,9 @@
 /* libFuzzer target: the streaming rewriter, which reads every request and
  * response body on a PHI route. Arbitrary bytes, fed in pieces of random
  * sizes, through the seal and the reveal transforms with stray envelopes
- * scanned. Never a crash or a leak; and a body that sealed always reveals
- * (what phiguard wrote, phiguard can read back). The first two bytes pick
+ * scanned. Never a crash or a leak; a body that sealed always reveals
+ * (what phiguard wrote, phiguard can read back); and a revealed body is
+ * the same however it was cut, and is JSON again. The first two bytes pick
  * the piece sizes and the pass; the rest is the body. */
 #include <stddef.h>
 #include <stdint.h>
@@ -99,6 +100,26 @@ static enum pg_rw_action reveal_fn(void *arg, const struct pg_rw_value *v, struc
     return pg_phi_reveal_value(&((struct pass *)arg)->phi, v, t);
 }
 
+static enum pg_rw_action keep_fn(void *arg, const struct pg_rw_value *v, struct pg_rw_token *t)
+{
+    (void)arg, (void)v, (void)t;
+    return PG_RW_KEEP;
+}
+
+/* The body through one pass in one piece; 0 when it was taken. */
+static int run_whole(pg_rw_value_fn fn, struct pass *p, bool ndjson, const uint8_t *body, size_t len)
+{
+    struct pg_rw_options opt = {.scan_envelopes = true, .multiple_values = ndjson};
+    struct pg_rewriter *rw = pg_rewriter_new(set, &opt, fn, write_fn, p);
+    if (!rw)
+        return -1;
+    int rc = pg_rewriter_feed(rw, (const char *)body, len);
+    if (rc == 0)
+        rc = pg_rewriter_finish(rw);
+    pg_rewriter_free(rw);
+    return rc;
+}
+
 /* The body through one pass in pieces; 0 when it was taken whole. */
 static int run(pg_rw_value_fn fn, struct pass *p, bool ndjson, const uint8_t *body, size_t len, unsigned seed)
 {
@@ -142,9 +163,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* The raw body as a response (an upstream may send anything), and what
      * sealing made of it. */
-    struct pass raw = {.phi = {.ring = &ring, .fields = fields, .nfields = NF, .perms = perms}};
+    struct pass raw = {.phi = {.ring = &ring, .fields = fields, .nfields = NF, .perms = perms}, .out = {.keep = true}};
     raw.phi.tally = raw.tally;
-    run(reveal_fn, &raw, ndjson, body, len, seed ^ 0x5a5a);
+    int raw_rc = run(reveal_fn, &raw, ndjson, body, len, seed ^ 0x5a5a);
+    /* The output is the same however the body was cut (the reveal is
+     * deterministic: nothing here opens), and is JSON itself. */
+    struct pass whole = {.phi = {.ring = &ring, .fields = fields, .nfields = NF, .perms = perms}, .out = {.keep = true}};
+    whole.phi.tally = whole.tally;
+    if (run_whole(reveal_fn, &whole, ndjson, body, len) != raw_rc)
+        __builtin_trap();
+    if (raw_rc == 0) {
+        if (whole.out.len != raw.out.len || (raw.out.len && memcmp(whole.out.buf, raw.out.buf, raw.out.len)))
+            __builtin_trap();
+        struct pass again = {.phi = {.ring = &ring, .fields = fields, .nfields = NF, .perms = perms}};
+        again.phi.tally = again.tally;
+        if (run(keep_fn, &again, ndjson, (const uint8_t *)raw.out.buf, raw.out.len, seed) != 0)
+            __builtin_trap();
+    }
+    free(raw.out.buf);
+    free(whole.out.buf);
     if (sealed == 0) {
         struct pass back = {.phi = {.ring = &ring, .fields = fields, .nfields = NF, .perms = perms}};
         back.phi.tally = back.tally;

@@ -18,6 +18,27 @@ static void test_leaf_hash_is_rfc9162(void **state)
     assert_string_equal(h, "609f6e36d2405585188d5cfd761f407c7cc46a7d3f314c88270469dde315fcd1");
 }
 
+/* The reused context gives the same hashes, hash after hash (a reset that
+ * kept state from the previous record would show on the second). */
+static void test_hasher_reuses_its_context(void **state)
+{
+    (void)state;
+    struct pg_chain_hasher *hs = pg_chain_hasher_new();
+    assert_non_null(hs);
+    char h[PG_HASH_HEX], want[PG_HASH_HEX];
+    for (int i = 0; i < 3; i++) {
+        pg_chain_hasher_leaf(hs, "abc", 3, h);
+        assert_string_equal(h, "609f6e36d2405585188d5cfd761f407c7cc46a7d3f314c88270469dde315fcd1");
+        char text[300];
+        memset(text, 'a' + i, sizeof text);
+        pg_chain_hasher_leaf(hs, text, sizeof text - (size_t)i, h);
+        pg_chain_leaf_hash(text, sizeof text - (size_t)i, want);
+        assert_string_equal(h, want);
+    }
+    pg_chain_hasher_free(hs);
+    pg_chain_hasher_free(NULL);
+}
+
 static void test_genesis_names_the_chain(void **state)
 {
     (void)state;
@@ -56,6 +77,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_leaf_hash_is_rfc9162),
+        cmocka_unit_test(test_hasher_reuses_its_context),
         cmocka_unit_test(test_genesis_names_the_chain),
         cmocka_unit_test(test_session_hash),
         cmocka_unit_test(test_is_hash),

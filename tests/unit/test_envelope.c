@@ -185,6 +185,11 @@ static void *seal_all(void *arg)
             bad += strcmp(env, expected[k][f]) != 0;
             bad += pg_envelope_open(&shared[k], 1, field, env, strlen(env), &t, out, sizeof out, &n) != PG_ENVELOPE_OK;
             bad += pg_envelope_open(&shared[!k], 1, field, env, strlen(env), &t, out, sizeof out, &n) != PG_ENVELOPE_BAD_TAG;
+            /* Mode r: each thread's GCM contexts, keyed once per key. */
+            pg_envelope_seal(&shared[k], 'r', field, 's', "123456789", 9, env, sizeof env);
+            bad += pg_envelope_open(&shared[k], 1, field, env, strlen(env), &t, out, sizeof out, &n) != PG_ENVELOPE_OK;
+            bad += strcmp(out, "123456789") != 0;
+            bad += pg_envelope_open(&shared[!k], 1, field, env, strlen(env), &t, out, sizeof out, &n) != PG_ENVELOPE_BAD_TAG;
         }
     return (void *)bad;
 }
@@ -212,6 +217,86 @@ static void test_threads(void **state)
     }
 }
 
+static int b64_value(char c)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *p = strchr(alphabet, c);
+    return p && c ? (int)(p - alphabet) : -1;
+}
+
+/* base64url has one spelling: a last character with unused bits set, a
+ * byte outside the alphabet anywhere (a whole group or the tail), padding,
+ * are refused as malformed before anything is decrypted. */
+static void test_spellings(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    struct pg_phi_key k = key("k1", 7);
+    /* Values whose blob leaves 0, 1 and 2 bytes after the whole groups. */
+    for (size_t vlen = 1; vlen <= 3; vlen++) {
+        for (int m = 0; m < 2; m++) {
+            char env[256], out[64], t;
+            size_t n;
+            long len = pg_envelope_seal(&k, m ? 'd' : 'r', "Patient.name.family", 's', "abc", vlen, env, sizeof env);
+            assert_true(len > 0);
+            assert_int_equal(pg_envelope_open(&k, 1, "Patient.name.family", env, (size_t)len, &t, out, sizeof out, &n),
+                             PG_ENVELOPE_OK);
+            assert_int_equal(n, vlen);
+            size_t b64_len = (size_t)len - strlen("phi:v1:k1:r:");
+            if (b64_len % 4) { /* a tail: its unused low bits must be zero */
+                char copy[256];
+                memcpy(copy, env, (size_t)len + 1);
+                int v = b64_value(copy[len - 1]);
+                assert_true(v >= 0 && (v & 1) == 0);
+                copy[len - 1] = alphabet[v | 1];
+                assert_int_equal(
+                    pg_envelope_open(&k, 1, "Patient.name.family", copy, (size_t)len, &t, out, sizeof out, &n),
+                    PG_ENVELOPE_MALFORMED);
+            }
+            const char strange[] = {'=', '+', '/', ' ', '\0', '\xff', '.'};
+            size_t at[] = {strlen("phi:v1:k1:r:"), strlen("phi:v1:k1:r:") + 5, (size_t)len - 1};
+            for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
+                for (size_t c = 0; c < sizeof strange; c++) {
+                    char copy[256];
+                    memcpy(copy, env, (size_t)len + 1);
+                    copy[at[i]] = strange[c];
+                    assert_int_equal(
+                        pg_envelope_open(&k, 1, "Patient.name.family", copy, (size_t)len, &t, out, sizeof out, &n),
+                        PG_ENVELOPE_MALFORMED);
+                }
+        }
+    }
+}
+
+/* More keys than a thread keeps keyed contexts for, in turn, and two keys
+ * with one kid: each envelope opens with its own key only. */
+static void test_many_keys(void **state)
+{
+    (void)state;
+    enum { NKEYS = 20 };
+    struct pg_phi_key keys[NKEYS];
+    char env[NKEYS][256];
+    long len[NKEYS];
+    for (int i = 0; i < NKEYS; i++) {
+        keys[i] = key(i % 2 ? "k1" : "k2", (unsigned char)(i + 1));
+        len[i] = pg_envelope_seal(&keys[i], 'r', "Patient.birthDate", 's', "1970-01-01", 10, env[i], sizeof env[i]);
+        assert_true(len[i] > 0);
+    }
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < NKEYS; i++) {
+            char out[64], t;
+            size_t n;
+            assert_int_equal(
+                pg_envelope_open(&keys[i], 1, "Patient.birthDate", env[i], (size_t)len[i], &t, out, sizeof out, &n),
+                PG_ENVELOPE_OK);
+            assert_string_equal(out, "1970-01-01");
+            int j = (i + 2) % NKEYS; /* the same kid, another secret */
+            assert_int_equal(
+                pg_envelope_open(&keys[j], 1, "Patient.birthDate", env[i], (size_t)len[i], &t, out, sizeof out, &n),
+                PG_ENVELOPE_BAD_TAG);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +305,8 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_gcm_layout),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_spellings),
+        cmocka_unit_test(test_many_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

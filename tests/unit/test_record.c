@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "policy/record.h"
 
@@ -284,6 +286,204 @@ static void test_time_round_trip(void **state)
     assert_int_equal(pg_record_format_time(-5, t), -1);
 }
 
+/* The record as the member-by-member writer (the public pg_canon calls)
+ * writes it: pg_record_write's single pass must give the same bytes. */
+static void reference_string(struct pg_canon *c, const char *key, const char *v)
+{
+    if (v)
+        pg_canon_string(c, key, v, strlen(v));
+}
+
+static int detail_order(const void *a, const void *b)
+{
+    return strcmp(((const struct pg_audit_detail *)a)->key, ((const struct pg_audit_detail *)b)->key);
+}
+
+static void reference_write(const struct pg_audit_record *r, struct pg_canon *c)
+{
+    char when[80], action[2] = {r->action, '\0'};
+    struct tm tm;
+    time_t secs = (time_t)(r->time_us / 1000000);
+    gmtime_r(&secs, &tm);
+    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(r->time_us % 1000000));
+    struct pg_audit_detail sorted[8];
+    memcpy(sorted, r->details, r->ndetails * sizeof *sorted);
+    qsort(sorted, r->ndetails, sizeof *sorted, detail_order);
+    pg_canon_begin_object(c, NULL);
+    pg_canon_int(c, "seq", (int64_t)r->seq);
+    reference_string(c, "writer", r->writer);
+    reference_string(c, "prev", r->prev);
+    if (r->epoch_prev) {
+        pg_canon_begin_object(c, "epoch_prev");
+        reference_string(c, "writer", r->epoch_prev->writer);
+        pg_canon_int(c, "seq", (int64_t)r->epoch_prev->seq);
+        reference_string(c, "h", r->epoch_prev->head);
+        pg_canon_end_object(c);
+    }
+    reference_string(c, "time", when);
+    reference_string(c, "type", r->type);
+    reference_string(c, "subtype", r->subtype);
+    reference_string(c, "action", action);
+    pg_canon_int(c, "outcome", r->outcome);
+    pg_canon_begin_object(c, "agent");
+    reference_string(c, "user", r->agent.user_id);
+    reference_string(c, "username", r->agent.username);
+    if (r->agent.nroles) {
+        pg_canon_begin_array(c, "roles");
+        for (size_t i = 0; i < r->agent.nroles; i++)
+            reference_string(c, NULL, r->agent.roles[i]);
+        pg_canon_end_array(c);
+    }
+    reference_string(c, "session", r->agent.session_hash);
+    reference_string(c, "ip", r->agent.client_ip);
+    reference_string(c, "user_agent", r->agent.user_agent);
+    pg_canon_end_object(c);
+    if (r->http.method || r->http.route || r->http.path || r->http.status) {
+        pg_canon_begin_object(c, "http");
+        reference_string(c, "method", r->http.method);
+        reference_string(c, "route", r->http.route);
+        reference_string(c, "path", r->http.path);
+        if (r->http.status)
+            pg_canon_int(c, "status", r->http.status);
+        pg_canon_end_object(c);
+    }
+    reference_string(c, "entity", r->entity);
+    reference_string(c, "rule", r->rule);
+    reference_string(c, "request", r->request_id);
+    if (r->nphi) {
+        pg_canon_begin_array(c, "phi");
+        for (size_t i = 0; i < r->nphi; i++) {
+            pg_canon_begin_object(c, NULL);
+            reference_string(c, "field", r->phi[i].field);
+            pg_canon_int(c, "count", r->phi[i].count);
+            pg_canon_end_object(c);
+        }
+        pg_canon_end_array(c);
+    }
+    if (r->ndetails) {
+        pg_canon_begin_object(c, "details");
+        for (size_t i = 0; i < r->ndetails; i++)
+            reference_string(c, sorted[i].key, sorted[i].value);
+        pg_canon_end_object(c);
+    }
+    pg_canon_end_object(c);
+}
+
+/* A random string of up to max bytes from an alphabet heavy in what needs
+ * care: quotes, backslashes, controls, DEL, and valid and broken UTF-8. */
+static char *random_text(unsigned *seed, char *buf, size_t max)
+{
+    static const char *const pieces[] = {"a", "Z", "/", "\"", "\\", "\n", "\t", "\x01", "\x1f", "\x7f", "\xc3\xa9",
+                                         "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\x80", "\xc0\xaf", "\xed\xa0\x80",
+                                         "\xe2\x82", "\xff", " ", "{id}"};
+    size_t n = 0, want = (size_t)rand_r(seed) % max;
+    while (n < want) {
+        const char *p = pieces[(size_t)rand_r(seed) % (sizeof pieces / sizeof *pieces)];
+        size_t k = strlen(p);
+        if (n + k >= max)
+            break;
+        memcpy(buf + n, p, k);
+        n += k;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static void test_single_pass_writer_matches_member_writer(void **state)
+{
+    (void)state;
+    unsigned seed = 20261123;
+    static const char actions[] = "CRUDE";
+    static const int outcomes[] = {0, 4, 8, 12};
+    char text[24][64];
+    struct pg_canon fast, slow;
+    pg_canon_init(&fast);
+    for (int round = 0; round < 3000; round++) {
+        int t = 0;
+        bool opt = round % 2; /* every other record leaves optional members out at random */
+#define TEXT() random_text(&seed, text[t++], sizeof text[0])
+#define MAYBE() (opt && rand_r(&seed) % 3 == 0 ? NULL : TEXT())
+        const char *role_list[3] = {TEXT(), TEXT(), TEXT()};
+        struct pg_audit_phi phis[2] = {{TEXT(), (uint32_t)rand_r(&seed)}, {TEXT(), UINT32_MAX}};
+        char k1[8], k2[8];
+        snprintf(k1, sizeof k1, "k%d", rand_r(&seed) % 50);
+        snprintf(k2, sizeof k2, "j%d", rand_r(&seed) % 50);
+        struct pg_audit_detail det[3] = {{k1, TEXT()}, {k2, TEXT()}, {"a\"b", TEXT()}};
+        struct pg_audit_epoch_link link = {.writer = TEXT(), .seq = (uint64_t)rand_r(&seed) * 7919u};
+        memset(link.head, "0123456789abcdef"[round % 16], 64);
+        link.head[64] = '\0';
+        struct pg_audit_record r = {
+            .seq = round % 5 == 0 ? 1 : (uint64_t)rand_r(&seed) * (uint64_t)rand_r(&seed) + 1,
+            .writer = TEXT()[0] ? text[t - 1] : "w",
+            .time_us = (int64_t)rand_r(&seed) * (1000003 + round % 97 * 1000000),
+            .type = "rest",
+            .subtype = MAYBE(),
+            .action = actions[round % 5],
+            .outcome = outcomes[round % 4],
+            .agent = {MAYBE(), MAYBE(), role_list, (size_t)(rand_r(&seed) % 4), MAYBE(), MAYBE(), MAYBE()},
+            .http = {MAYBE(), MAYBE(), MAYBE(), opt && round % 3 ? 0 : 100 + rand_r(&seed) % 500},
+            .entity = MAYBE(),
+            .rule = MAYBE(),
+            .request_id = MAYBE(),
+            .phi = phis,
+            .nphi = (size_t)(rand_r(&seed) % 3),
+            .details = det,
+            .ndetails = (size_t)(rand_r(&seed) % 4),
+        };
+#undef TEXT
+#undef MAYBE
+        if (r.seq == 1 && round % 2)
+            r.epoch_prev = &link;
+        memset(r.prev, "fedcba9876543210"[round % 16], 64);
+        r.prev[64] = '\0';
+        if (r.ndetails == 2 && strcmp(k1, k2) == 0)
+            r.ndetails = 1;
+        char err[128];
+        fast.len = 0; /* one buffer for every record, as the audit writer keeps it */
+        assert_int_equal(pg_record_write(&r, &fast, err, sizeof err), 0);
+        pg_canon_init(&slow);
+        reference_write(&r, &slow);
+        assert_false(slow.failed);
+        if (fast.len != slow.len || memcmp(fast.buf, slow.buf, slow.len) != 0)
+            fail_msg("record %d differs:\n%s\n%s", round, fast.buf, slow.buf);
+        assert_int_equal(fast.buf[fast.len], '\0');
+        pg_canon_free(&slow);
+    }
+    pg_canon_free(&fast);
+}
+
+/* The time, formatted once a second and then only its microseconds, is
+ * gmtime's, seconds apart, within one second, and back again. */
+static void test_time_format_matches_gmtime(void **state)
+{
+    (void)state;
+    unsigned seed = 7;
+    int64_t t = 0;
+    for (int i = 0; i < 20000; i++) {
+        switch (rand_r(&seed) % 4) {
+        case 0: t = (int64_t)rand_r(&seed) * 117 * 1000000 + rand_r(&seed) % 1000000; break;
+        case 1: t += rand_r(&seed) % 1000; break;
+        case 2: t -= rand_r(&seed) % 3000000; break;
+        default: t += 1000000; break;
+        }
+        if (t < 0)
+            t = -t;
+        char got[PG_RECORD_TIME_LEN], want[80];
+        time_t secs = (time_t)(t / 1000000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(t % 1000000));
+        assert_int_equal(pg_record_format_time(t, got), 0);
+        assert_string_equal(got, want);
+    }
+    char t2[PG_RECORD_TIME_LEN];
+    assert_int_equal(pg_record_format_time(253402300799999999, t2), 0); /* the last microsecond of 9999 */
+    assert_string_equal(t2, "9999-12-31T23:59:59.999999Z");
+    assert_int_equal(pg_record_format_time(253402300800000000, t2), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +495,8 @@ int main(void)
         cmocka_unit_test(test_invalid_records_refused),
         cmocka_unit_test(test_bad_stored_bytes_refused),
         cmocka_unit_test(test_time_round_trip),
+        cmocka_unit_test(test_single_pass_writer_matches_member_writer),
+        cmocka_unit_test(test_time_format_matches_gmtime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

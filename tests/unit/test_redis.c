@@ -518,6 +518,32 @@ static void test_evalsha_loads_on_noscript(void **state)
     assert_int_equal(c.error_replies, 1);
     assert_non_null(strstr(c.last_str, "not an integer"));
     assert_int_equal(pg_redis_script_run(r, s, on_answer, &c, 3, 2, argv, NULL), PG_REDIS_ERR_REPLY);
+
+    /* Arguments given in the protocol: the same answers, the same reload
+     * after the cache is lost, binary bytes kept. */
+    char args[128], *end = pg_redis_resp_bulk(args, "counter", 7);
+    end = pg_redis_resp_bulk(end, "10", 2);
+    assert_int_equal(cmd(r, &c, "SCRIPT", "FLUSH", NULL), PG_REDIS_OK);
+    assert_int_equal(pg_redis_script_run_resp(r, s, on_answer, &c, 1, 2, args, (size_t)(end - args)), PG_REDIS_OK);
+    RUN_UNTIL(&c, c.answers == 9);
+    assert_int_equal(c.last_int, 25);
+    assert_int_equal(c.error_replies, 1);
+    assert_int_equal(pg_redis_script_run_resp(r, s, on_answer, &c, 2, 1, args, 0), PG_REDIS_ERR_REPLY);
+    struct pg_redis_script *echo = pg_redis_script_new("return ARGV[1]");
+    static const char binary[] = "a\r\nb\0c$3\r\n";
+    end = pg_redis_resp_bulk(args, binary, sizeof binary - 1);
+    assert_int_equal(pg_redis_script_run_resp(r, echo, on_answer, &c, 0, 1, args, (size_t)(end - args)), PG_REDIS_OK);
+    RUN_UNTIL(&c, c.answers == 10);
+    assert_int_equal(c.last_len, sizeof binary - 1);
+    assert_memory_equal(c.last_str, binary, sizeof binary - 1);
+    char whole[64];
+    end = pg_redis_resp_array(whole, 2);
+    end = pg_redis_resp_bulk(end, "GET", 3);
+    end = pg_redis_resp_bulk(end, "counter", 7);
+    assert_int_equal(pg_redis_command_resp(r, on_answer, &c, whole, (size_t)(end - whole)), PG_REDIS_OK);
+    RUN_UNTIL(&c, c.answers == 11);
+    assert_string_equal(c.last_str, "25");
+    pg_redis_script_free(echo);
     pg_redis_free(r);
     pg_redis_script_free(s);
     pg_redis_script_free(bad);

@@ -238,7 +238,9 @@ static void test_passthrough_keeps_meaning(void **state)
         assert_int_equal(rewrite(NULL, NULL, &r, doc, len, 4096, err, sizeof err), 0);
         const char *json = !memcmp(doc, "\xEF\xBB\xBF", 3) ? doc + 3 : doc;
         assert_true(same_json(json, r.out));
-        assert_true(r.out_len < len); /* whitespace went */
+        /* Nothing selected: the body goes out byte for byte (the mark aside). */
+        assert_int_equal(r.out_len, len - (size_t)(json - doc));
+        assert_memory_equal(r.out, json, r.out_len);
         assert_int_equal(r.log_len, 0);
         free(r.out);
         free(doc);
@@ -341,8 +343,12 @@ static void test_unicode(void **state)
     char log[256];
     char *out = through(fs.set, NULL, "k", doc, log, sizeof log);
     assert_string_equal(log, "0:s:Jos\xc3\xa9 \xf0\x9f\x98\x80;"); /* decoded UTF-8 */
-    assert_string_equal(out, "{\"n\":\"Jos\xc3\xa9 \xf0\x9f\x98\x80\",\"k\xc3\xa9\":\"tab\\there \\\"q\\\" / \\u0001\"}");
-    assert_true(same_json(out, doc));
+    assert_string_equal(out, doc); /* kept: escapes as they were sent */
+    free(out);
+    /* Replaced: the replacement is escaped, what is around it kept. */
+    out = through(fs.set, NULL, "r", doc, log, sizeof log);
+    assert_string_equal(out, "{\"n\":\"<F0>\",\"k\\u00e9\":\"tab\\there \\\"q\\\" \\/ \\u0001\"}");
+    assert_true(same_json(out, "{\"n\":\"<F0>\",\"k\xc3\xa9\":\"tab\\there \\\"q\\\" / \\u0001\"}"));
     free(out);
     fields_free(&fs);
 }
@@ -361,7 +367,7 @@ static void test_every_split_point(void **state)
     run_init(&whole, "rx");
     whole.stray = 'r';
     assert_int_equal(rewrite(fs.set, &opt, &whole, doc, len, 0, NULL, 0), 0);
-    assert_string_equal(whole.out, "{\"identifier\":[{\"system\":\"s\",\"value\":\"<F0>\"},{\"value\":\"<F0>\"}],"
+    assert_string_equal(whole.out, "{ \"identifier\" : [ {\"system\":\"s\",\"value\":\"<F0>\"}, {\"value\":\"<F0>\"} ],\n"
                                    "\"name\":[{\"x\":[true,false,null,-1.5e2]}],\"s\":\"<F-1>\"}");
     for (size_t cut = 1; cut < len; cut++) {
         struct run r;
@@ -386,6 +392,95 @@ static void test_every_split_point(void **state)
     free(bytes.out);
     free(whole.out);
     fields_free(&fs);
+}
+
+/* ---- raw pass-through: the input's bytes, but for what is replaced or
+ * removed ---- */
+
+/* Strays decide by their text: "phi:v1:DROP" removed, "phi:v1:SWAP"
+ * replaced, any other kept. */
+static enum pg_rw_action marked_fn(void *arg, const struct pg_rw_value *v, struct pg_rw_token *tok)
+{
+    (void)arg;
+    if (v->type == 's' && v->len == 11 && !memcmp(v->data, "phi:v1:DROP", 11))
+        return PG_RW_REMOVE;
+    if (v->type == 's' && v->len == 11 && !memcmp(v->data, "phi:v1:SWAP", 11)) {
+        memcpy(tok->data, "<R>", 3);
+        tok->type = 's';
+        tok->len = 3;
+        return PG_RW_REPLACE;
+    }
+    return PG_RW_KEEP;
+}
+
+/* doc through marked_fn (stray scanning on), whole, cut at every byte and
+ * fed one byte at a time: always the same output, which must be want
+ * exactly (when given) and mean what want_json means. */
+static void check_marked(const char *doc, const char *want, const char *want_json, bool ndjson)
+{
+    struct pg_rw_options opt = {.scan_envelopes = true, .multiple_values = ndjson};
+    size_t len = strlen(doc);
+    char *first = NULL;
+    for (size_t cut = 0; cut <= len + 1; cut++) {
+        struct run r;
+        run_init(&r, "");
+        struct pg_rewriter *rw = pg_rewriter_new(NULL, &opt, marked_fn, write_fn, &r);
+        assert_non_null(rw);
+        if (cut <= len) { /* two pieces (cut 0 and len: one) */
+            assert_int_equal(pg_rewriter_feed(rw, doc, cut), 0);
+            assert_int_equal(pg_rewriter_feed(rw, doc + cut, len - cut), 0);
+        } else {
+            for (size_t i = 0; i < len; i++)
+                assert_int_equal(pg_rewriter_feed(rw, doc + i, 1), 0);
+        }
+        assert_int_equal(pg_rewriter_finish(rw), 0);
+        pg_rewriter_free(rw);
+        if (!r.out)
+            r.out = strdup("");
+        if (!first) {
+            first = r.out;
+            if (want)
+                assert_string_equal(first, want);
+            if (!ndjson && !same_json(first, want_json))
+                fail_msg("%s\nmeans something else than\n%s", first, want_json);
+            continue;
+        }
+        if (strcmp(r.out, first))
+            fail_msg("cut at %zu: %s\ninstead of\n%s", cut, r.out, first);
+        free(r.out);
+    }
+    free(first);
+}
+
+static void test_raw_removal(void **state)
+{
+    (void)state;
+    /* An element takes one comma: the one before it, or, first in its
+     * container, the one after (which the next kept element drops). */
+    check_marked("[ \"phi:v1:DROP\", 1, \"phi:v1:DROP\" ]", "[  1 ]", "[1]", false);
+    check_marked("[\"phi:v1:DROP\",\"phi:v1:DROP\",3]", "[3]", "[3]", false);
+    check_marked("[\"phi:v1:DROP\", \"phi:v1:DROP\"]", "[]", "[]", false);
+    check_marked("[1,\"phi:v1:DROP\",2]", "[1,2]", "[1,2]", false);
+    check_marked("{\"a\":1, \"b\":\"phi:v1:DROP\"}", "{\"a\":1}", "{\"a\":1}", false);
+    check_marked("{\"b\" : \"phi:v1:DROP\", \"a\":1}", "{ \"a\":1}", "{\"a\":1}", false);
+    check_marked("{\"b\":\"phi:v1:DROP\",\"c\":\"phi:v1:DROP\"}", "{}", "{}", false);
+    check_marked("{\"a\":\"phi:v1:SWAP\" , \"b\":[\"phi:v1:SWAP\"]}", "{\"a\":\"<R>\" , \"b\":[\"<R>\"]}",
+                 "{\"a\":\"<R>\",\"b\":[\"<R>\"]}", false);
+    /* Pretty-printed, every position: the whitespace stays where it was. */
+    check_marked("{\n  \"a\": \"phi:v1:DROP\",\n  \"b\": [ \"phi:v1:DROP\" , 2 , \"phi:v1:DROP\" ,\"phi:v1:SWAP\", "
+                 "\"phi:v1:DROP\" ],\n  \"c\" : {\"x\": \"phi:v1:DROP\"},\n  \"d\": [\"phi:v1:DROP\"],\n"
+                 "  \"e\": \"phi:v1:KEEP\" ,\n  \"f\": \"phi:v1:DROP\"\n}\n",
+                 "{\n  \n  \"b\": [   2  ,\"<R>\" ],\n  \"c\" : {},\n  \"d\": [],\n  \"e\": \"phi:v1:KEEP\" \n}\n",
+                 "{\"b\":[2,\"<R>\"],\"c\":{},\"d\":[],\"e\":\"phi:v1:KEEP\"}", false);
+    /* A removed root becomes null; the whitespace around it stays. */
+    check_marked(" \"phi:v1:DROP\" ", " null ", "null", false);
+    /* Escapes and numbers as they were sent, around what changes. */
+    check_marked("{\"k\\u00e9\":\"\\/\\t\",\"n\":1.0E+2,\"x\":\"phi:v1:SWAP\"}",
+                 "{\"k\\u00e9\":\"\\/\\t\",\"n\":1.0E+2,\"x\":\"<R>\"}", "{\"k\xc3\xa9\":\"/\\t\",\"n\":1.0E+2,\"x\":\"<R>\"}",
+                 false);
+    /* A stream of documents: one per line, whatever the input's lines. */
+    check_marked("{\n \"a\": \"phi:v1:DROP\",\n \"b\" : [1, 2]\n}\n\n  [ \"phi:v1:SWAP\" ,\n3] 7 \"x y\"",
+                 "{\"b\":[1,2]}\n[\"<R>\",3]\n7\n\"x y\"\n", NULL, true);
 }
 
 static void test_invalid_json(void **state)
@@ -653,6 +748,42 @@ static void test_flat_memory(void **state)
     fields_free(&fs);
 }
 
+/* A long value cut into many pieces: carried from piece to piece, it goes
+ * out whole when kept, and is replaced whole when selected. */
+static void test_long_values_across_pieces(void **state)
+{
+    (void)state;
+    size_t n = 100000;
+    char *doc = malloc(n + 64);
+    assert_non_null(doc);
+    size_t at = (size_t)sprintf(doc, "{\"keep\":\"");
+    for (size_t i = 0; i < n / 2; i++)
+        doc[at++] = (char)('a' + i % 26);
+    at += (size_t)sprintf(doc + at, "\",\"a\":\"");
+    for (size_t i = 0; i < n / 2; i++)
+        doc[at++] = (char)('A' + i % 26);
+    at += (size_t)sprintf(doc + at, "\"}");
+    doc[at] = '\0';
+    struct fields fs;
+    fields_make(&fs, SELS("$.a"));
+    struct pg_rw_options opt = {.scan_envelopes = true};
+    struct run r;
+    run_init(&r, "");
+    struct pg_rewriter *rw = pg_rewriter_new(fs.set, &opt, short_fn, write_fn, &r);
+    for (size_t i = 0; i < at; i += 4093)
+        assert_int_equal(pg_rewriter_feed(rw, doc + i, at - i < 4093 ? at - i : 4093), 0);
+    assert_int_equal(pg_rewriter_finish(rw), 0);
+    pg_rewriter_free(rw);
+    char *want = strdup(doc);
+    assert_non_null(want);
+    sprintf(strstr(want, "\"a\":\"") + 5, "***\"}");
+    assert_string_equal(r.out, want);
+    free(r.out);
+    free(want);
+    free(doc);
+    fields_free(&fs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -664,6 +795,7 @@ int main(void)
         cmocka_unit_test(test_numbers_keep_text),
         cmocka_unit_test(test_unicode),
         cmocka_unit_test(test_every_split_point),
+        cmocka_unit_test(test_raw_removal),
         cmocka_unit_test(test_invalid_json),
         cmocka_unit_test(test_too_deep),
         cmocka_unit_test(test_max_value_bytes),
@@ -672,6 +804,7 @@ int main(void)
         cmocka_unit_test(test_write_failure),
         cmocka_unit_test(test_ndjson),
         cmocka_unit_test(test_flat_memory),
+        cmocka_unit_test(test_long_values_across_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "proxy/spool.h"
 #include "proxy/workq.h"
@@ -274,6 +275,169 @@ static void test_full_disk_fails_cleanly(void **state)
     pg_spool_close(sp);
 }
 
+/* Frames added in one pass go to the file with one write: nothing of them
+ * is in the file (or covered by a sync) before the flush; a flush that
+ * fails leaves the file as it was and the spool taking the same seqs
+ * again. */
+static void test_added_frames_written_by_one_flush(void **state)
+{
+    struct tmp *t = *state;
+    struct pg_spool_recovery rec;
+    struct pg_spool *sp = open_ok(t, &rec);
+    append_range(sp, 1, 2);
+    off_t before = file_size(t->file);
+    char r[64];
+    for (uint64_t s = 3; s <= 6; s++) {
+        record_text(s, r, sizeof r);
+        assert_int_equal(pg_spool_add(sp, s, r, strlen(r)), PG_SPOOL_OK);
+    }
+    assert_int_equal(pg_spool_add(sp, 8, "{}", 2), PG_SPOOL_INVALID); /* still in order */
+    assert_int_equal(pg_spool_append(sp, 7, "{}", 2), PG_SPOOL_INVALID); /* not past added frames */
+    assert_true(pg_spool_buffered(sp) > 0);
+    assert_int_equal(file_size(t->file), before);
+    enum pg_spool_error code;
+    assert_int_equal(pg_spool_sync(sp, &code), 2); /* covers what is written, not what is added */
+    assert_int_equal(pg_spool_flush(sp), PG_SPOOL_OK);
+    assert_int_equal(pg_spool_buffered(sp), 0);
+    assert_int_equal(pg_spool_sync(sp, &code), 6);
+    assert_int_equal(pg_spool_flush(sp), PG_SPOOL_OK); /* nothing added: nothing to do */
+
+    /* A batch that does not fit: cut, forgotten, and taken again. */
+    before = file_size(t->file);
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    void (*was)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim.rlim_cur = (rlim_t)before + 100;
+    lim.rlim_max = old.rlim_max;
+    char big[80];
+    memset(big, 'y', sizeof big);
+    for (uint64_t s = 7; s <= 9; s++)
+        assert_int_equal(pg_spool_add(sp, s, big, sizeof big), PG_SPOOL_OK);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    code = pg_spool_flush(sp);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, was);
+    assert_int_equal(code, PG_SPOOL_FULL);
+    assert_int_equal(file_size(t->file), before); /* the frame written in part is cut */
+    assert_int_equal(pg_spool_buffered(sp), 0);
+    assert_int_equal(pg_spool_add(sp, 8, big, sizeof big), PG_SPOOL_INVALID); /* 7..9 are forgotten */
+    assert_int_equal(pg_spool_add(sp, 7, big, sizeof big), PG_SPOOL_OK);
+    assert_int_equal(pg_spool_flush(sp), PG_SPOOL_OK);
+    pg_spool_close(sp);
+    sp = open_ok(t, &rec);
+    assert_int_equal(rec.first_seq, 1);
+    assert_int_equal(rec.last_seq, 7);
+    assert_int_equal(rec.torn_bytes, 0);
+    struct pg_spool_iter *it = pg_spool_replay(sp, 1);
+    uint64_t seq, want = 1;
+    const char *bytes;
+    size_t len;
+    while (pg_spool_next(it, &seq, &bytes, &len) == 1) {
+        assert_int_equal(seq, want);
+        if (seq <= 6) {
+            record_text(seq, r, sizeof r);
+            assert_int_equal(len, strlen(r));
+            assert_memory_equal(bytes, r, len);
+        } else {
+            assert_int_equal(len, sizeof big);
+        }
+        want++;
+    }
+    assert_int_equal(want, 8);
+    pg_spool_iter_free(it);
+    pg_spool_close(sp);
+}
+
+/* A new chain's first batch failing: the spool may again start anywhere. */
+static void test_failed_first_batch_of_a_new_chain(void **state)
+{
+    struct tmp *t = *state;
+    assert_int_equal(symlink("/dev/full", t->file), 0);
+    struct pg_spool_recovery rec;
+    struct pg_spool *sp = open_ok(t, &rec);
+    assert_int_equal(pg_spool_add(sp, 5, "{}", 2), PG_SPOOL_OK);
+    assert_int_equal(pg_spool_add(sp, 6, "{}", 2), PG_SPOOL_OK);
+    assert_int_equal(pg_spool_flush(sp), PG_SPOOL_FULL);
+    assert_int_equal(pg_spool_add(sp, 5, "{}", 2), PG_SPOOL_OK);
+    assert_int_equal(pg_spool_trim(sp), PG_SPOOL_OK); /* never with frames not written */
+    pg_spool_close(sp);
+}
+
+/* CRC-32C check values (RFC 3720 B.4 and the usual "123456789"), the
+ * instruction and the table agreeing at every length and alignment. */
+static void test_crc32c(void **state)
+{
+    (void)state;
+    unsigned char zeros[32] = {0}, ones[32], buf[300];
+    memset(ones, 0xff, sizeof ones);
+    assert_int_equal(pg_spool_crc32c("123456789", 9), 0xE3069283u);
+    assert_int_equal(pg_spool_crc32c(zeros, 32), 0x8A9136AAu);
+    assert_int_equal(pg_spool_crc32c(ones, 32), 0x62A8AB43u);
+    assert_int_equal(pg_spool_crc32c_table("123456789", 9), 0xE3069283u);
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i * 131 + 7);
+    for (size_t off = 0; off < 9; off++)
+        for (size_t n = 0; n + off <= sizeof buf; n += 7)
+            assert_int_equal(pg_spool_crc32c(buf + off, n), pg_spool_crc32c_table(buf + off, n));
+}
+
+/* A file written before frames carried CRC-32C (zlib's CRC-32, flag bit
+ * clear) opens, replays, takes new frames after its own, and a torn new
+ * frame at its end is still cut. */
+static void test_zlib_crc_frames_still_read(void **state)
+{
+    struct tmp *t = *state;
+    int fd = open(t->file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        char r[64];
+        record_text(seq, r, sizeof r);
+        size_t n = strlen(r);
+        unsigned char f[128];
+        uint32_t len = (uint32_t)(8 + n);
+        for (int i = 0; i < 4; i++)
+            f[i] = (unsigned char)(len >> (8 * i));
+        for (int i = 0; i < 8; i++)
+            f[4 + i] = (unsigned char)(seq >> (8 * i));
+        memcpy(f + 12, r, n);
+        uint32_t crc = (uint32_t)crc32(0, f + 4, len);
+        for (int i = 0; i < 4; i++)
+            f[12 + n + (size_t)i] = (unsigned char)(crc >> (8 * i));
+        assert_int_equal(write(fd, f, 16 + n), (ssize_t)(16 + n));
+    }
+    close(fd);
+    struct pg_spool_recovery rec;
+    struct pg_spool *sp = open_ok(t, &rec);
+    assert_int_equal(rec.first_seq, 1);
+    assert_int_equal(rec.last_seq, 3);
+    assert_int_equal(rec.torn_bytes, 0);
+    char h[PG_HASH_HEX], r[64];
+    record_text(3, r, sizeof r);
+    pg_chain_leaf_hash(r, strlen(r), h);
+    assert_string_equal(rec.last_h, h);
+    append_range(sp, 4, 5);
+    pg_spool_close(sp);
+    off_t whole = file_size(t->file);
+    assert_int_equal(truncate(t->file, whole - 3), 0);
+    sp = open_ok(t, &rec);
+    assert_int_equal(rec.last_seq, 4);
+    assert_true(rec.torn_bytes > 0);
+    struct pg_spool_iter *it = pg_spool_replay(sp, 2);
+    uint64_t seq, want = 2;
+    const char *bytes;
+    size_t len;
+    while (pg_spool_next(it, &seq, &bytes, &len) == 1) {
+        assert_int_equal(seq, want);
+        record_text(seq, r, sizeof r);
+        assert_int_equal(len, strlen(r));
+        assert_memory_equal(bytes, r, len);
+        want++;
+    }
+    assert_int_equal(want, 5);
+    pg_spool_iter_free(it);
+    pg_spool_close(sp);
+}
+
 /* /dev/full in place of the spool file: ENOSPC from the first write. */
 static void test_dev_full(void **state)
 {
@@ -368,6 +532,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damage_in_the_middle_refused, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_cursor_and_trim, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_full_disk_fails_cleanly, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_added_frames_written_by_one_flush, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_failed_first_batch_of_a_new_chain, make_dir, remove_dir),
+        cmocka_unit_test(test_crc32c),
+        cmocka_unit_test_setup_teardown(test_zlib_crc_frames_still_read, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_dev_full, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_unwritable_places, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_group_commit_on_the_work_queue, make_dir, remove_dir),
