@@ -10,6 +10,8 @@
 #include "policy/units.h"
 #include "policy/policy.h"
 #include "proxy/audit_writer.h"
+#include "proxy/blocks.h"
+#include "proxy/ratelimit.h"
 #include "proxy/redis.h"
 #include "proxy/request.h"
 #include "proxy/worker.h"
@@ -241,6 +243,54 @@ static void events(struct evbuffer *out, const char *metric, const char *help, c
     }
 }
 
+/* Rate-limit decisions by limit name, summed over workers; blocks in force. */
+static void ratelimits(struct evbuffer *out, struct pg_worker *ws, int n)
+{
+    struct pg_ratelimit_rule_stats *per = calloc(PG_RL_STATS_NAMES, sizeof *per);
+    struct pg_ratelimit_rule_stats *sum = calloc((size_t)n * PG_RL_STATS_NAMES + 1, sizeof *sum);
+    int nsum = 0;
+    uint64_t fallback = 0;
+    struct pg_ratelimit_totals tot = {0};
+    for (int i = 0; per && sum && i < n; i++) {
+        int k = pg_ratelimit_stats(&ws[i], per, PG_RL_STATS_NAMES, &tot);
+        fallback += tot.fallback;
+        for (int j = 0; j < k && j < PG_RL_STATS_NAMES; j++) {
+            int m = 0;
+            while (m < nsum && strcmp(sum[m].name, per[j].name))
+                m++;
+            if (m == nsum)
+                memcpy(sum[nsum++].name, per[j].name, sizeof per[j].name);
+            sum[m].allowed += per[j].allowed;
+            sum[m].limited += per[j].limited;
+        }
+    }
+    pg_metrics_header(out, "phiguard_rate_limit_decisions_total", "counter",
+                      "Rate-limit decisions, by limit and result (limited: answered 429).");
+    for (int m = 0; m < nsum; m++)
+        for (int r = 0; r < 2; r++) {
+            evbuffer_add(out, "phiguard_rate_limit_decisions_total{limit=\"", 43);
+            pg_metrics_label_value(out, sum[m].name);
+            evbuffer_add_printf(out, "\",result=\"%s\"} %" PRIu64 "\n", r ? "limited" : "allowed",
+                                r ? sum[m].limited : sum[m].allowed);
+        }
+    pg_metrics_header(out, "phiguard_rate_limit_fallbacks_total", "counter",
+                      "Global rate-limit decisions taken locally because Redis could not answer.");
+    evbuffer_add_printf(out, "phiguard_rate_limit_fallbacks_total %" PRIu64 "\n", fallback);
+    pg_metrics_header(out, "phiguard_rate_limit_local_keys", "gauge", "Keys in the process's local rate-limit table.");
+    evbuffer_add_printf(out, "phiguard_rate_limit_local_keys %" PRIu64 "\n", tot.local_keys);
+    uint64_t blocked = 0;
+    for (int i = 0; i < n; i++)
+        if (ws[i].metrics)
+            blocked += ws[i].metrics->blocked_requests;
+    pg_metrics_header(out, "phiguard_blocked_requests_total", "counter",
+                      "Requests refused because their address or user is blocked by a detection rule.");
+    evbuffer_add_printf(out, "phiguard_blocked_requests_total %" PRIu64 "\n", blocked);
+    pg_metrics_header(out, "phiguard_blocks_active", "gauge", "Subjects blocked by detection rules now.");
+    evbuffer_add_printf(out, "phiguard_blocks_active %d\n", pg_blocks_active());
+    free(per);
+    free(sum);
+}
+
 void pg_metrics_render_workers(struct evbuffer *out, struct pg_worker *ws, int n)
 {
     requests(out, ws, n);
@@ -284,6 +334,7 @@ void pg_metrics_render_workers(struct evbuffer *out, struct pg_worker *ws, int n
     events(out, "phiguard_alerts_total", "Alerts raised, by rule and severity.", "rule", "severity", ws, n,
            offsetof(struct pg_worker_metrics, alerts), NULL);
 
+    ratelimits(out, ws, n);
     pg_metrics_header(out, "phiguard_audit_records_total", "counter", "Audit records written, per chain (worker).");
     for (int i = 0; i < n; i++)
         if (ws[i].audit) {

@@ -43,6 +43,7 @@ struct pg_worker_metrics {
     struct pg_histogram upstream;     /* upstream start to its response head */
     uint64_t tls_handshakes, tls_failures;
     uint64_t password_verifications; /* Argon2id runs, the dummy for unknown users included */
+    uint64_t blocked_requests;       /* answered 403 blocked (detection rules) */
     struct pg_event_table alerts;     /* rule, severity */
     struct pg_event_table events;     /* security event type, outcome */
 };

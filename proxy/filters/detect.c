@@ -14,11 +14,15 @@
 #include "proxy/detect.h"
 #include "proxy/filters/filters.h"
 #include "proxy/log.h"
+#include "proxy/metrics.h"
 #include "proxy/request.h"
 #include "proxy/session.h"
+#include "proxy/worker.h"
 
 static enum pg_filter_result refuse_blocked(struct pg_request *req, int64_t left_ms)
 {
+    if (req->worker->metrics)
+        req->worker->metrics->blocked_requests++;
     char retry[24];
     snprintf(retry, sizeof retry, "%lld", (long long)((left_ms + 999) / 1000));
     if (!req->local_headers)

@@ -6,6 +6,7 @@ import time
 from auth_env import Client, auth_config, bearer
 from phiguard_harness import deep_merge, parse_responses, raw_exchange
 from redis_fixture import redis_server  # noqa: F401 (fixture)
+from test_metrics import scrape, value
 from test_phi import call, make_keyring, post_patient, role_proxy, synthea_patients, values
 
 
@@ -89,6 +90,9 @@ def test_malformed_requests_block_the_address(make_proxy, workdir, certs, redis_
     status, _, body = parse_responses(raw_exchange(p.port, certs, ok))[0]
     assert status == 403 and b"blocked" in body
     assert [a["rule"] for a in p.logs("alert")] == ["malformed_ip"]
+    m = scrape(p)
+    assert value(m, "phiguard_blocked_requests_total") == 1 and value(m, "phiguard_blocks_active") == 1
+    assert value(m, "phiguard_alerts_total", rule="malformed_ip", severity="critical") == 1
 
 
 def test_phi_exfiltration_blocks_the_user(make_proxy, certs, workdir, backend):

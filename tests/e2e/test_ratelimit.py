@@ -164,6 +164,12 @@ def test_429_headers_and_audit_record(make_proxy, workdir, redis_server):
     assert rec["details"]["error"] == "rate_limited" and rec["details"]["rate_limit"] == "few-global"
     access = [x for x in p.logs("access") if x["request_id"] == rid]
     assert access and access[0]["rate_limit"] == "few-global" and access[0]["status"] == 429
+    # /metrics counts the decisions per limit (three passed, two refused).
+    from test_metrics import scrape, value
+    m = scrape(p)
+    assert value(m, "phiguard_rate_limit_decisions_total", limit="few-global", result="allowed") == 3
+    assert value(m, "phiguard_rate_limit_decisions_total", limit="few-global", result="limited") == 2
+    assert value(m, "phiguard_rate_limit_fallbacks_total") == 0
 
 
 def test_user_limits_count_users_apart_and_anonymous_clients_by_address(make_proxy, workdir, redis_server):
