@@ -355,6 +355,16 @@ void pg_metrics_render_workers(struct evbuffer *out, struct pg_worker *ws, int n
     for (int i = 0; i < n; i++)
         if (ws[i].redis)
             evbuffer_add_printf(out, "phiguard_redis_up{worker=\"%d\"} %d\n", i, pg_redis_healthy(ws[i].redis) ? 1 : 0);
+    struct pg_histogram *lat[64] = {0};
+    struct pg_redis_stats rstats[64];
+    int nl = 0;
+    for (int i = 0; i < n && nl < 64; i++)
+        if (ws[i].redis) {
+            pg_redis_get_stats(ws[i].redis, &rstats[nl]);
+            lat[nl] = &rstats[nl].latency;
+            nl++;
+        }
+    histogram(out, "phiguard_redis_command_seconds", "From sending a command to Redis to its answer.", lat, nl);
     pg_metrics_header(out, "phiguard_redis_ping_seconds", "gauge", "Round trip of the last health PING to Redis.");
     for (int i = 0; i < n; i++)
         if (ws[i].redis) {

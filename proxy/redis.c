@@ -510,8 +510,11 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
                                   : rep->type == REDIS_REPLY_ERROR ? PG_REDIS_ERR_REPLY
                                                                    : PG_REDIS_OK;
         if (c->counted) {
-            if (rep)
+            if (rep) {
                 r->stats.replies++;
+                uint64_t now = now_us();
+                pg_histogram_observe(&r->stats.latency, now > c->sent_us ? now - c->sent_us : 0);
+            }
             if (st == PG_REDIS_ERR_REPLY)
                 r->stats.error_replies++;
             if (st == PG_REDIS_DISCONNECTED)

@@ -12,6 +12,7 @@
  * from that loop's thread. Never call pg_redis_free from inside one of its
  * own callbacks. The process must ignore SIGPIPE (phiguard serve does), or a
  * write to a Redis that went away kills it. */
+#include "proxy/metrics.h"
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
@@ -118,6 +119,7 @@ struct pg_redis_stats {
     uint64_t disconnects;          /* established connections lost, both links */
     uint64_t messages;             /* pub/sub messages delivered */
     int64_t last_ping_us;          /* round trip of the last answered PING; -1 before any */
+    struct pg_histogram latency;   /* sent to answered, commands answered by Redis */
     int inflight;                  /* commands sent and not yet answered by hiredis */
     bool connected;                /* the command connection is ready */
     bool healthy;                  /* connected and the last PING was answered in time */

@@ -28,7 +28,13 @@ static const char figures_lua[] =
     "  end\n"
     "  if redis.call('HEXISTS', '{u:' .. uid .. '}:totp', 'secret') == 1 then mfa = mfa + 1 end\n"
     "end\n"
-    "return {live, mfa}\n";
+    "local total, open = 0, {low = 0, medium = 0, high = 0, critical = 0}\n"
+    "for _, a in ipairs(redis.call('LRANGE', 'alert:list', 0, -1)) do\n"
+    "  total = total + 1\n"
+    "  local id, sev = string.match(a, '^{\"id\":\"(%x+)\".-\"severity\":\"(%a+)\"')\n"
+    "  if id and open[sev] and redis.call('HEXISTS', 'alert:acks', id) == 0 then open[sev] = open[sev] + 1 end\n"
+    "end\n"
+    "return {live, mfa, total, open.low, open.medium, open.high, open.critical}\n";
 
 static struct pg_redis_script *list_script, *figures_script;
 

@@ -16,7 +16,8 @@ void pg_session_admin_scripts_free(void);
  * ms (0: none). */
 enum pg_redis_status pg_session_admin_list(struct pg_redis *r, const char *const *uids, int n, pg_redis_cb cb,
                                            void *arg);
-/* Reply: {live sessions, users with an active TOTP secret}. */
+/* Reply: {live sessions, users with an active TOTP secret, alerts kept,
+ * then unacknowledged alerts by severity: low, medium, high, critical}. */
 enum pg_redis_status pg_session_admin_figures(struct pg_redis *r, const char *const *uids, int n, pg_redis_cb cb,
                                               void *arg);
 

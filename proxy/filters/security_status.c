@@ -63,7 +63,7 @@ static struct uid_list *uid_list_new(void)
 
 struct status {
     struct uid_list *users;
-    long long sessions, with_mfa;
+    long long sessions, with_mfa, alerts, open[4]; /* open: low, medium, high, critical */
     bool figures_ok;
 };
 
@@ -121,6 +121,12 @@ static void status_reply(struct pg_request *req, struct status *st, const redisR
                         st->figures_ok ? st->sessions : -1, enabled, st->figures_ok ? st->with_mfa : -1,
                         st->users ? st->users->mfa_required : 0,
                         st->figures_ok && enabled ? (double)st->with_mfa / enabled : 0.0, pg_blocks_active());
+    if (st->figures_ok)
+        evbuffer_add_printf(out, ",\"alerts\":{\"kept\":%lld,\"open\":{\"low\":%lld,\"medium\":%lld,\"high\":%lld,"
+                                 "\"critical\":%lld}}",
+                            st->alerts, st->open[0], st->open[1], st->open[2], st->open[3]);
+    else
+        evbuffer_add(out, ",\"alerts\":null", 14);
     evbuffer_add(out, "}\n", 2);
     pg_request_respond_buffer(req, 200, "application/json", out);
 }
@@ -138,11 +144,16 @@ static void status_figures(enum pg_redis_status s, const redisReply *reply, void
     if (!req)
         return;
     struct status *st = req->filter_state;
-    if (s == PG_REDIS_OK && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
-        reply->element[0]->type == REDIS_REPLY_INTEGER && reply->element[1]->type == REDIS_REPLY_INTEGER) {
+    bool ok = s == PG_REDIS_OK && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 7;
+    for (size_t i = 0; ok && i < 7; i++)
+        ok = reply->element[i]->type == REDIS_REPLY_INTEGER;
+    if (ok) {
         st->figures_ok = true;
         st->sessions = reply->element[0]->integer;
         st->with_mfa = reply->element[1]->integer;
+        st->alerts = reply->element[2]->integer;
+        for (int k = 0; k < 4; k++)
+            st->open[k] = reply->element[3 + k]->integer;
     }
     struct pg_ticket *t = pg_request_suspend(req);
     if (!t || pg_redis_command(req->worker->redis, status_integrity, t, "GET audit:integrity") != PG_REDIS_OK) {

@@ -68,6 +68,8 @@ def test_metrics_parse_and_match_the_scenario(make_proxy, workdir, redis_server)
     assert forwarded == 4  # the three 404s and /echo went upstream
     assert value(after, "phiguard_upstream_seconds_bucket", le="+Inf") == forwarded
     assert value(after, "phiguard_redis_up", worker="0") == 1
+    # Sessions, lockout and the audit trail all went through Redis.
+    assert value(after, "phiguard_redis_command_seconds_count") > value(before, "phiguard_redis_command_seconds_count")
     assert value(after, "phiguard_audit_records_total", worker="0") >= total
     assert value(after, "phiguard_audit_spool_depth", worker="0") >= 0
     assert value(after, "phiguard_build_info", version=next(

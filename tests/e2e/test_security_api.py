@@ -35,6 +35,7 @@ def test_status_and_sessions(make_proxy, workdir, redis_server):
     assert st["sessions"]["active"] == 3
     assert st["mfa"] == {"users": 5, "enrolled": 1, "required": st["mfa"]["required"], "share_enrolled": 0.2}
     assert st["blocks"]["active"] == 0
+    assert st["alerts"] == {"kept": 0, "open": {"low": 0, "medium": 0, "high": 0, "critical": 0}}
 
     r = admin.get("/api/v1/security/sessions")
     assert r.status_code == 200, r.text
@@ -57,6 +58,16 @@ def test_status_and_sessions(make_proxy, workdir, redis_server):
     assert r.status_code == 200 and r.json() == {"ended": 1}
     assert clerk.get("/echo").status_code == 401
     assert admin.get("/api/v1/security/status").json()["sessions"]["active"] == 2  # sec.admin and owner
+    # A locked account raises high alerts (account_locked, failed_logins_user); one acknowledged.
+    for _ in range(5):
+        assert Client(p).login("dr.grey", "not the password at all").status_code == 401
+    deadline = time.time() + 5
+    while time.time() < deadline and admin.get("/api/v1/security/status").json()["alerts"]["kept"] < 2:
+        time.sleep(0.1)
+    one = admin.get("/api/v1/security/alerts?rule=account_locked").json()["alerts"][0]["id"]
+    assert admin.post(f"/api/v1/security/alerts/{one}/acknowledge").status_code == 200
+    al = admin.get("/api/v1/security/status").json()["alerts"]
+    assert al == {"kept": 2, "open": {"low": 0, "medium": 0, "high": 1, "critical": 0}}
 
     # Every call is in the audit trail, refusals included.
     rc = redis_server.client()
@@ -64,7 +75,7 @@ def test_status_and_sessions(make_proxy, workdir, redis_server):
     while time.time() < deadline:
         api = [x for x in sum(records(rc).values(), []) if x["type"] == "rest" and
                x.get("http", {}).get("path", "").startswith("/api/v1/security/")]
-        if len(api) >= 11:
+        if len(api) >= 15:
             break
         time.sleep(0.1)
     paths = [(x["http"]["path"], x["http"]["status"]) for x in api]
