@@ -21,19 +21,7 @@ top=$(cd "$bench_dir/.." && pwd)
 . "$bench_dir/lib/common.sh"
 . "$bench_dir/lib/contenders.sh"
 
-ROUNDS=${ROUNDS:-5}
-DURATION=${DURATION:-5}
-CONNECTIONS=${CONNECTIONS:-50}
-LOAD_CPU=${LOAD_CPU:-0}
-PROXY_CPU=${PROXY_CPU:-1}
-for knob in ROUNDS DURATION CONNECTIONS LOAD_CPU PROXY_CPU; do
-  [[ ${!knob} =~ ^[0-9]+$ ]] || die "$knob must be a whole number, not '${!knob}'"
-done
-for tool in wrk nginx openssl curl taskset redis-server /usr/bin/python3; do
-  command -v "$tool" >/dev/null || die "$tool is missing (make deps installs it)"
-done
-bin=$(readlink -f "${1:-$top/build/phiguard}" || true)
-[ -n "$bin" ] && [ -x "$bin" ] || die "no phiguard binary at ${1:-$top/build/phiguard} (make build)"
+bench_setup "${1:-}"
 fhir=${FHIR_DIR:-$top/../shared/fhir}
 [ -f "$fhir/hl7/Patient-f001.json" ] || die "no FHIR test data at $fhir (set FHIR_DIR)"
 

@@ -21,23 +21,11 @@ top=$(cd "$bench_dir/.." && pwd)
 . "$bench_dir/lib/common.sh"
 . "$bench_dir/lib/contenders.sh"
 
-ROUNDS=${ROUNDS:-5}
-DURATION=${DURATION:-5}
-CONNECTIONS=${CONNECTIONS:-50}
-LOAD_CPU=${LOAD_CPU:-0}
-PROXY_CPU=${PROXY_CPU:-1}
 read -r -a variants <<<"${VARIANTS:-none local global}"
-for knob in ROUNDS DURATION CONNECTIONS LOAD_CPU PROXY_CPU; do
-  [[ ${!knob} =~ ^[0-9]+$ ]] || die "$knob must be a whole number, not '${!knob}'"
-done
 for v in "${variants[@]}"; do
   case $v in none | local | global) ;; *) die "unknown variant '$v' (none, local, global)" ;; esac
 done
-for tool in wrk nginx openssl curl taskset redis-server /usr/bin/python3; do
-  command -v "$tool" >/dev/null || die "$tool is missing (make deps installs it)"
-done
-bin=$(readlink -f "${1:-$top/build/phiguard}" || true)
-[ -n "$bin" ] && [ -x "$bin" ] || die "no phiguard binary at ${1:-$top/build/phiguard} (make build)"
+bench_setup "${1:-}"
 
 bench_init phiguard-bench-ratelimit
 

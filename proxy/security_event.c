@@ -92,13 +92,13 @@ void pg_alert_raise(struct pg_worker *w, const char *severity, const char *rule,
     pg_audit_write(w, &rec, NULL, NULL);
     if (n < 0)
         return;
-    pg_notifier_post(&a, alert, (size_t)n);
+    /* Stored first (queued on the worker's Redis connection), then sent:
+     * whoever the webhook wakes finds it through the API. */
     struct pg_redis *r = pg_auth_redis(w);
-    if (!r)
-        return;
-    if (pg_redis_command(r, pg_redis_discard, NULL, "LPUSH alert:list %b", alert, (size_t)n) == PG_REDIS_OK)
+    if (r && pg_redis_command(r, pg_redis_discard, NULL, "LPUSH alert:list %b", alert, (size_t)n) == PG_REDIS_OK)
         pg_redis_command(r, pg_redis_discard, NULL, "LTRIM alert:list 0 %d", ALERTS_KEPT - 1);
-    else
+    else if (r)
         pg_log(PG_LOG_ERROR, "alert_not_stored", "\"id\":\"%s\",\"rule\":\"%s\",\"reason\":\"redis unavailable\"",
                a.id, rule);
+    pg_notifier_post(&a, alert, (size_t)n);
 }

@@ -145,3 +145,26 @@ wrk_run() {
   wrk_pid=""
   [ $rc = 0 ] || die "wrk failed ($rc): $(tail -3 "$out")"
 }
+
+# bench_setup [PHIGUARD] [EXTRA_KNOB...]: the knobs every phiguard-alone
+# bench shares (ROUNDS 5, DURATION 5 s, CONNECTIONS 50, LOAD_CPU 0,
+# PROXY_CPU 1; an extra knob must have its default set before), each a
+# whole number; the tools they run; and $bin, the phiguard binary.
+bench_setup() {
+  local given=${1:-}
+  shift || true
+  ROUNDS=${ROUNDS:-5}
+  DURATION=${DURATION:-5}
+  CONNECTIONS=${CONNECTIONS:-50}
+  LOAD_CPU=${LOAD_CPU:-0}
+  PROXY_CPU=${PROXY_CPU:-1}
+  local knob tool
+  for knob in ROUNDS DURATION CONNECTIONS LOAD_CPU PROXY_CPU "$@"; do
+    [[ ${!knob} =~ ^[0-9]+$ ]] || die "$knob must be a whole number, not '${!knob}'"
+  done
+  for tool in wrk nginx openssl curl taskset redis-server /usr/bin/python3; do
+    command -v "$tool" >/dev/null || die "$tool is missing (make deps installs it)"
+  done
+  bin=$(readlink -f "${given:-$top/build/phiguard}" || true)
+  [ -n "$bin" ] && [ -x "$bin" ] || die "no phiguard binary at ${given:-$top/build/phiguard} (make build)"
+}

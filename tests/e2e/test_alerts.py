@@ -76,8 +76,14 @@ def test_slack_webhook_gets_the_alert(make_proxy, workdir, redis_server, receive
     (body,) = [b for b in receiver.wait(2) if "account_locked" in b["text"]]
     assert set(body) == {"text", "unfurl_links"}
     assert "high alert *account_locked*: n.joy" in body["text"]
-    stored = [json.loads(a) for a in redis_server.client().lrange("alert:list", 0, -1)]
-    locked = [a for a in stored if a["rule"] == "account_locked"]
+    # Stored in Redis too (its own round trip: the webhook may be faster).
+    deadline = time.time() + 10
+    while True:
+        stored = [json.loads(a) for a in redis_server.client().lrange("alert:list", 0, -1)]
+        locked = [a for a in stored if a["rule"] == "account_locked"]
+        if locked or time.time() > deadline:
+            break
+        time.sleep(0.05)
     assert len(locked) == 1 and locked[0]["id"] in body["text"]
     m = scrape(p)
     assert value(m, "phiguard_alert_notifications_total", result="sent") == 2
@@ -130,6 +136,9 @@ def test_webhook_down_or_hanging_never_holds_requests(make_proxy, workdir, redis
         assert p.logs("alert_webhook_dropped") and p.logs("alert_webhook_failed")
         # Every alert is still stored and logged: the webhook is extra (two
         # per locked account: account_locked and failed_logins_user).
+        deadline = time.time() + 10
+        while time.time() < deadline and len(redis_server.client().lrange("alert:list", 0, -1)) < 6:
+            time.sleep(0.05)
         assert len(redis_server.client().lrange("alert:list", 0, -1)) == 6
     finally:
         hang.close()
