@@ -17,7 +17,8 @@ struct pg_body_xform {
     uint64_t fed, decoded, max_decoded;
     pg_rw_value_fn value;  /* the caller's, with its argument: the rewriter has one for both */
     void *value_arg;
-    struct evbuffer *sink; /* where the rewriter's output goes during one call */
+    struct evbuffer *sink;   /* where the rewriter's output goes during one call */
+    struct evbuffer *staged; /* a chunk's bytes before its size is written; made on first use */
     int status;
     const char *code, *reason;
 };
@@ -153,7 +154,9 @@ static void frame(struct evbuffer *staged, struct evbuffer *out, bool chunk)
  * the chunk size must be known before its bytes. */
 static struct evbuffer *begin_call(struct pg_body_xform *x, struct evbuffer *out, bool chunk)
 {
-    x->sink = chunk ? evbuffer_new() : out;
+    if (chunk && !x->staged)
+        x->staged = evbuffer_new();
+    x->sink = chunk ? x->staged : out;
     return x->sink;
 }
 
@@ -162,7 +165,8 @@ static int end_call(struct pg_body_xform *x, struct evbuffer *out, bool chunk, i
     if (chunk) {
         if (rc == 0)
             frame(x->sink, out, true);
-        evbuffer_free(x->sink);
+        else
+            evbuffer_drain(x->sink, evbuffer_get_length(x->sink));
     }
     x->sink = NULL;
     return rc;
@@ -237,6 +241,8 @@ void pg_body_xform_free(struct pg_body_xform *x)
         return;
     if (x->z_open)
         inflateEnd(&x->z);
+    if (x->staged)
+        evbuffer_free(x->staged);
     pg_rewriter_free(x->rw);
     free(x);
 }
