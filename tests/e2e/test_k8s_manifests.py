@@ -379,3 +379,20 @@ def test_mutating_webhook_configuration(rendered):
     assert port_number(dep["spec"]["template"]["spec"]["containers"][0], port["targetPort"]) == TLS_PORT
     # The webhook's own namespace is not one it injects into.
     assert svc["metadata"]["namespace"] != "" and "url" not in hook["clientConfig"]
+
+
+# --- docs/kubernetes.md -----------------------------------------------------
+
+def test_docs_yaml_examples_validate():
+    """Every YAML example of docs/kubernetes.md is a valid object, and the
+    ports it names are phiguard's (the metrics example opens the admin port)."""
+    with open(os.path.join(TOP, "docs", "kubernetes.md")) as f:
+        blocks = re.findall(r"^```yaml\n(.*?)^```", f.read(), re.S | re.M)
+    assert blocks
+    for b in blocks:
+        for d in yaml.safe_load_all(b):
+            assert_valid(d, "docs/kubernetes.md")
+            if d["kind"] == "NetworkPolicy":
+                assert d["spec"]["policyTypes"] == ["Ingress"]
+                ports = [p for rule in d["spec"]["ingress"] for p in rule["ports"]]
+                assert ports == [{"protocol": "TCP", "port": ADMIN_PORT}]
