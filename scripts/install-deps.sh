@@ -9,7 +9,7 @@ packages=(
   liboath-dev libhttp-parser-dev libyajl-dev libjwt-dev libqrencode-dev
   zlib1g-dev libcmocka-dev
   redis-server redis-tools nginx-light wrk curl openssl oathtool
-  python3 python3-pytest python3-requests python3-redis python3-argon2 python3-jwt python3-prometheus-client
+  python3 python3-pytest python3-jsonschema python3-requests python3-redis python3-argon2 python3-jwt python3-prometheus-client
   chromium nodejs
 )
 
@@ -26,6 +26,12 @@ browser_modules() {
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 }
 trap browser_modules EXIT
+
+# tests/e2e/test_k8s_manifests.py renders the kustomizations with
+# `kubectl kustomize`. Debian ships kubectl as kubernetes-client (1.20, with
+# kustomize v2, which k8s/ is written for); a machine that already has a
+# kubectl from elsewhere keeps it, as both would own /usr/bin/kubectl.
+command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 
 missing=()
 for p in "${packages[@]}"; do
