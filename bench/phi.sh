@@ -23,6 +23,7 @@ top=$(cd "$bench_dir/.." && pwd)
 
 bench_setup "${1:-}"
 fhir=${FHIR_DIR:-$top/../shared/fhir}
+[ -d "$fhir" ] || fhir=/work/shared/fhir  # a clone away from the workplace layout
 [ -f "$fhir/hl7/Patient-f001.json" ] || die "no FHIR test data at $fhir (set FHIR_DIR)"
 
 bench_init phiguard-bench-phi

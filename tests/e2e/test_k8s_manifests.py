@@ -24,8 +24,16 @@ TOP = os.environ.get("PHIGUARD_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 K8S = os.path.join(TOP, "k8s")
 BIN = os.environ.get("PHIGUARD_BIN", os.path.join(TOP, "build", "phiguard"))
-SCHEMAS = os.environ.get("PHIGUARD_K8S_SCHEMAS") or os.path.join(
-    TOP, "..", "shared", "k8s-schemas", "v1.32.2")
+def _schemas():
+    """Beside the repository (the workplace's layout), else where the
+    workplace keeps shared/ (a clone elsewhere, as CI makes)."""
+    for d in (os.path.join(TOP, "..", "shared", "k8s-schemas", "v1.32.2"), "/work/shared/k8s-schemas/v1.32.2"):
+        if os.path.isdir(d):
+            return d
+    return os.path.join(TOP, "..", "shared", "k8s-schemas", "v1.32.2")
+
+
+SCHEMAS = os.environ.get("PHIGUARD_K8S_SCHEMAS") or _schemas()
 KUSTOMIZATIONS = ["overlays/dev", "overlays/prod", "webhook"]
 SECRETS_DIR = "/run/phiguard/secrets/"
 ADMIN_PORT = 9090
