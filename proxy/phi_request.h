@@ -9,6 +9,7 @@
 
 #include "policy/phi_transform.h"
 #include "policy/record.h"
+#include "policy/scrub.h"
 #include "proxy/phi_keys.h"
 
 struct pg_request;
@@ -19,6 +20,8 @@ struct pg_phi_req {
     struct pg_phi_pass in, out; /* request (seal) and response (reveal) */
     char *target;               /* the rewritten request target, which head.target then points to */
     struct pg_body_xform *in_xform; /* for refusals the value function explains */
+    bool scrubbing;                 /* the response is searched for stray envelopes, no rewriter */
+    struct pg_scrub scrub;
     /* Names and counts for the audit trail, built when asked (most
      * requests have no audit record to fill, so not made before). */
     struct pg_audit_phi *fields;

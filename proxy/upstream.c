@@ -14,6 +14,7 @@
 #include "proxy/body_xform.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
+#include "proxy/phi_request.h"
 #include "proxy/request.h"
 #include "proxy/stream.h"
 #include "proxy/track.h"
@@ -448,12 +449,35 @@ static void refuse_response_body(struct pg_request *req)
     pg_conn_abort(req->conn);
 }
 
+/* Stray envelopes in the next n bytes, masked where they lie (the
+ * evbuffer's own memory). */
+static void scrub_envelopes(struct pg_request *req, struct evbuffer *in, size_t n)
+{
+    struct pg_phi_req *p = req->phi;
+    struct evbuffer_ptr pos;
+    evbuffer_ptr_set(in, &pos, 0, EVBUFFER_PTR_SET);
+    while (n > 0) {
+        struct evbuffer_iovec v[8];
+        int nv = evbuffer_peek(in, (ev_ssize_t)n, &pos, v, 8);
+        if (nv <= 0)
+            return;
+        for (int i = 0; i < nv && n > 0; i++) {
+            size_t take = v[i].iov_len < n ? v[i].iov_len : n;
+            p->out.tally[p->out.nfields].masked += pg_scrub(&p->scrub, v[i].iov_base, take);
+            n -= take;
+            evbuffer_ptr_set(in, &pos, take, EVBUFFER_PTR_ADD);
+        }
+    }
+}
+
 /* n response body bytes from the upstream to the client. false when the
  * response was cut off. */
 static bool relay_body(struct pg_request *req, struct evbuffer *in, struct evbuffer *out, size_t n, bool chunk)
 {
     if (req->track && req->track->after_open) /* the app's own bytes, before any PHI rewriting */
         pg_capture_add_buffer(&req->track->after, in, n);
+    if (req->phi && req->phi->scrubbing)
+        scrub_envelopes(req, in, n);
     if (!req->resp_xform) {
         move_body(in, out, n, chunk);
         return true;

@@ -3,10 +3,11 @@
  * Response-headers phase: a JSON body on a route with response fields goes
  * through the streaming rewriter, which opens each selected envelope for a
  * requester holding the field's read permission and masks or removes it
- * for others; with phi.scan_responses: json, every other JSON response is
- * read too, so that an envelope the app returns in a field the policy does
- * not name still never reaches a client. The body is re-framed (chunked),
- * since its length changes; a gzip or deflate body is decoded first.
+ * for others; the body is re-framed (chunked), since its length changes; a
+ * gzip or deflate body is decoded first. With phi.scan_responses: json,
+ * every other response is searched for envelopes, which are masked in place
+ * (policy/scrub.h), so that one the app returns where the policy names no
+ * field still never reaches a client.
  *
  * Log phase: what the body disclosed is recorded (a phi-disclosure audit
  * record with field names and counts, never values), and an envelope that
@@ -41,10 +42,24 @@ static enum pg_filter_result phi_response_run(struct pg_request *req)
     bool fields = route && route->nphi_response > 0;
     bool scan = cfg->phi.scan_responses == PG_PHI_SCAN_JSON && cfg->phi.keyring_file;
     struct pg_http_head *r = &req->resp;
-    if ((!fields && !scan) || r->body == PG_BODY_NONE || r->status == 101 || !pg_phi_json_content_type(pg_http_find_id(r, PG_H_CONTENT_TYPE)))
+    if ((!fields && !scan) || r->body == PG_BODY_NONE || r->status == 101)
         return PG_NEXT;
     struct pg_header *ce = pg_http_find_id(r, PG_H_CONTENT_ENCODING);
     int coding = pg_body_coding_of(ce ? ce->value : NULL, ce ? ce->value_len : 0);
+    bool json = pg_phi_json_content_type(pg_http_find_id(r, PG_H_CONTENT_TYPE));
+    if (scan && coding == PG_CODING_IDENTITY && (!fields || !json)) {
+        /* No field to open: a search for envelopes, masked in place, is all
+         * it takes, at memchr speed and with the framing as it is; this
+         * covers bodies of any type. */
+        struct pg_phi_req *p = pg_phi_req_of(req);
+        if (!p)
+            return PG_ERROR;
+        p->scrubbing = true;
+        pg_scrub_init(&p->scrub);
+        return PG_NEXT;
+    }
+    if (!json)
+        return PG_NEXT;
     if (coding < 0) {
         if (!fields)
             return PG_NEXT; /* not readable, and no field of this route is PHI */
@@ -79,7 +94,7 @@ const struct pg_filter pg_filter_phi_response = {
 static enum pg_filter_result phi_log_run(struct pg_request *req)
 {
     struct pg_phi_req *p = req->phi;
-    if (!p || !req->resp_xform)
+    if (!p || (!req->resp_xform && !p->scrubbing))
         return PG_NEXT;
     uint32_t masked = 0, removed = 0, failed = 0;
     for (int i = 0; i <= p->out.nfields; i++) {

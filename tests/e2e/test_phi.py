@@ -603,3 +603,26 @@ def test_transaction_bundle_sealed_entry_by_entry(make_proxy, certs, ring, backe
         if "resource" in e:
             assert "birthDate" not in e["resource"]
             assert all(n.get("family", "***") == "***" for n in e["resource"].get("name", []))
+
+
+def test_envelope_on_a_route_without_fields_is_masked_in_place(make_proxy, certs, ring, backend, workdir):
+    """Routes the policy names no PHI field for: their answers (JSON or not)
+    are searched for envelopes, masked in place with their length kept, so
+    the framing stays and no JSON parse is needed."""
+    policy = os.path.join(workdir, "echo.yaml")
+    with open(policy, "w") as f:
+        f.write("version: 1\nroutes:\n  - {name: echo, methods: [POST], path: /echo-body, public: true}\n")
+    p = role_proxy(make_proxy, certs, ring, "physician", policy=policy)
+    env = "phi:v1:k1:r:" + "A" * 40
+    for ctype, body in (("application/json", json.dumps({"note": env, "n": 1})),
+                        ("text/html", f"<p>{env}</p>")):
+        r = call(p, "POST", "/echo-body", raw=body.encode(), headers={"Content-Type": ctype})
+        assert r.status_code == 200
+        assert r.headers.get("content-length") == str(len(body))  # framing kept
+        assert r.text == body.replace(env, "phi:v1:" + "*" * (len(env) - 7))
+    alerts = p.wait_log("alert", count=2)
+    assert [a["rule"] for a in alerts] == ["phi_envelope_unselected"] * 2
+    # phi_routes: only routes with fields are read; this one passes as it is.
+    q = role_proxy(make_proxy, certs, ring, "physician", policy=policy,
+                   extra={"phi": {"keyring_file": ring, "scan_responses": "phi_routes"}})
+    assert call(q, "POST", "/echo-body", raw=env.encode(), headers={"Content-Type": "text/plain"}).text == env
