@@ -102,9 +102,10 @@ static int scalar(struct conv *c, yaml_node_t *n)
 {
     const char *s = (const char *)n->data.scalar.value;
     size_t len = n->data.scalar.length;
-    const char *tag = (const char *)n->tag;
+    /* libyaml's document API gives every untagged scalar the !!str tag, so
+     * the style alone tells a quoted string from a plain scalar. */
     bool plain = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-    if (!plain || (tag && strcmp(tag, YAML_STR_TAG) == 0) || strlen(s) != len)
+    if (!plain || strlen(s) != len)
         return yajl_gen_string(c->g, (const unsigned char *)s, len) == yajl_gen_status_ok ? 0 : -1;
     static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
     static const char *const trues[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON", "y", "Y", NULL};

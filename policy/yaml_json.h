@@ -6,7 +6,9 @@
  * would have read: null / ~ / empty to null; true, false, yes, no, on, off
  * (and their capitalised forms) to booleans; decimal, 0x hex and 0-led
  * octal integers (`defaultMode: 0440` is 288); decimal floats. A quoted
- * scalar, or one tagged !!str, is a string. Aliases are followed; a
+ * scalar is a string; tags are not read (libyaml's document API does not
+ * say which were written), so quote a string that looks like a number
+ * rather than tag it !!str. Aliases are followed; a
  * mapping key must be a scalar. .inf and .nan have no JSON form and are
  * refused, as are merge keys (<<), which this converter does not expand.
  *
