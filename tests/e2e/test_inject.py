@@ -367,3 +367,11 @@ def test_inject_usage():
     assert r.returncode == 2 and "usage" in r.stderr
     r = subprocess.run([BIN, "inject", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "JSON" in r.stdout
+
+
+def test_serve_upstream_is_checked():
+    """The sidecar's --upstream: a bad address stops serve before it starts."""
+    conf = os.path.join(TOP, "conf", "phiguard.yaml")
+    r = subprocess.run([BIN, "serve", "-c", conf, "--upstream", "127.0.0.1:notaport"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "--upstream 127.0.0.1:notaport" in r.stderr, r.stderr
