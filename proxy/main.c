@@ -6,8 +6,10 @@
 
 #include "proxy/cli_audit.h"
 #include "proxy/cli_audit_read.h"
+#include "proxy/cli_inject.h"
 #include "proxy/cli_keys.h"
 #include "proxy/cli_policy.h"
+#include "proxy/addr.h"
 #include "proxy/cli_user.h"
 #include "proxy/config.h"
 #include "proxy/server.h"
@@ -18,7 +20,9 @@ static void usage(FILE *out)
             "usage: phiguard <command> [options]\n"
             "\n"
             "commands:\n"
-            "  serve -c FILE          run the proxy with the configuration FILE\n"
+            "  serve -c FILE [--upstream ADDR]\n"
+            "                         run the proxy with the configuration FILE (--upstream\n"
+            "                         overrides upstream.address)\n"
             "  config check FILE      validate a configuration file and exit\n"
             "  policy check FILE      validate an access policy (every error, with line:column)\n"
             "  policy test FILE TESTS run a policy's test cases\n"
@@ -43,6 +47,11 @@ static void usage(FILE *out)
             "                         who accessed one patient's records (accounting of disclosures)\n"
             "  audit trim -c FILE --before DATE\n"
             "                         drop records older than DATE, down to a signed checkpoint (retention)\n"
+            "  inject -f FILE         Kubernetes manifests with the phiguard sidecar added to pod\n"
+            "                         templates annotated phiguard.io/inject: \"true\" (printed as\n"
+            "                         JSON documents, which are YAML; inject --help)\n"
+            "  inject-webhook --listen ADDR --cert FILE --key FILE\n"
+            "                         the same as an AdmissionReview v1 mutating webhook (HTTPS)\n"
             "\n"
             "options:\n"
             "  -h, --help             show this help\n"
@@ -66,16 +75,20 @@ static int load_config(const char *file, struct pg_config *cfg)
 
 static int cmd_serve(int argc, char **argv)
 {
-    const char *file = NULL;
+    const char *file = NULL, *upstream = NULL;
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"upstream", required_argument, NULL, 'u'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int ch;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "c:u:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
             file = optarg;
+            break;
+        case 'u':
+            upstream = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -92,6 +105,14 @@ static int cmd_serve(int argc, char **argv)
     struct pg_config cfg;
     if (load_config(file, &cfg) != 0)
         return 2;
+    /* The injected sidecar names its app's port here (phiguard.io/
+     * upstream-port), so one ConfigMap serves apps on different ports. */
+    char err[256];
+    if (upstream && pg_addr_parse(upstream, &cfg.upstream.addr, err, sizeof err) != 0) {
+        fprintf(stderr, "phiguard serve: --upstream %s: %s\n", upstream, err);
+        pg_config_free(&cfg);
+        return 2;
+    }
     int rc = pg_server_run(&cfg);
     pg_config_free(&cfg);
     return rc;
@@ -137,6 +158,10 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "keys") == 0)
         return argc >= 3 && pg_cli_is_phi_keys(argv[2]) ? pg_cli_phi_keys(argc - 1, argv + 1)
                                                         : pg_cli_audit_keys(argc - 1, argv + 1);
+    if (strcmp(cmd, "inject") == 0)
+        return pg_cli_inject(argc - 1, argv + 1);
+    if (strcmp(cmd, "inject-webhook") == 0)
+        return pg_cli_inject_webhook(argc - 1, argv + 1);
     if (strcmp(cmd, "audit") == 0)
         return pg_cli_audit_read(argc - 1, argv + 1);
     fprintf(stderr, "phiguard: unknown command '%s'\n", cmd);
