@@ -15,6 +15,8 @@
 #include "policy/rewrite.h"
 #include "policy/selector.h"
 
+#include "json_equal.h"
+
 /* ---- a set of fields from selector texts ---- */
 
 struct fields {
@@ -140,41 +142,6 @@ static char *through(const struct pg_sel_set *set, const struct pg_rw_options *o
 
 /* ---- meaning: two documents equal as JSON values ---- */
 
-static bool same_value(const yajl_val a, const yajl_val b)
-{
-    if (a->type != b->type)
-        return false;
-    switch (a->type) {
-    case yajl_t_string: return !strcmp(a->u.string, b->u.string);
-    case yajl_t_number: return !strcmp(a->u.number.r, b->u.number.r);
-    case yajl_t_object:
-        if (a->u.object.len != b->u.object.len)
-            return false;
-        for (size_t i = 0; i < a->u.object.len; i++)
-            if (strcmp(a->u.object.keys[i], b->u.object.keys[i]) ||
-                !same_value(a->u.object.values[i], b->u.object.values[i]))
-                return false;
-        return true;
-    case yajl_t_array:
-        if (a->u.array.len != b->u.array.len)
-            return false;
-        for (size_t i = 0; i < a->u.array.len; i++)
-            if (!same_value(a->u.array.values[i], b->u.array.values[i]))
-                return false;
-        return true;
-    default: return true;
-    }
-}
-
-static bool same_json(const char *a, const char *b)
-{
-    char e[128];
-    yajl_val va = yajl_tree_parse(a, e, sizeof e), vb = yajl_tree_parse(b, e, sizeof e);
-    bool same = va && vb && same_value(va, vb);
-    yajl_tree_free(va);
-    yajl_tree_free(vb);
-    return same;
-}
 
 static char *read_source_file(const char *rel, size_t *len)
 {
