@@ -4,17 +4,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_parse.h>
 
 #include "policy/envelope.h"
+#include "policy/json_scan.h"
 
 /* How the output is made: the input's own bytes, copied verbatim in runs,
- * except where a value is replaced or removed. yajl still reads (and
- * validates) every byte; inside a callback, yajl_get_bytes_consumed() is
- * the offset just past the token the callback is for, and what lies
+ * except where a value is replaced or removed. The scanner
+ * (policy/json_scan.h) still reads and validates every byte; inside an
+ * event, pg_json_scan_offset() is the offset just past the token the event
+ * is for, and what lies
  * between the previous token and this one can only be whitespace and at
- * most one ',' or ':'. So each callback knows the bytes of its token and
- * of the gap before it.
+ * most one ',' or ':'. So each event knows the bytes of its token and of
+ * the gap before it.
  *
  * Removal: an object member goes with its key, its colon and one comma, an
  * array element with its place and one comma: a removed element takes the
@@ -25,12 +26,12 @@
  * (comma, whitespace, key, colon) waits in pend.
  *
  * A token cut by the end of a piece: its first bytes wait in carry until
- * the callback for it comes with the next piece (yajl's lexer holds the
- * same bytes meanwhile). Bytes inside a removed or replaced container are
+ * the event for it comes with the next piece (the scanner holds the same
+ * bytes, decoded, meanwhile). Bytes inside a removed or replaced container are
  * never held. */
 
-/* yajl's parser stack stays small, and the position stack below is fixed:
- * a body deeper than this is refused. */
+/* The position stack below is fixed: the scanner refuses a body deeper
+ * than this. */
 #define MAX_DEPTH 100
 #define OUT_CAP 16384
 #define DEFAULT_MAX_VALUE (1u << 20)
@@ -53,13 +54,12 @@ struct pg_rewriter {
     pg_rw_value_fn value;
     pg_rw_write_fn write;
     void *arg;
-    yajl_handle y;
-    yajl_alloc_funcs alloc;
+    struct pg_json_scan scan;
     struct pg_sel_cursor cur;
     struct level stack[MAX_DEPTH];
     int depth;
     int skip; /* >0: levels open inside a removed or replaced container */
-    /* The piece yajl is reading: bytes before at are done with; [run_from,
+    /* The piece being read: bytes before at are done with; [run_from,
      * run_to) are to be copied to the output as they are. */
     const char *chunk;
     size_t chunk_len, at, run_from, run_to;
@@ -81,7 +81,7 @@ struct pg_rewriter {
     char err[160];
 };
 
-/* ---- accounting: every byte the rewriter (and yajl for it) holds ---- */
+/* ---- accounting: every byte the rewriter (and its scanner) holds ---- */
 
 /* Wiping: explicit_bzero is a memset the compiler may not drop, at
  * memset's speed (OPENSSL_cleanse writes a word at a time). */
@@ -113,8 +113,8 @@ static void *acct_malloc(void *ctx, size_t sz)
     return b + 1;
 }
 
-/* yajl's blocks (its token and string buffers held PHI) are wiped whole:
- * what of them was used is yajl's to know. */
+/* The scanner's token buffer (it held PHI) is wiped whole: what of it was
+ * used is the scanner's to know. */
 static void acct_free(void *ctx, void *p)
 {
     if (!p)
@@ -123,20 +123,6 @@ static void acct_free(void *ctx, void *p)
     account(ctx, b->size, 0);
     wipe(p, b->size);
     free(b);
-}
-
-static void *acct_realloc(void *ctx, void *p, size_t sz)
-{
-    if (!p)
-        return acct_malloc(ctx, sz);
-    struct block *b = (struct block *)p - 1;
-    size_t old = b->size;
-    struct block *nb = realloc(b, sizeof *nb + sz);
-    if (!nb)
-        return NULL;
-    nb->size = sz;
-    account(ctx, old, sz);
-    return nb + 1;
 }
 
 /* The rewriter's own buffers know how much of them was ever written: only
@@ -190,7 +176,7 @@ static int buf_add(struct pg_rewriter *rw, struct buf *b, const char *s, size_t 
 
 static uint64_t offset_now(const struct pg_rewriter *rw)
 {
-    return rw->in_feed ? rw->chunk_start + yajl_get_bytes_consumed(rw->y) : rw->consumed;
+    return rw->in_feed ? rw->chunk_start + pg_json_scan_offset(&rw->scan) : rw->consumed;
 }
 
 static int fail(struct pg_rewriter *rw, const char *what)
@@ -198,7 +184,7 @@ static int fail(struct pg_rewriter *rw, const char *what)
     if (!rw->failed)
         snprintf(rw->err, sizeof rw->err, "%s at byte %llu", what, (unsigned long long)offset_now(rw));
     rw->failed = true;
-    return 0; /* what a yajl callback returns to stop the parse */
+    return 0; /* what an event function returns to stop the scan */
 }
 
 /* ---- output: buffered, so the caller's write sees few, large pieces ---- */
@@ -349,10 +335,10 @@ static size_t scan_gap(const struct pg_rewriter *rw, size_t *comma)
     return i;
 }
 
-/* Just past the current callback's token in the piece. */
+/* Just past the current event's token in the piece. */
 static size_t token_end(const struct pg_rewriter *rw)
 {
-    size_t off = rw->in_feed ? yajl_get_bytes_consumed(rw->y) : 0;
+    size_t off = rw->in_feed ? pg_json_scan_offset(&rw->scan) : 0;
     return off < rw->chunk_len ? off : rw->chunk_len;
 }
 
@@ -373,7 +359,7 @@ static int put_token(struct pg_rewriter *rw, size_t from, size_t to)
     return put_chunk(rw, from, to);
 }
 
-/* The callback's token is done with. */
+/* The event's token is done with. */
 static void token_done(struct pg_rewriter *rw, size_t end)
 {
     rw->at = end;
@@ -522,23 +508,6 @@ static bool json_number(const char *s, size_t n)
     return i == n;
 }
 
-/* UTF-8 as the parser takes it (yajl checks a lead byte and its
- * continuation bytes): whatever a body could carry in can go back out. */
-static bool utf8_ok(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        unsigned char c = s[i];
-        size_t more = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : 4;
-        if (more == 4 || n - i - 1 < more)
-            return false;
-        for (size_t k = 1; k <= more; k++)
-            if ((s[i + k] >> 6) != 0x2)
-                return false;
-        i += more + 1;
-    }
-    return true;
-}
-
 /* A replacement string's content, escaped as JSON wants: '"', '\\' and the
  * control characters; everything else (UTF-8 included) as it is, copied in
  * runs. */
@@ -579,7 +548,7 @@ static int emit_token(struct pg_rewriter *rw, const struct pg_rw_token *t)
         return fail(rw, "a replacement is longer than its buffer");
     switch (t->type) {
     case 's':
-        if (!utf8_ok((const unsigned char *)t->data, t->len))
+        if (!pg_json_utf8_valid(t->data, t->len))
             return fail(rw, "a replacement string is not valid UTF-8");
         put(rw, "\"", 1);
         put_escaped(rw, t->data, t->len);
@@ -618,7 +587,7 @@ static int offer(struct pg_rewriter *rw, int field, char type, const char *data,
     return 1;
 }
 
-/* ---- yajl callbacks ---- */
+/* ---- the scanner's events ---- */
 
 /* A stream of documents drops whitespace between tokens: there the gap
  * goes out (less its whitespace) before anything else; otherwise it goes
@@ -664,30 +633,9 @@ static int scalar(struct pg_rewriter *rw, char type, const char *data, size_t le
     return ok && end_value(rw);
 }
 
-static int on_null(void *ctx)
-{
-    return scalar(ctx, 0, NULL, 0);
-}
-
-static int on_boolean(void *ctx, int b)
-{
-    return b ? scalar(ctx, 'b', "true", 4) : scalar(ctx, 'b', "false", 5);
-}
-
-static int on_number(void *ctx, const char *s, size_t len)
-{
-    return scalar(ctx, 'n', s, len);
-}
-
-static int on_string(void *ctx, const unsigned char *s, size_t len)
-{
-    return scalar(ctx, 's', (const char *)s, len);
-}
-
 static int open_container(struct pg_rewriter *rw, char kind)
 {
-    if (rw->depth + rw->skip >= MAX_DEPTH)
-        return fail(rw, "the document is nested too deeply");
+    /* No depth check: the scanner refuses a level past MAX_DEPTH first. */
     if (rw->skip) {
         rw->skip++;
         return 1;
@@ -731,7 +679,7 @@ static int close_container(struct pg_rewriter *rw)
     }
     if (!compact_gap(rw))
         return 0;
-    if (rw->pending) /* a comma before a close: yajl refuses that first */
+    if (rw->pending) /* a comma before a close: the scanner refuses that first */
         return fail(rw, "invalid JSON (a separator before a close)");
     size_t to = token_end(rw);
     if (!put_token(rw, rw->at, to))
@@ -741,35 +689,14 @@ static int close_container(struct pg_rewriter *rw)
     return end_value(rw);
 }
 
-static int on_start_map(void *ctx)
+static int member_key(struct pg_rewriter *rw, const char *key, size_t len)
 {
-    return open_container(ctx, 'm');
-}
-
-static int on_end_map(void *ctx)
-{
-    return close_container(ctx);
-}
-
-static int on_start_array(void *ctx)
-{
-    return open_container(ctx, 'a');
-}
-
-static int on_end_array(void *ctx)
-{
-    return close_container(ctx);
-}
-
-static int on_map_key(void *ctx, const unsigned char *key, size_t len)
-{
-    struct pg_rewriter *rw = ctx;
     if (rw->skip)
         return 1;
     if (!compact_gap(rw))
         return 0;
     size_t to = token_end(rw);
-    if (pg_sel_cursor_push(&rw->cur, (const char *)key, len) != 0)
+    if (pg_sel_cursor_push(&rw->cur, key, len) != 0)
         return fail(rw, "the document is too deep for the PHI selectors");
     int inherited = parent_field(rw);
     int field = inherited >= 0 ? inherited : pg_sel_cursor_field(&rw->cur);
@@ -789,17 +716,22 @@ static int on_map_key(void *ctx, const unsigned char *key, size_t len)
     return ok;
 }
 
-static const yajl_callbacks callbacks = {
-    .yajl_null = on_null,
-    .yajl_boolean = on_boolean,
-    .yajl_number = on_number,
-    .yajl_string = on_string,
-    .yajl_start_map = on_start_map,
-    .yajl_map_key = on_map_key,
-    .yajl_end_map = on_end_map,
-    .yajl_start_array = on_start_array,
-    .yajl_end_array = on_end_array,
-};
+static int on_event(void *arg, enum pg_json_event ev, const char *data, size_t len)
+{
+    struct pg_rewriter *rw = arg;
+    switch (ev) {
+    case PG_JSON_NULL: return scalar(rw, 0, NULL, 0);
+    case PG_JSON_BOOL: return scalar(rw, 'b', data, len);
+    case PG_JSON_NUMBER: return scalar(rw, 'n', data, len);
+    case PG_JSON_STRING: return scalar(rw, 's', data, len);
+    case PG_JSON_KEY: return member_key(rw, data, len);
+    case PG_JSON_OBJECT_START: return open_container(rw, 'm');
+    case PG_JSON_ARRAY_START: return open_container(rw, 'a');
+    case PG_JSON_OBJECT_END:
+    case PG_JSON_ARRAY_END: return close_container(rw);
+    }
+    return fail(rw, "the body was refused");
+}
 
 /* ---- the interface ---- */
 
@@ -822,15 +754,10 @@ struct pg_rewriter *pg_rewriter_new(const struct pg_sel_set *set, const struct p
     rw->value = value;
     rw->write = write;
     rw->arg = arg;
-    rw->alloc = (yajl_alloc_funcs){.malloc = acct_malloc, .realloc = acct_realloc, .free = acct_free, .ctx = rw};
     pg_sel_cursor_init(&rw->cur, set);
-    rw->y = yajl_alloc(&callbacks, &rw->alloc, rw);
-    if (!rw->y) {
-        pg_rewriter_free(rw);
-        return NULL;
-    }
-    if (rw->opt.multiple_values)
-        yajl_config(rw->y, yajl_allow_multiple_values, 1);
+    struct pg_json_scan_options so = {.multiple_values = rw->opt.multiple_values, .max_depth = MAX_DEPTH};
+    struct pg_json_alloc alloc = {.malloc = acct_malloc, .free = acct_free, .ctx = rw};
+    pg_json_scan_init(&rw->scan, &so, on_event, rw, &alloc);
     return rw;
 }
 
@@ -886,19 +813,15 @@ static int parse(struct pg_rewriter *rw, const char *data, size_t len)
     rw->chunk_len = len;
     rw->at = rw->run_from = rw->run_to = 0;
     rw->in_feed = true;
-    yajl_status st = yajl_parse(rw->y, (const unsigned char *)data, len);
-    if (st == yajl_status_ok && piece_end(rw)) {
+    enum pg_json_status st = pg_json_scan_feed(&rw->scan, data, len);
+    if (st == PG_JSON_OK && piece_end(rw)) {
         rw->in_feed = false;
         rw->consumed += len;
         return 0;
     }
-    if (st == yajl_status_error && !rw->failed) {
-        unsigned char *why = yajl_get_error(rw->y, 0, NULL, 0); /* not verbose: fixed text, no input */
-        char what[120];
-        size_t n = why ? strcspn((char *)why, "\n") : 0;
-        snprintf(what, sizeof what, "invalid JSON (%.*s)", (int)n, why ? (char *)why : "");
-        if (why)
-            yajl_free_error(rw->y, why);
+    if (st == PG_JSON_ERROR && !rw->failed) {
+        char what[120]; /* the scanner's text is fixed: no input */
+        snprintf(what, sizeof what, "invalid JSON (%s)", pg_json_scan_error(&rw->scan));
         fail(rw, what);
     } else {
         fail(rw, "the body was refused");
@@ -943,13 +866,12 @@ int pg_rewriter_finish(struct pg_rewriter *rw)
         if (parse(rw, "\xEF\xBB\xBF", (size_t)rw->bom) != 0)
             return -1;
     }
-    /* A last number ends here (yajl waits for the byte after one); its
-     * bytes are all in carry. */
-    yajl_status st = yajl_complete_parse(rw->y);
-    if (st != yajl_status_ok || rw->failed) {
+    /* A last number ends here (the scanner waits for the byte after one);
+     * its bytes are all in carry. */
+    enum pg_json_status st = pg_json_scan_finish(&rw->scan);
+    if (st != PG_JSON_OK || rw->failed) {
         if (!rw->failed)
-            fail(rw, st == yajl_status_error ? "incomplete JSON: the body ended"
-                                             : "the body was refused");
+            fail(rw, st == PG_JSON_ERROR ? "incomplete JSON: the body ended" : "the body was refused");
         rw->out_len = 0;
         return -1;
     }
@@ -980,8 +902,7 @@ void pg_rewriter_free(struct pg_rewriter *rw)
 {
     if (!rw)
         return;
-    if (rw->y)
-        yajl_free(rw->y);
+    pg_json_scan_release(&rw->scan);
     buf_free(rw, &rw->scratch);
     buf_free(rw, &rw->carry);
     buf_free(rw, &rw->pend);

@@ -1,8 +1,9 @@
 #ifndef PHIGUARD_POLICY_REWRITE_H
 #define PHIGUARD_POLICY_REWRITE_H
 /* The streaming JSON rewriter (issue 6): walks a JSON body as its bytes
- * arrive (yajl) and re-emits it, replacing or removing only the values a
- * route's PHI selectors pick. Memory stays flat as the body grows: the
+ * arrive (read by policy/json_scan.h, phiguard's own strict scanner) and
+ * re-emits it, replacing or removing only the values a route's PHI
+ * selectors pick. Memory stays flat as the body grows: the
  * rewriter holds the token being read, a scratch buffer for one value and
  * its position (the selector cursor), never the document.
  *
@@ -86,9 +87,9 @@ const char *pg_rewriter_error(const struct pg_rewriter *rw);
 /* Input bytes taken so far (inside a value function: up to the end of the
  * value offered). */
 uint64_t pg_rewriter_consumed(const struct pg_rewriter *rw);
-/* The most memory the rewriter (with yajl's parser) has held at once, in
+/* The most memory the rewriter (with its scanner) has held at once, in
  * bytes: what a body costs, whatever its length (a token cut between two
- * feeds is held until it ends, by yajl and by the rewriter). */
+ * feeds is held until it ends, by the scanner and by the rewriter). */
 size_t pg_rewriter_peak_bytes(const struct pg_rewriter *rw);
 void pg_rewriter_free(struct pg_rewriter *rw);
 
