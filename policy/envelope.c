@@ -6,6 +6,7 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,11 +51,13 @@ struct field_key {
 #define GCM_KEYS 8 /* keys a thread keeps a keyed GCM context for */
 
 /* AES-256-GCM already keyed: a message sets only its nonce (keying costs
- * the AES key schedule and the GHASH table every time). GCM encrypts and
- * decrypts with the same schedule, so one context serves both. */
+ * the AES key schedule and the GHASH table every time), one context for
+ * each direction (a context's direction is set when it is keyed; changing
+ * it means a full EVP_CipherInit_ex2, which costs more than the message). */
 struct gcm_key {
-    unsigned char key[32]; /* whose key (contents, as for field_key) */
-    EVP_CIPHER_CTX *ctx;
+    const struct pg_phi_key *owner; /* found by address first... */
+    unsigned char key[32];          /* ...then by contents, as for field_key */
+    EVP_CIPHER_CTX *ctx[2];         /* [0] opens, [1] seals */
 };
 
 struct thread_state {
@@ -72,8 +75,10 @@ static bool state_key_ok;
 static void state_free(void *p)
 {
     struct thread_state *ts = p;
-    for (int i = 0; i < GCM_KEYS; i++)
-        EVP_CIPHER_CTX_free(ts->gcm[i].ctx);
+    for (int i = 0; i < GCM_KEYS; i++) {
+        EVP_CIPHER_CTX_free(ts->gcm[i].ctx[0]);
+        EVP_CIPHER_CTX_free(ts->gcm[i].ctx[1]);
+    }
     EVP_CIPHER_CTX_free(ts->siv);
     EVP_KDF_CTX_free(ts->kdf);
     for (int i = 0; i < FIELD_KEYS; i++)
@@ -253,47 +258,78 @@ static int siv(const struct pg_phi_key *k, const char *field, int enc, const uns
     return 0;
 }
 
-/* This thread's GCM context keyed with k's GCM key: a cached one, or a new
- * one keyed now (replacing the oldest). NULL on failure. */
-static EVP_CIPHER_CTX *gcm_for_key(struct thread_state *ts, const struct pg_phi_key *k)
+/* This thread's GCM context keyed with k's GCM key for direction enc: a
+ * cached one, or a new pair keyed now (replacing the oldest). A cached
+ * entry is found by the key's address, and taken only when its contents
+ * match too (a freed keyring's address may come back with other keys). */
+/* a and b (32 bytes) are equal, in time that does not depend on where
+ * they differ: CRYPTO_memcmp's job, a word at a time (it goes a byte at a
+ * time, which cost more than the rest of the lookup). */
+static bool same_key(const unsigned char *a, const unsigned char *b)
+{
+    uint64_t d = 0;
+    for (int i = 0; i < 32; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        d |= x ^ y;
+    }
+    return d == 0;
+}
+
+static EVP_CIPHER_CTX *gcm_for_key(struct thread_state *ts, const struct pg_phi_key *k, int enc)
 {
     for (int i = 0; i < GCM_KEYS; i++) {
         struct gcm_key *e = &ts->gcm[i];
-        if (e->ctx && !CRYPTO_memcmp(e->key, k->gcm, sizeof e->key))
-            return e->ctx;
+        if (e->owner == k && e->ctx[enc] && same_key(e->key, k->gcm))
+            return e->ctx[enc];
     }
     struct gcm_key *e = &ts->gcm[ts->gcm_next++ % GCM_KEYS];
-    EVP_CIPHER_CTX_free(e->ctx);
-    OPENSSL_cleanse(e->key, sizeof e->key);
-    e->ctx = EVP_CIPHER_CTX_new();
-    if (!e->ctx || EVP_CipherInit_ex2(e->ctx, aes_gcm, k->gcm, NULL, 1, NULL) != 1) {
-        EVP_CIPHER_CTX_free(e->ctx);
-        e->ctx = NULL;
-        return NULL;
+    for (int d = 0; d < 2; d++) {
+        EVP_CIPHER_CTX_free(e->ctx[d]);
+        e->ctx[d] = EVP_CIPHER_CTX_new();
+        if (!e->ctx[d] || EVP_CipherInit_ex2(e->ctx[d], aes_gcm, k->gcm, NULL, d, NULL) != 1) {
+            EVP_CIPHER_CTX_free(e->ctx[0]);
+            EVP_CIPHER_CTX_free(e->ctx[1]);
+            *e = (struct gcm_key){0};
+            return NULL;
+        }
     }
+    e->owner = k;
     memcpy(e->key, k->gcm, sizeof e->key);
-    return e->ctx;
+    return e->ctx[enc];
 }
 
+/* One GCM message on a keyed context. The nonce (and, opening, the
+ * expected tag) go in with one parameter call: the TLS "fixed IV" of
+ * length -1, which OpenSSL's providers define as "the whole IV, used for
+ * the next message". The usual EVP_CipherInit_ex2(ctx, NULL, NULL, iv)
+ * does the same but asks the provider for the IV length three times,
+ * each a parameter round trip: it was a third of an open. */
 static int gcm(const struct pg_phi_key *k, int enc, const unsigned char nonce[NONCE_LEN], const unsigned char *aad,
                size_t aadlen, const unsigned char *in, size_t inlen, unsigned char *out, unsigned char tag[TAG_LEN])
 {
     struct thread_state *ts = thread_state();
-    EVP_CIPHER_CTX *ctx = ts ? gcm_for_key(ts, k) : NULL;
+    EVP_CIPHER_CTX *ctx = ts ? gcm_for_key(ts, k, enc) : NULL;
     if (!ctx)
         return -1;
-    int outl = 0;
-    /* Key NULL: the context keeps its key; the nonce and direction are new. */
-    if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, enc, NULL) != 1)
+    OSSL_PARAM set[3], *p = set;
+    if (!enc)
+        *p++ = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, TAG_LEN);
+    *p++ = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED, (void *)nonce, (size_t)-1);
+    *p = OSSL_PARAM_construct_end();
+    /* EVP_Cipher() goes straight to the provider's one-shot GCM function
+     * (NULL out: associated data; NULL in: the end, where an open checks
+     * the tag), without EVP_CipherUpdate's bookkeeping for block ciphers. */
+    if (EVP_CIPHER_CTX_set_params(ctx, set) != 1 || EVP_Cipher(ctx, NULL, aad, (unsigned)aadlen) < 0 ||
+        (inlen && EVP_Cipher(ctx, out, in, (unsigned)inlen) < 0) || EVP_Cipher(ctx, NULL, NULL, 0) < 0)
         return -1;
-    if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, tag) != 1)
-        return -1;
-    if (EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aadlen) != 1 ||
-        (inlen && EVP_CipherUpdate(ctx, out, &outl, in, (int)inlen) != 1) ||
-        EVP_CipherFinal_ex(ctx, out + (inlen ? outl : 0), &outl) != 1)
-        return -1;
-    if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, TAG_LEN, tag) != 1)
-        return -1;
+    if (enc) {
+        OSSL_PARAM get[2] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, TAG_LEN),
+                             OSSL_PARAM_construct_end()};
+        if (EVP_CIPHER_CTX_get_params(ctx, get) != 1)
+            return -1;
+    }
     return 0;
 }
 

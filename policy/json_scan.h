@@ -111,7 +111,10 @@ enum pg_json_status pg_json_scan_feed(struct pg_json_scan *s, const char *data, 
 enum pg_json_status pg_json_scan_finish(struct pg_json_scan *s);
 /* In the current piece: during an event, the offset just past its token;
  * after an error, just past the byte at fault. */
-size_t pg_json_scan_offset(const struct pg_json_scan *s);
+static inline size_t pg_json_scan_offset(const struct pg_json_scan *s)
+{
+    return s->at; /* inline: the rewriter asks at every token */
+}
 const char *pg_json_scan_error(const struct pg_json_scan *s);
 enum pg_json_fault pg_json_scan_fault(const struct pg_json_scan *s);
 /* Frees the token buffer (not wiped: the allocator may wipe). */

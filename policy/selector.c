@@ -206,7 +206,7 @@ void pg_sel_cursor_init(struct pg_sel_cursor *c, const struct pg_sel_set *set)
         c->st[0] = set->start;
 }
 
-int pg_sel_cursor_push(struct pg_sel_cursor *c, const char *key, size_t key_len)
+int pg_sel_cursor_push_live(struct pg_sel_cursor *c, const char *key, size_t key_len)
 {
     const pg_sel_states *cur = &c->st[c->depth];
     if (!pg_sel_cursor_live(c)) {
@@ -246,18 +246,8 @@ int pg_sel_cursor_push(struct pg_sel_cursor *c, const char *key, size_t key_len)
     return 0;
 }
 
-void pg_sel_cursor_pop(struct pg_sel_cursor *c)
+int pg_sel_cursor_field_live(const struct pg_sel_cursor *c)
 {
-    if (c->dead_depth > 0)
-        c->dead_depth--;
-    else if (c->depth > 0)
-        c->depth--;
-}
-
-int pg_sel_cursor_field(const struct pg_sel_cursor *c)
-{
-    if (c->dead_depth > 0 || !c->set)
-        return -1;
     for (int w = 0; w < c->set->nwords; w++) {
         uint64_t hit = c->st[c->depth].w[w] & c->set->accept.w[w];
         if (hit)

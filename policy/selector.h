@@ -72,12 +72,35 @@ void pg_sel_cursor_init(struct pg_sel_cursor *c, const struct pg_sel_set *set);
  * element. -1 when the document is deeper than PG_SEL_MAX_DEPTH where a
  * selector could still match: the caller must fail closed (refuse the
  * body), since a PHI field might be below. */
-int pg_sel_cursor_push(struct pg_sel_cursor *c, const char *key, size_t key_len);
-void pg_sel_cursor_pop(struct pg_sel_cursor *c);
+int pg_sel_cursor_push_live(struct pg_sel_cursor *c, const char *key, size_t key_len);
+/* The three calls the rewriter makes at every token: inline, so that
+ * inside a subtree no selector reaches (most of a body) each is a counter
+ * or a test. */
+static inline int pg_sel_cursor_push(struct pg_sel_cursor *c, const char *key, size_t key_len)
+{
+    if (c->dead_depth > 0) {
+        c->dead_depth++;
+        return 0;
+    }
+    return pg_sel_cursor_push_live(c, key, key_len);
+}
+
+static inline void pg_sel_cursor_pop(struct pg_sel_cursor *c)
+{
+    if (c->dead_depth > 0)
+        c->dead_depth--;
+    else if (c->depth > 0)
+        c->depth--;
+}
+
 /* The field selected at the current position (index into the fields the
  * set was built from; the first in file order when several select it), or
  * -1. */
-int pg_sel_cursor_field(const struct pg_sel_cursor *c);
+int pg_sel_cursor_field_live(const struct pg_sel_cursor *c);
+static inline int pg_sel_cursor_field(const struct pg_sel_cursor *c)
+{
+    return c->dead_depth > 0 || !c->set ? -1 : pg_sel_cursor_field_live(c);
+}
 /* False when no selector can match here or below: skip the subtree. */
 bool pg_sel_cursor_live(const struct pg_sel_cursor *c);
 
