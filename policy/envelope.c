@@ -437,12 +437,6 @@ out:
     return rc;
 }
 
-bool pg_envelope_is(const char *s, size_t len)
-{
-    size_t p = strlen(PG_ENVELOPE_PREFIX);
-    return len > p && memcmp(s, PG_ENVELOPE_PREFIX, p) == 0;
-}
-
 enum pg_envelope_result pg_envelope_open(const struct pg_phi_key *keys, size_t nkeys, const char *field,
                                          const char *env, size_t env_len, char *type, char *out, size_t cap,
                                          size_t *out_len)

@@ -208,8 +208,10 @@ static size_t skip_plain(const unsigned char *p, size_t i, size_t n)
 }
 
 /* Past whitespace; indentation (runs of spaces) eight bytes at a time. */
-static size_t skip_space(const unsigned char *p, size_t i, size_t n)
+static inline size_t skip_space(const unsigned char *p, size_t i, size_t n)
 {
+    if (i < n && p[i] > ' ') /* most tokens follow another directly */
+        return i;
     while (i < n) {
         unsigned char c = p[i];
         if (c == ' ') {

@@ -260,10 +260,14 @@ static void put(struct pg_rewriter *rw, const char *s, size_t n)
 
 /* Bytes [from, to) of the piece, verbatim: to the pending element, or to
  * the run (one copy for a whole stretch of kept input). */
-static int put_chunk(struct pg_rewriter *rw, size_t from, size_t to)
+static inline int put_chunk(struct pg_rewriter *rw, size_t from, size_t to)
 {
     if (from == to)
         return 1;
+    if (!rw->pending && rw->run_to == from) { /* most tokens: the run grows */
+        rw->run_to = to;
+        return 1;
+    }
     if (rw->pending) {
         if (rw->in_piece && rw->run_to == from) {
             rw->run_to = to;
@@ -344,7 +348,7 @@ static size_t token_end(const struct pg_rewriter *rw)
 
 /* The bytes from at (the gap, then the token) up to to, verbatim, after
  * what went before them. */
-static int put_token(struct pg_rewriter *rw, size_t from, size_t to)
+static inline int put_token(struct pg_rewriter *rw, size_t from, size_t to)
 {
     if (rw->carry.len) {
         if (rw->pending) {
@@ -380,7 +384,7 @@ static void keep_pending(struct pg_rewriter *rw, bool no_comma)
 {
     rw->pending = false;
     if (rw->in_piece) { /* already in the run */
-        size_t c = rw->pend_from + lead_space(rw->chunk + rw->pend_from, rw->run_to - rw->pend_from);
+        size_t c = no_comma ? rw->pend_from + lead_space(rw->chunk + rw->pend_from, rw->run_to - rw->pend_from) : 0;
         if (no_comma && c < rw->run_to && rw->chunk[c] == ',') {
             size_t to = rw->run_to;
             rw->run_to = c;
