@@ -235,6 +235,7 @@ static bool has_surrogate_escape(const uint8_t *s, size_t n)
     return false;
 }
 
+
 static bool has_byte(const uint8_t *s, size_t n, uint8_t b)
 {
     return memchr(s, b, n) != NULL;
@@ -259,7 +260,10 @@ static bool cut_token_after(const uint8_t *body, size_t len, size_t fault_at)
     struct log l = {0};
     size_t at;
     enum pg_json_fault f = scan(body + fault_at - 1, len - (fault_at - 1), false, 0, &l, &at);
-    bool cut = f == PG_JSON_FAULT_INCOMPLETE && l.len == 0;
+    /* yajl's lexer checks no surrogates and only loosely UTF-8 there. */
+    bool cut = l.len == 0 && (f == PG_JSON_FAULT_INCOMPLETE ||
+                              (f == PG_JSON_FAULT_UTF8 && !utf8_strict(body, len)) ||
+                              (f == PG_JSON_FAULT_SURROGATE && has_surrogate_escape(body, len)));
     free(l.buf);
     return cut;
 }
