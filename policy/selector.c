@@ -196,6 +196,25 @@ void pg_sel_set_free(struct pg_sel_set *s)
     free(s);
 }
 
+/* What the rewriter asks of the level just entered, worked out once: the
+ * first field accepting there (in file order), and whether any state still
+ * waits for a step (accepting ones do not look further down). */
+static void summarize_level(struct pg_sel_cursor *c)
+{
+    const pg_sel_states *cur = &c->st[c->depth];
+    int field = -1;
+    bool live = false;
+    for (int w = 0; c->set && w < c->set->nwords; w++) {
+        uint64_t hit = cur->w[w] & c->set->accept.w[w];
+        if (hit && field < 0)
+            field = c->set->field[w * 64 + __builtin_ctzll(hit)];
+        if (cur->w[w] & ~c->set->accept.w[w])
+            live = true;
+    }
+    c->field[c->depth] = (int16_t)field;
+    c->live[c->depth] = live;
+}
+
 void pg_sel_cursor_init(struct pg_sel_cursor *c, const struct pg_sel_set *set)
 {
     c->set = set;
@@ -204,12 +223,13 @@ void pg_sel_cursor_init(struct pg_sel_cursor *c, const struct pg_sel_set *set)
     memset(&c->st[0], 0, sizeof c->st[0]);
     if (set)
         c->st[0] = set->start;
+    summarize_level(c);
 }
 
 int pg_sel_cursor_push_live(struct pg_sel_cursor *c, const char *key, size_t key_len)
 {
     const pg_sel_states *cur = &c->st[c->depth];
-    if (!pg_sel_cursor_live(c)) {
+    if (!c->live[c->depth]) {
         c->dead_depth++;
         return 0;
     }
@@ -243,28 +263,7 @@ int pg_sel_cursor_push_live(struct pg_sel_cursor *c, const char *key, size_t key
         }
     }
     c->st[++c->depth] = next;
+    summarize_level(c);
     return 0;
 }
 
-int pg_sel_cursor_field_live(const struct pg_sel_cursor *c)
-{
-    for (int w = 0; w < c->set->nwords; w++) {
-        uint64_t hit = c->st[c->depth].w[w] & c->set->accept.w[w];
-        if (hit)
-            return c->set->field[w * 64 + __builtin_ctzll(hit)];
-    }
-    return -1;
-}
-
-bool pg_sel_cursor_live(const struct pg_sel_cursor *c)
-{
-    if (c->dead_depth > 0 || !c->set)
-        return false;
-    /* Live when some state still waits for a step (accepting ones do not
-     * look further down). */
-    const pg_sel_states *cur = &c->st[c->depth];
-    for (int w = 0; w < c->set->nwords; w++)
-        if (cur->w[w] & ~c->set->accept.w[w])
-            return true;
-    return false;
-}

@@ -64,6 +64,11 @@ struct pg_sel_cursor {
     int depth;      /* levels stored in st (st[0] is the document root) */
     int dead_depth; /* levels pushed below the last one where anything could match */
     pg_sel_states st[PG_SEL_MAX_DEPTH + 1];
+    /* Per stored level, worked out when it is entered (the rewriter asks
+     * at every token): the field selected there (-1: none), and whether a
+     * selector can still match below. */
+    int16_t field[PG_SEL_MAX_DEPTH + 1];
+    bool live[PG_SEL_MAX_DEPTH + 1];
 };
 
 /* At the document root. set may be NULL: nothing is ever selected. */
@@ -96,12 +101,14 @@ static inline void pg_sel_cursor_pop(struct pg_sel_cursor *c)
 /* The field selected at the current position (index into the fields the
  * set was built from; the first in file order when several select it), or
  * -1. */
-int pg_sel_cursor_field_live(const struct pg_sel_cursor *c);
 static inline int pg_sel_cursor_field(const struct pg_sel_cursor *c)
 {
-    return c->dead_depth > 0 || !c->set ? -1 : pg_sel_cursor_field_live(c);
+    return c->dead_depth > 0 ? -1 : c->field[c->depth];
 }
 /* False when no selector can match here or below: skip the subtree. */
-bool pg_sel_cursor_live(const struct pg_sel_cursor *c);
+static inline bool pg_sel_cursor_live(const struct pg_sel_cursor *c)
+{
+    return c->dead_depth == 0 && c->live[c->depth];
+}
 
 #endif
