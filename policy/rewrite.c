@@ -610,7 +610,7 @@ static int replace_token(struct pg_rewriter *rw, const struct pg_rw_token *tok)
     return keep_element(rw) && put_chunk(rw, rw->at, t) && emit_token(rw, tok);
 }
 
-static int scalar(struct pg_rewriter *rw, char type, const char *data, size_t len)
+static __attribute__((noinline)) int scalar(struct pg_rewriter *rw, char type, const char *data, size_t len)
 {
     if (rw->skip)
         return 1;
@@ -637,7 +637,7 @@ static int scalar(struct pg_rewriter *rw, char type, const char *data, size_t le
     return ok && end_value(rw);
 }
 
-static int open_container(struct pg_rewriter *rw, char kind)
+static __attribute__((noinline)) int open_container(struct pg_rewriter *rw, char kind)
 {
     /* No depth check: the scanner refuses a level past MAX_DEPTH first. */
     if (rw->skip) {
@@ -673,7 +673,7 @@ static int open_container(struct pg_rewriter *rw, char kind)
     return 1;
 }
 
-static int close_container(struct pg_rewriter *rw)
+static __attribute__((noinline)) int close_container(struct pg_rewriter *rw)
 {
     if (rw->skip) {
         if (--rw->skip)
@@ -693,7 +693,7 @@ static int close_container(struct pg_rewriter *rw)
     return end_value(rw);
 }
 
-static int member_key(struct pg_rewriter *rw, const char *key, size_t len)
+static __attribute__((noinline)) int member_key(struct pg_rewriter *rw, const char *key, size_t len)
 {
     if (rw->skip)
         return 1;
@@ -720,6 +720,9 @@ static int member_key(struct pg_rewriter *rw, const char *key, size_t len)
     return ok;
 }
 
+/* The handlers above stay out of line (noinline): the dispatch is then a
+ * jump to one of them, not one large function saving every register for
+ * whichever path it takes. */
 static int on_event(void *arg, enum pg_json_event ev, const char *data, size_t len)
 {
     struct pg_rewriter *rw = arg;
