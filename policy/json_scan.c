@@ -332,9 +332,9 @@ static size_t escape_byte(struct pg_json_scan *s, unsigned char c, size_t i)
 
 /* A string's bytes from i; its content began at start in this piece (0
  * when it began in an earlier one: it is in the buffer then). */
-static size_t scan_string(struct pg_json_scan *s, const unsigned char *p, size_t i, size_t n, size_t start)
+static size_t scan_string(struct pg_json_scan *s, const unsigned char *p, size_t i, size_t n, size_t start,
+                          size_t seg /* bytes [seg, i) are content not yet in the buffer */)
 {
-    size_t seg = i; /* bytes [seg, i) are content not yet in the buffer */
     while (i < n) {
         if (s->sub == E_NONE && !s->u8_need) {
             i = skip_plain(p, i, n);
@@ -520,6 +520,17 @@ static size_t close_container(struct pg_json_scan *s, size_t i, bool array)
 
 static size_t start_string(struct pg_json_scan *s, const unsigned char *p, size_t i, size_t n, bool key)
 {
+    /* Most strings are plain and end in the piece: reported from it, with
+     * none of the state a cut or an escape needs. */
+    size_t j = skip_plain(p, i + 1, n);
+    if (j < n && p[j] == '"') {
+        if (key)
+            s->state = S_COLON;
+        else
+            value_done(s);
+        return emit(s, j + 1, key ? PG_JSON_KEY : PG_JSON_STRING, (const char *)p + i + 1, j - i - 1) ? j + 1
+                                                                                                        : HALT;
+    }
     s->lex = L_STRING;
     s->is_key = key;
     s->in_buf = false;
@@ -527,7 +538,7 @@ static size_t start_string(struct pg_json_scan *s, const unsigned char *p, size_
     s->sub = E_NONE;
     s->u8_need = 0;
     s->high = 0;
-    return scan_string(s, p, i + 1, n, i + 1);
+    return scan_string(s, p, j, n, i + 1, i + 1);
 }
 
 static size_t value(struct pg_json_scan *s, const unsigned char *p, size_t i, size_t n)
@@ -586,21 +597,40 @@ static size_t structure(struct pg_json_scan *s, const unsigned char *p, size_t i
             }
             /* fallthrough */
         case S_KEY:
+        key:
             if (c != '"')
                 return fault(s, i + 1, PG_JSON_FAULT_SYNTAX, "an object member's name was expected");
             i = start_string(s, p, i, n, true);
-            break;
+            if (i == HALT || s->lex != L_NONE)
+                break;
+            /* The usual sequences go straight on (name, ':', value; ',' and
+             * the next element) rather than round the loop and its switch. */
+            i = skip_space(p, i, n);
+            if (i == n)
+                return n;
+            c = p[i];
+            /* fallthrough */
         case S_COLON:
             if (c != ':')
                 return fault(s, i + 1, PG_JSON_FAULT_SYNTAX, "':' was expected");
             s->state = S_VALUE;
-            i++;
+            i = skip_space(p, i + 1, n);
+            if (i == n)
+                return n;
+            i = value(s, p, i, n);
             break;
         default: { /* S_AFTER */
             bool array = top_is_array(s);
             if (c == ',') {
                 s->state = array ? S_VALUE : S_KEY;
-                i++;
+                i = skip_space(p, i + 1, n);
+                if (i == n)
+                    return n;
+                if (!array) {
+                    c = p[i];
+                    goto key;
+                }
+                i = value(s, p, i, n);
             } else if (c == (array ? ']' : '}')) {
                 i = close_container(s, i, array);
             } else {
@@ -633,7 +663,7 @@ enum pg_json_status pg_json_scan_feed(struct pg_json_scan *s, const char *data, 
     size_t i = 0;
     s->at = 0;
     switch (s->lex) {
-    case L_STRING: i = scan_string(s, p, 0, len, 0); break;
+    case L_STRING: i = scan_string(s, p, 0, len, 0, 0); break;
     case L_NUMBER: i = scan_number(s, p, 0, len, 0); break;
     case L_LITERAL: i = scan_literal(s, p, 0, len); break;
     }
