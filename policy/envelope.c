@@ -130,29 +130,35 @@ static int hkdf(struct thread_state *ts, const unsigned char *key, size_t keylen
     return EVP_KDF_derive(ts->kdf, out, outlen, params) == 1 ? 0 : -1;
 }
 
-/* Each byte's base64url value, or 0xff: a lookup per character instead of
- * a search of the alphabet. Built from b64url once per process. */
-static unsigned char b64url_value[256];
-static pthread_once_t b64url_once = PTHREAD_ONCE_INIT;
-
-static void b64url_table(void)
-{
-    memset(b64url_value, 0xff, sizeof b64url_value);
-    for (unsigned i = 0; i < 64; i++)
-        b64url_value[(unsigned char)b64url[i]] = (unsigned char)i;
-}
-
-static const unsigned char *b64url_values(void)
-{
-    pthread_once(&b64url_once, b64url_table);
-    return b64url_value;
-}
+/* Each byte's base64url value, or X (0xff): a lookup per character
+ * instead of a search of the alphabet. A constant table (rather than one
+ * built once at run time) costs the hot path no once-check. */
+#define X 0xff
+static const unsigned char b64url_value[256] = {
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, 62, X, X,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, X, X, X, X, X, X,
+    X, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, X, X, X, X, 63,
+    X, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+};
+#undef X
 
 static bool kid_ok_n(const char *kid, size_t n)
 {
     if (n == 0 || n > PG_ENVELOPE_KID_MAX)
         return false;
-    const unsigned char *val = b64url_values();
+    const unsigned char *val = b64url_value;
     for (size_t i = 0; i < n; i++)
         if (val[(unsigned char)kid[i]] == 0xff)
             return false;
@@ -353,7 +359,7 @@ static long b64url_decode(const char *in, size_t n, unsigned char *out, size_t c
 {
     if (n % 4 == 1)
         return -1;
-    const unsigned char *val = b64url_values();
+    const unsigned char *val = b64url_value;
     if (n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0) > cap)
         return -1;
     size_t o = 0, i = 0;
