@@ -126,36 +126,95 @@ static void test_refusals(void **state)
 }
 
 /* Mode r checked with OpenSSL's AES-256-GCM directly: the nonce is the
- * first 12 bytes, the tag the last 16, the AAD "v1|kid|r|field". */
-static void test_gcm_layout(void **state)
+ * first 12 bytes, the tag the last 16, the AAD "v1|kid|r|field". Several
+ * messages in a row, both ways: the thread's cached contexts take a new
+ * nonce for each (a context that kept an old one would still open what it
+ * sealed itself, so only an independent check shows it). */
+static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static size_t b64url_decode_slow(const char *b64, size_t n, unsigned char *blob)
 {
-    (void)state;
-    struct pg_phi_key k = key("kx", 3);
-    char env[256];
-    long len = pg_envelope_seal(&k, 'r', "Obs.value", 'n', "42", 2, env, sizeof env);
-    const char *b64 = env + strlen("phi:v1:kx:r:");
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    unsigned char blob[128];
     size_t o = 0;
     unsigned v = 0;
     int bits = 0;
-    for (const char *p = b64; p < env + len; p++) {
-        v = v << 6 | (unsigned)(strchr(alphabet, *p) - alphabet);
+    for (size_t i = 0; i < n; i++) {
+        v = v << 6 | (unsigned)(strchr(alphabet, b64[i]) - alphabet);
         if ((bits += 6) >= 8)
             blob[o++] = (unsigned char)(v >> (bits -= 8));
     }
-    assert_int_equal(o, 12 + 3 + 16);
+    return o;
+}
+
+static void open_directly(const struct pg_phi_key *k, const char *env, long len, unsigned char nonce[12])
+{
+    const char *b64 = env + strlen("phi:v1:kx:r:");
+    unsigned char blob[128];
+    assert_int_equal(b64url_decode_slow(b64, (size_t)(env + len - b64), blob), 12 + 3 + 16);
+    memcpy(nonce, blob, 12);
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     unsigned char pt[8];
     int l1 = 0, l2 = 0;
     const char aad[] = "v1|kx|r|Obs.value";
-    assert_int_equal(EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k.gcm, blob), 1);
+    assert_int_equal(EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->gcm, blob), 1);
     assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, blob + 15), 1);
     assert_int_equal(EVP_DecryptUpdate(ctx, NULL, &l1, (const unsigned char *)aad, (int)strlen(aad)), 1);
     assert_int_equal(EVP_DecryptUpdate(ctx, pt, &l1, blob + 12, 3), 1);
     assert_int_equal(EVP_DecryptFinal_ex(ctx, pt + l1, &l2), 1);
     EVP_CIPHER_CTX_free(ctx);
     assert_memory_equal(pt, "n42", 3);
+}
+
+/* An envelope made by OpenSSL directly, with the given nonce. */
+static long seal_directly(const struct pg_phi_key *k, const unsigned char nonce[12], char *env, size_t cap)
+{
+    unsigned char blob[12 + 3 + 16];
+    memcpy(blob, nonce, 12);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int l = 0;
+    const char aad[] = "v1|kx|r|Obs.value";
+    assert_int_equal(EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, k->gcm, nonce), 1);
+    assert_int_equal(EVP_EncryptUpdate(ctx, NULL, &l, (const unsigned char *)aad, (int)strlen(aad)), 1);
+    assert_int_equal(EVP_EncryptUpdate(ctx, blob + 12, &l, (const unsigned char *)"n42", 3), 1);
+    assert_int_equal(EVP_EncryptFinal_ex(ctx, blob + 15, &l), 1);
+    assert_int_equal(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, blob + 15), 1);
+    EVP_CIPHER_CTX_free(ctx);
+    size_t n = (size_t)snprintf(env, cap, "phi:v1:kx:r:");
+    unsigned v = 0;
+    int bits = 0;
+    for (size_t i = 0; i < sizeof blob; i++) {
+        v = v << 8 | blob[i];
+        for (bits += 8; bits >= 6; bits -= 6)
+            env[n++] = alphabet[(v >> (bits - 6)) & 63];
+    }
+    if (bits)
+        env[n++] = alphabet[(v << (6 - bits)) & 63];
+    env[n] = '\0';
+    return (long)n;
+}
+
+static void test_gcm_layout(void **state)
+{
+    (void)state;
+    struct pg_phi_key k = key("kx", 3);
+    unsigned char nonces[3][12];
+    for (int m = 0; m < 3; m++) {
+        char env[256];
+        long len = pg_envelope_seal(&k, 'r', "Obs.value", 'n', "42", 2, env, sizeof env);
+        assert_true(len > 0);
+        open_directly(&k, env, len, nonces[m]);
+        for (int e = 0; e < m; e++)
+            assert_memory_not_equal(nonces[m], nonces[e], 12);
+        /* And the other way: OpenSSL seals with its own nonce, phiguard opens. */
+        unsigned char nonce[12] = {(unsigned char)m, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, (unsigned char)(0xf0 + m)};
+        len = seal_directly(&k, nonce, env, sizeof env);
+        char t = 0, out[16];
+        size_t n = 0;
+        assert_int_equal(pg_envelope_open(&k, 1, "Obs.value", env, (size_t)len, &t, out, sizeof out, &n),
+                         PG_ENVELOPE_OK);
+        assert_int_equal(t, 'n');
+        assert_int_equal(n, 2);
+        assert_memory_equal(out, "42", 2);
+    }
 }
 
 /* Worker threads share one keyring: each thread keeps its own contexts
