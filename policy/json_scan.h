@@ -9,10 +9,13 @@
  * characters RFC 8259 names.
  *
  * It is phiguard's own rather than yajl's lexer for speed (issue 6's
- * response target): runs of plain string bytes and of spaces are checked
- * eight bytes at a time. yajl stays the oracle: tests/fuzz/fuzz_json_scan.c
- * checks that both take the same documents, where yajl's looser rules
- * (\v and \f as whitespace, lax UTF-8, lone surrogates) are not involved.
+ * response target): plain string bytes are checked sixteen at a time
+ * (SSE2; eight elsewhere), runs of spaces eight at a time, and a string
+ * inside one piece without escapes is reported from the piece itself.
+ * yajl stays the oracle: tests/fuzz/fuzz_json_scan.c checks that both take
+ * the same documents with the same tokens, where yajl's looser rules (\v
+ * and \f as whitespace, lax UTF-8, lone surrogates, a token cut by the end
+ * of the input after a complete document) are not involved.
  *
  * Memory: the struct itself (no allocation while every token lies inside
  * one piece and has no escapes), plus one buffer for a token cut between
@@ -51,7 +54,8 @@ struct pg_json_alloc {
 };
 
 struct pg_json_scan_options {
-    bool multiple_values; /* a stream of documents, none between them required but for numbers */
+    bool multiple_values; /* a stream of documents; as in yajl's stream mode, nothing needs to
+                             separate two but what keeps two numbers apart */
     unsigned max_depth;   /* containers open at once; 0 or above PG_JSON_DEPTH_MAX: PG_JSON_DEPTH_MAX */
 };
 
