@@ -12,10 +12,9 @@
  * except where a value is replaced or removed. The scanner
  * (policy/json_scan.h) still reads and validates every byte; inside an
  * event, pg_json_scan_offset() is the offset just past the token the event
- * is for, and what lies
- * between the previous token and this one can only be whitespace and at
- * most one ',' or ':'. So each event knows the bytes of its token and of
- * the gap before it.
+ * is for, and what lies between the previous token and this one can only
+ * be whitespace and at most one ',' or ':'. So each event knows the bytes
+ * of its token and of the gap before it.
  *
  * Removal: an object member goes with its key, its colon and one comma, an
  * array element with its place and one comma: a removed element takes the
@@ -27,8 +26,8 @@
  *
  * A token cut by the end of a piece: its first bytes wait in carry until
  * the event for it comes with the next piece (the scanner holds the same
- * bytes, decoded, meanwhile). Bytes inside a removed or replaced container are
- * never held. */
+ * bytes, decoded, meanwhile). Bytes inside a removed or replaced container
+ * are never held. */
 
 /* The position stack below is fixed: the scanner refuses a body deeper
  * than this. */
