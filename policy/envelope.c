@@ -6,10 +6,13 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "policy/gcm_aesni.h"
 
 #define NONCE_LEN 12
 #define TAG_LEN 16
@@ -58,7 +61,16 @@ struct gcm_key {
     const struct pg_phi_key *owner; /* found by address first... */
     unsigned char key[32];          /* ...then by contents, as for field_key */
     EVP_CIPHER_CTX *ctx[2];         /* [0] opens, [1] seals */
+    struct pg_gcm_aesni *fast;      /* both ways, where the CPU has AES-NI (NULL: EVP only) */
 };
+
+/* Tests and benchmarks may keep GCM to EVP (pg_envelope_gcm_use_evp). */
+static atomic_bool gcm_evp_only;
+
+void pg_envelope_gcm_use_evp(bool on)
+{
+    atomic_store(&gcm_evp_only, on);
+}
 
 struct thread_state {
     EVP_CIPHER_CTX *siv;
@@ -78,6 +90,7 @@ static void state_free(void *p)
     for (int i = 0; i < GCM_KEYS; i++) {
         EVP_CIPHER_CTX_free(ts->gcm[i].ctx[0]);
         EVP_CIPHER_CTX_free(ts->gcm[i].ctx[1]);
+        pg_gcm_aesni_free(ts->gcm[i].fast);
     }
     EVP_CIPHER_CTX_free(ts->siv);
     EVP_KDF_CTX_free(ts->kdf);
@@ -283,31 +296,40 @@ static bool same_key(const unsigned char *a, const unsigned char *b)
     return d == 0;
 }
 
-static EVP_CIPHER_CTX *gcm_for_key(struct thread_state *ts, const struct pg_phi_key *k, int enc)
+static void gcm_key_clear(struct gcm_key *e)
+{
+    EVP_CIPHER_CTX_free(e->ctx[0]);
+    EVP_CIPHER_CTX_free(e->ctx[1]);
+    pg_gcm_aesni_free(e->fast);
+    OPENSSL_cleanse(e, sizeof *e);
+}
+
+static struct gcm_key *gcm_for_key(struct thread_state *ts, const struct pg_phi_key *k)
 {
     for (int i = 0; i < GCM_KEYS; i++) {
         struct gcm_key *e = &ts->gcm[i];
-        if (e->owner == k && e->ctx[enc] && same_key(e->key, k->gcm))
-            return e->ctx[enc];
+        if (e->owner == k && e->ctx[0] && same_key(e->key, k->gcm))
+            return e;
     }
     struct gcm_key *e = &ts->gcm[ts->gcm_next++ % GCM_KEYS];
+    gcm_key_clear(e);
     for (int d = 0; d < 2; d++) {
-        EVP_CIPHER_CTX_free(e->ctx[d]);
         e->ctx[d] = EVP_CIPHER_CTX_new();
         if (!e->ctx[d] || EVP_CipherInit_ex2(e->ctx[d], aes_gcm, k->gcm, NULL, d, NULL) != 1) {
-            EVP_CIPHER_CTX_free(e->ctx[0]);
-            EVP_CIPHER_CTX_free(e->ctx[1]);
-            *e = (struct gcm_key){0};
+            gcm_key_clear(e);
             return NULL;
         }
     }
+    e->fast = pg_gcm_aesni_new(k->gcm); /* NULL without AES-NI: EVP then */
     e->owner = k;
     memcpy(e->key, k->gcm, sizeof e->key);
-    return e->ctx[enc];
+    return e;
 }
 
-/* One GCM message on a keyed context. The nonce (and, opening, the
- * expected tag) go in with one parameter call: the TLS "fixed IV" of
+/* One GCM message: through AES-NI and OpenSSL's GCM mode where the CPU has
+ * the instructions (policy/gcm_aesni.h), otherwise on a keyed EVP context.
+ * There the nonce (and, opening, the expected tag) go in with one
+ * parameter call: the TLS "fixed IV" of
  * length -1, which OpenSSL's providers define as "the whole IV, used for
  * the next message". The usual EVP_CipherInit_ex2(ctx, NULL, NULL, iv)
  * does the same but asks the provider for the IV length three times,
@@ -316,9 +338,13 @@ static int gcm(const struct pg_phi_key *k, int enc, const unsigned char nonce[NO
                size_t aadlen, const unsigned char *in, size_t inlen, unsigned char *out, unsigned char tag[TAG_LEN])
 {
     struct thread_state *ts = thread_state();
-    EVP_CIPHER_CTX *ctx = ts ? gcm_for_key(ts, k, enc) : NULL;
-    if (!ctx)
+    struct gcm_key *e = ts ? gcm_for_key(ts, k) : NULL;
+    if (!e)
         return -1;
+    if (e->fast && !atomic_load_explicit(&gcm_evp_only, memory_order_relaxed))
+        return enc ? pg_gcm_aesni_seal(e->fast, nonce, aad, aadlen, in, inlen, out, tag)
+                   : pg_gcm_aesni_open(e->fast, nonce, aad, aadlen, in, inlen, out, tag);
+    EVP_CIPHER_CTX *ctx = e->ctx[enc];
     OSSL_PARAM set[3], *p = set;
     if (!enc)
         *p++ = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, TAG_LEN);

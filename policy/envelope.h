@@ -17,10 +17,11 @@
  * Pure: keys come from the caller (the keyring loader is the only part that
  * reads a file). Thread-safe: any thread may seal and open with a shared,
  * read-only key. The algorithms are fetched once per process; each thread
- * keeps its own cipher contexts: a GCM context already keyed for each of
- * the last few keys it used, and the SIV contexts of the last few fields
- * (both found by the key's contents, so a freed and reloaded keyring is
- * never confused), wiped when the thread ends. */
+ * keeps its own cipher contexts: GCM already keyed for each of the last
+ * few keys it used (over AES-NI where the CPU has it, policy/gcm_aesni.h),
+ * and the SIV contexts of the last few fields (both found by the key's
+ * contents, so a freed and reloaded keyring is never confused), wiped when
+ * the thread ends. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
@@ -65,5 +66,8 @@ static inline bool pg_envelope_is(const char *s, size_t len)
            memcmp(s, PG_ENVELOPE_PREFIX, sizeof PG_ENVELOPE_PREFIX - 1) == 0;
 }
 const char *pg_envelope_result_name(enum pg_envelope_result r);
+/* Tests and benchmarks: GCM through OpenSSL's EVP interface even where the
+ * CPU's AES instructions serve otherwise (both give the same envelopes). */
+void pg_envelope_gcm_use_evp(bool on);
 
 #endif

@@ -356,6 +356,22 @@ static void test_many_keys(void **state)
         }
 }
 
+/* GCM runs over AES-NI where the CPU has it, else through EVP: the whole
+ * group runs both ways (on a CPU without AES-NI, EVP twice). */
+static int use_evp(void **state)
+{
+    (void)state;
+    pg_envelope_gcm_use_evp(true);
+    return 0;
+}
+
+static int use_default(void **state)
+{
+    (void)state;
+    pg_envelope_gcm_use_evp(false);
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,5 +383,7 @@ int main(void)
         cmocka_unit_test(test_spellings),
         cmocka_unit_test(test_many_keys),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("envelope, default GCM", tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("envelope, GCM through EVP", tests, use_evp, use_default);
+    return failed;
 }
