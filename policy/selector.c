@@ -199,20 +199,37 @@ void pg_sel_set_free(struct pg_sel_set *s)
 /* What the rewriter asks of the level just entered, worked out once: the
  * first field accepting there (in file order), and whether any state still
  * waits for a step (accepting ones do not look further down). */
+static uint64_t len_bit(size_t n)
+{
+    return 1ull << (n < 63 ? n : 63);
+}
+
 static void summarize_level(struct pg_sel_cursor *c)
 {
     const pg_sel_states *cur = &c->st[c->depth];
     int field = -1;
-    bool live = false;
+    bool live = false, any_key = false;
+    uint64_t key_lens = 0;
     for (int w = 0; c->set && w < c->set->nwords; w++) {
         uint64_t hit = cur->w[w] & c->set->accept.w[w];
         if (hit && field < 0)
             field = c->set->field[w * 64 + __builtin_ctzll(hit)];
-        if (cur->w[w] & ~c->set->accept.w[w])
+        uint64_t waiting = cur->w[w] & ~c->set->accept.w[w];
+        if (waiting)
             live = true;
+        for (; waiting; waiting &= waiting - 1) {
+            int s = w * 64 + __builtin_ctzll(waiting);
+            const struct pg_sel_step *step = c->set->next[s];
+            if (step && step->kind == PG_SEL_KEY)
+                key_lens |= len_bit(c->set->key_len[s]);
+            else if (step && step->kind == PG_SEL_DESCEND)
+                any_key = true;
+        }
     }
     c->field[c->depth] = (int16_t)field;
     c->live[c->depth] = live;
+    c->key_lens[c->depth] = key_lens;
+    c->any_key[c->depth] = any_key;
 }
 
 void pg_sel_cursor_init(struct pg_sel_cursor *c, const struct pg_sel_set *set)
@@ -229,8 +246,9 @@ void pg_sel_cursor_init(struct pg_sel_cursor *c, const struct pg_sel_set *set)
 int pg_sel_cursor_push_live(struct pg_sel_cursor *c, const char *key, size_t key_len)
 {
     const pg_sel_states *cur = &c->st[c->depth];
-    if (!c->live[c->depth]) {
-        c->dead_depth++;
+    if (!c->live[c->depth] ||
+        (key && !c->any_key[c->depth] && !(c->key_lens[c->depth] & len_bit(key_len)))) {
+        c->dead_depth++; /* nothing can match below: no level to store */
         return 0;
     }
     if (c->depth == PG_SEL_MAX_DEPTH)

@@ -69,6 +69,12 @@ struct pg_sel_cursor {
      * selector can still match below. */
     int16_t field[PG_SEL_MAX_DEPTH + 1];
     bool live[PG_SEL_MAX_DEPTH + 1];
+    /* ...and which key lengths a step there waits for (bit n: n bytes, bit
+     * 63: 63 or more), unless a '..' step takes any key: a key of another
+     * length enters a level where nothing can match, without a look at
+     * the states. */
+    uint64_t key_lens[PG_SEL_MAX_DEPTH + 1];
+    bool any_key[PG_SEL_MAX_DEPTH + 1];
 };
 
 /* At the document root. set may be NULL: nothing is ever selected. */
