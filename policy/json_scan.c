@@ -101,10 +101,64 @@ static bool buf_add(struct pg_json_scan *s, const unsigned char *p, size_t n)
     return true;
 }
 
+/* Quiet: which events still go out (and end it). */
+static bool heard(struct pg_json_scan *s, enum pg_json_event ev, const char *d, size_t n)
+{
+    bool out = (ev == PG_JSON_STRING && s->prefix && n >= s->prefix_len && !memcmp(d, s->prefix, s->prefix_len)) ||
+               ((ev == PG_JSON_OBJECT_END || ev == PG_JSON_ARRAY_END) && s->depth < s->quiet_depth) ||
+               (ev == PG_JSON_KEY && n > s->max_name);
+    if (out)
+        s->quiet = false;
+    return out;
+}
+
 static bool emit(struct pg_json_scan *s, size_t end, enum pg_json_event ev, const char *d, size_t n)
 {
     s->at = end;
-    return s->event(s->arg, ev, d, n) != 0;
+    if (ev == PG_JSON_KEY) {
+        s->member_from = s->last_end;
+        s->key_end = end;
+    }
+    s->prev_end = s->last_end;
+    s->last_end = end;
+    if (!s->quiet)
+        return s->event(s->arg, ev, d, n) != 0;
+    if (!heard(s, ev, d, n))
+        return true;
+    s->waking = ev == PG_JSON_STRING;
+    bool go_on = s->event(s->arg, ev, d, n) != 0;
+    s->waking = false;
+    return go_on;
+}
+
+void pg_json_scan_quiet(struct pg_json_scan *s, const char *prefix, size_t prefix_len, size_t max_name)
+{
+    s->quiet = true;
+    s->max_name = max_name;
+    s->quiet_depth = s->depth;
+    s->prefix = prefix;
+    s->prefix_len = prefix_len;
+}
+
+void pg_json_scan_loud(struct pg_json_scan *s)
+{
+    s->quiet = false;
+}
+
+static bool level_bit(const uint64_t *bits, unsigned level)
+{
+    unsigned l = level - 1;
+    return (bits[l >> 6] >> (l & 63)) & 1;
+}
+
+bool pg_json_scan_level_is_array(const struct pg_json_scan *s, unsigned level)
+{
+    return level_bit(s->kinds, level);
+}
+
+bool pg_json_scan_level_has_prior(const struct pg_json_scan *s, unsigned level)
+{
+    return level_bit(s->prior, level);
 }
 
 static bool top_is_array(const struct pg_json_scan *s)
@@ -507,6 +561,7 @@ static size_t open_container(struct pg_json_scan *s, size_t i, bool array)
         s->kinds[l >> 6] |= bit;
     else
         s->kinds[l >> 6] &= ~bit;
+    s->prior[l >> 6] &= ~bit;
     s->state = array ? S_ARR_FIRST : S_OBJ_FIRST;
     return emit(s, i + 1, array ? PG_JSON_ARRAY_START : PG_JSON_OBJECT_START, "", 0) ? i + 1 : HALT;
 }
@@ -623,6 +678,8 @@ static size_t structure(struct pg_json_scan *s, const unsigned char *p, size_t i
             bool array = top_is_array(s);
             if (c == ',') {
                 s->state = array ? S_VALUE : S_KEY;
+                unsigned l = s->depth - 1;
+                s->prior[l >> 6] |= 1ull << (l & 63);
                 i = skip_space(p, i + 1, n);
                 if (i == n)
                     return n;
@@ -699,6 +756,22 @@ enum pg_json_status pg_json_scan_finish(struct pg_json_scan *s)
 const char *pg_json_scan_error(const struct pg_json_scan *s)
 {
     return s->why ? s->why : "no error";
+}
+
+void pg_json_scan_place(const struct pg_json_scan *s, struct pg_json_scan_place *p)
+{
+    bool object = s->depth && !top_is_array(s);
+    /* The name is read from its end until the member's value is done
+     * (then the state is S_AFTER, unless that value is being reported). */
+    bool value_due = s->state == S_COLON || s->state == S_VALUE || (s->lex != L_NONE && !s->is_key) || s->waking;
+    *p = (struct pg_json_scan_place){
+        .depth = s->depth,
+        .last_end = s->waking ? s->prev_end : s->last_end,
+        .element_done = s->state == S_AFTER && !s->waking,
+        .name_read = object && value_due,
+        .member_from = s->member_from,
+        .name_end = s->key_end,
+    };
 }
 
 enum pg_json_fault pg_json_scan_fault(const struct pg_json_scan *s)

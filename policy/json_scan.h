@@ -90,6 +90,14 @@ struct pg_json_scan {
     bool multiple;
     unsigned max_depth, depth;
     uint64_t kinds[PG_JSON_DEPTH_MAX / 64]; /* a set bit: that level is an array */
+    uint64_t prior[PG_JSON_DEPTH_MAX / 64]; /* a set bit: that level's current element follows another */
+    /* Quiet (pg_json_scan_quiet): events held back until the container
+     * open at quiet_depth closes, but for strings starting with prefix. */
+    bool quiet, waking; /* waking: reporting the string that ended quiet */
+    unsigned quiet_depth;
+    const char *prefix;
+    size_t prefix_len, max_name;
+    size_t last_end, prev_end, member_from, key_end; /* in the current piece; see pg_json_scan_place */
     uint8_t state;                         /* what the grammar wants next */
     uint8_t lex;                           /* the token in progress, cut by a piece's end */
     uint8_t sub;                           /* where inside it */
@@ -123,6 +131,37 @@ const char *pg_json_scan_error(const struct pg_json_scan *s);
 enum pg_json_fault pg_json_scan_fault(const struct pg_json_scan *s);
 /* Frees the token buffer (not wiped: the allocator may wipe). */
 void pg_json_scan_release(struct pg_json_scan *s);
+
+/* Quiet: from now until the container open at the current depth (one
+ * that was just reported) closes, the scanner reports nothing but that
+ * close, value strings whose decoded text starts with prefix (NULL: none)
+ * and member names longer than max_name. It still checks every byte.
+ * Reporting any of those ends it; so does pg_json_scan_loud(). For a
+ * caller that keeps its own picture of the document and needs none inside
+ * a subtree (the rewriter, where no selector reaches). */
+void pg_json_scan_quiet(struct pg_json_scan *s, const char *prefix, size_t prefix_len, size_t max_name);
+void pg_json_scan_loud(struct pg_json_scan *s);
+
+/* Where a scan stands, for a caller waking from quiet within the piece it
+ * began in (every offset is in the current piece): the depth; the end of
+ * the last token (a string, number, literal or bracket; ':' and ',' are
+ * not tokens here), or while the string that woke it is reported, of the
+ * one before; and whether the innermost level is an object whose
+ * current member's name has been read (its value not yet done, or being
+ * reported), with where that member began (the end of the token before
+ * its name) and the name's end. */
+struct pg_json_scan_place {
+    unsigned depth;
+    size_t last_end;
+    bool element_done; /* the innermost level's current element has ended (not the one reported) */
+    bool name_read;
+    size_t member_from, name_end;
+};
+void pg_json_scan_place(const struct pg_json_scan *s, struct pg_json_scan_place *p);
+/* Level 1 is the document's outermost container, up to the depth. */
+bool pg_json_scan_level_is_array(const struct pg_json_scan *s, unsigned level);
+/* An element of that level came before its current one. */
+bool pg_json_scan_level_has_prior(const struct pg_json_scan *s, unsigned level);
 
 /* s is valid UTF-8 by the same rules the scanner applies to strings. */
 bool pg_json_utf8_valid(const char *s, size_t n);

@@ -74,6 +74,10 @@ struct pg_rewriter {
     char *out; /* OUT_CAP bytes, in the rewriter's own block */
     size_t out_len, out_high;
     bool write_failed, failed, in_feed;
+    /* The scanner is quiet inside the innermost container on the stack (no
+     * selector reaches into it): until it reports something, nothing of it
+     * is held, and the stack and cursor inside it are made up on waking. */
+    bool quiet;
     int bom; /* leading UTF-8 byte order mark bytes matched; -1 once past it */
     uint64_t consumed, chunk_start;
     size_t held, peak;
@@ -669,6 +673,14 @@ static __attribute__((noinline)) int open_container(struct pg_rewriter *rw, char
         return 0;
     token_done(rw, to);
     rw->stack[rw->depth++] = (struct level){.kind = kind, .field = field};
+    /* Nothing inside can be selected: the scanner need report only an
+     * envelope (a stray), a name over the limit and the close. A stream
+     * of documents drops whitespace token by token, so it is never quiet. */
+    if (field < 0 && !pg_sel_cursor_live(&rw->cur) && !rw->opt.multiple_values) {
+        pg_json_scan_quiet(&rw->scan, rw->opt.scan_envelopes ? PG_ENVELOPE_PREFIX : NULL,
+                           sizeof PG_ENVELOPE_PREFIX - 1, rw->opt.scan_envelopes ? rw->opt.max_value_bytes : SIZE_MAX);
+        rw->quiet = true;
+    }
     return 1;
 }
 
@@ -690,6 +702,48 @@ static __attribute__((noinline)) int close_container(struct pg_rewriter *rw)
     token_done(rw, to);
     rw->depth--;
     return end_value(rw);
+}
+
+/* Wakes from quiet: the stack, the cursor and the run are brought to where
+ * they would be had every event since been reported (all of them kept:
+ * nothing inside is selected, and no envelope was seen, or the scan would
+ * have woken). at_name: for the member name just reported, which is then
+ * taken as usual. */
+static void wake(struct pg_rewriter *rw, bool at_name)
+{
+    rw->quiet = false;
+    struct pg_json_scan_place pl;
+    pg_json_scan_place(&rw->scan, &pl);
+    int from = rw->depth, to = (int)pl.depth;
+    for (int l = from; l <= to; l++) {
+        /* A level holding the next one has kept that element; the innermost
+         * has kept one if one came before the current one, or the current
+         * one is done. */
+        bool kept = l < to || pg_json_scan_level_has_prior(&rw->scan, (unsigned)l) || pl.element_done;
+        if (l > from)
+            rw->stack[l - 1] = (struct level){
+                .kind = pg_json_scan_level_is_array(&rw->scan, (unsigned)l) ? 'a' : 'm', .field = -1};
+        rw->stack[l - 1].kept_any = kept;
+        if (l < to)
+            pg_sel_cursor_push(&rw->cur, NULL, 0); /* the next level's place: dead here */
+    }
+    rw->depth = to;
+    if (at_name) {
+        put_chunk(rw, rw->at, pl.member_from);
+        rw->at = pl.member_from;
+    } else if (pl.name_read) { /* as member_key leaves it */
+        pg_sel_cursor_push(&rw->cur, NULL, 0);
+        put_chunk(rw, rw->at, pl.member_from);
+        if (rw->opt.scan_envelopes)
+            start_pending(rw, pl.member_from, false);
+        else
+            rw->stack[to - 1].kept_any = true;
+        put_chunk(rw, pl.member_from, pl.name_end);
+        rw->at = pl.name_end;
+    } else {
+        put_chunk(rw, rw->at, pl.last_end);
+        rw->at = pl.last_end;
+    }
 }
 
 static __attribute__((noinline)) int member_key(struct pg_rewriter *rw, const char *key, size_t len)
@@ -725,6 +779,8 @@ static __attribute__((noinline)) int member_key(struct pg_rewriter *rw, const ch
 static int on_event(void *arg, enum pg_json_event ev, const char *data, size_t len)
 {
     struct pg_rewriter *rw = arg;
+    if (rw->quiet) /* the end of the quiet container needs nothing made up */
+        ev == PG_JSON_OBJECT_END || ev == PG_JSON_ARRAY_END ? (void)(rw->quiet = false) : wake(rw, ev == PG_JSON_KEY);
     switch (ev) {
     case PG_JSON_NULL: return scalar(rw, 0, NULL, 0);
     case PG_JSON_BOOL: return scalar(rw, 'b', data, len);
@@ -794,6 +850,10 @@ static size_t skip_bom(struct pg_rewriter *rw, const char *data, size_t len, con
  * token waits for the next one. */
 static int piece_end(struct pg_rewriter *rw)
 {
+    if (rw->quiet) { /* never quiet across pieces: what waits is worked out here */
+        wake(rw, false);
+        pg_json_scan_loud(&rw->scan);
+    }
     if (rw->skip) { /* inside a dropped container: nothing to keep */
         rw->at = rw->chunk_len;
     } else if (rw->carry.len) { /* one token through the whole piece */
