@@ -409,6 +409,87 @@ static void test_allocates_only_when_needed(void **state)
     assert_int_equal(g.live, 0);
 }
 
+/* Quiet: an event function that goes quiet at the first object it is
+ * told of, and records where the scan stands whenever it is woken. */
+struct quiet_log {
+    struct log l;
+    struct pg_json_scan *s;
+    bool went_quiet, woken;
+    struct pg_json_scan_place at_wake;
+};
+
+static int quiet_event(void *arg, enum pg_json_event ev, const char *d, size_t n)
+{
+    struct quiet_log *q = arg;
+    if (q->went_quiet && !q->woken) { /* the first event told after going quiet woke it */
+        q->woken = true;
+        pg_json_scan_place(q->s, &q->at_wake);
+    }
+    on_event(&q->l, ev, d, n);
+    if (ev == PG_JSON_OBJECT_START && !q->went_quiet) {
+        q->went_quiet = true;
+        pg_json_scan_quiet(q->s, "phi:", 4, 5);
+    }
+    return 1;
+}
+
+static void test_quiet(void **state)
+{
+    (void)state;
+    struct pg_json_scan s;
+    struct quiet_log q = {.s = &s};
+    pg_json_scan_init(&s, NULL, quiet_event, &q, NULL);
+    /* Names, numbers, literals, nested containers and other strings go
+     * unreported; the close of the quiet object ends it. */
+    static const char doc[] = "[{\"a\": [1, true, null, {\"b\": \"x\"}], \"c\": \"y\"}, 2]";
+    assert_int_equal(pg_json_scan_feed(&s, doc, sizeof doc - 1), PG_JSON_OK);
+    assert_int_equal(pg_json_scan_finish(&s), PG_JSON_OK);
+    assert_string_equal(q.l.text, "[ { } N2 ]");
+    /* A string with the prefix wakes it, reported with where it stands:
+     * inside the object's member "k", whose name ended at byte 15. */
+    struct quiet_log w = {.s = &s};
+    pg_json_scan_init(&s, NULL, quiet_event, &w, NULL);
+    static const char doc2[] = "[{\"a\": [1], \"k\": \"phi:x\", \"z\": 3}]";
+    assert_int_equal(pg_json_scan_feed(&s, doc2, sizeof doc2 - 1), PG_JSON_OK);
+    assert_int_equal(pg_json_scan_finish(&s), PG_JSON_OK);
+    assert_string_equal(w.l.text, "[ { S\"phi:x\" Kz N3 } ]");
+    assert_int_equal(w.at_wake.depth, 2);
+    assert_true(w.at_wake.name_read);
+    assert_false(w.at_wake.element_done);
+    assert_int_equal(w.at_wake.member_from, 10); /* just past "[1]" */
+    assert_int_equal(w.at_wake.name_end, 15);
+    assert_int_equal(w.at_wake.last_end, 15); /* the token before the string */
+    assert_true(pg_json_scan_level_has_prior(&s, 1) == false);
+    /* A name over max_name wakes it too. */
+    struct quiet_log n = {.s = &s};
+    pg_json_scan_init(&s, NULL, quiet_event, &n, NULL);
+    static const char doc3[] = "{\"a\": 1, \"longer\": 2}";
+    assert_int_equal(pg_json_scan_feed(&s, doc3, sizeof doc3 - 1), PG_JSON_OK);
+    assert_int_equal(pg_json_scan_finish(&s), PG_JSON_OK);
+    assert_string_equal(n.l.text, "{ Klonger N2 }");
+    assert_true(n.at_wake.name_read);
+    assert_int_equal(n.at_wake.member_from, 7); /* just past the 1 */
+    /* Where it stands between pieces, asked directly: after a done element,
+     * with one before it, in an array inside the object. */
+    struct quiet_log p = {.s = &s};
+    pg_json_scan_init(&s, NULL, quiet_event, &p, NULL);
+    assert_int_equal(pg_json_scan_feed(&s, "{\"a\": [1, 2 ", 12), PG_JSON_OK);
+    struct pg_json_scan_place pl;
+    pg_json_scan_place(&s, &pl);
+    assert_int_equal(pl.depth, 2);
+    assert_true(pl.element_done);
+    assert_false(pl.name_read);
+    assert_int_equal(pl.last_end, 11);
+    assert_true(pg_json_scan_level_is_array(&s, 2));
+    assert_false(pg_json_scan_level_is_array(&s, 1));
+    assert_true(pg_json_scan_level_has_prior(&s, 2));
+    assert_false(pg_json_scan_level_has_prior(&s, 1));
+    pg_json_scan_loud(&s);
+    assert_int_equal(pg_json_scan_feed(&s, "]}", 2), PG_JSON_OK);
+    assert_int_equal(pg_json_scan_finish(&s), PG_JSON_OK);
+    assert_string_equal(p.l.text, "{ ] }");
+}
+
 static void test_utf8_valid(void **state)
 {
     (void)state;
@@ -433,6 +514,7 @@ int main(void)
         cmocka_unit_test(test_number_ends),
         cmocka_unit_test(test_stop),
         cmocka_unit_test(test_allocates_only_when_needed),
+        cmocka_unit_test(test_quiet),
         cmocka_unit_test(test_utf8_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -450,6 +450,37 @@ static void test_raw_removal(void **state)
                  "{\"b\":[1,2]}\n[\"<R>\",3]\n7\n\"x y\"\n", NULL, true);
 }
 
+/* Inside a container no selector reaches the scanner goes quiet: a stray
+ * envelope deep inside still wakes it, with its member or element removed
+ * or replaced by the same rules, however the body is cut (the outputs are
+ * those of the rewriter before it had quiet subtrees); and an object name
+ * over max_value_bytes is refused there too, at any cut. */
+static void test_quiet_subtrees(void **state)
+{
+    (void)state;
+    check_marked("{\"a\": {\"b\": [1, {\"c\": \"phi:v1:DROP\", \"d\": 2}, \"phi:v1:DROP\", [\"x\", \"phi:v1:SWAP\"]], "
+                 "\"e\": \"phi:v1:DROP\"}, \"f\": [[{\"g\": [3]}]], \"h\": \"phi:v1:DROP\"}",
+                 "{\"a\": {\"b\": [1, { \"d\": 2}, [\"x\", \"<R>\"]]}, \"f\": [[{\"g\": [3]}]]}",
+                 "{\"a\":{\"b\":[1,{\"d\":2},[\"x\",\"<R>\"]]},\"f\":[[{\"g\":[3]}]]}", false);
+    check_marked("[[[\"phi:v1:DROP\"], {\"k\": [\"phi:v1:DROP\", {\"z\": \"phi:v1:DROP\"}]}, \"phi:v1:SWAP\"], "
+                 "{\"q\": {\"r\": {\"s\": \"phi:v1:DROP\"}, \"t\": \"phi:v1:DROP\"}}]",
+                 "[[[], {\"k\": [ {}]}, \"<R>\"], {\"q\": {\"r\": {}}}]", "[[[],{\"k\":[{}]},\"<R>\"],{\"q\":{\"r\":{}}}]",
+                 false);
+    struct fields fs;
+    fields_make(&fs, SELS("$.a"));
+    struct pg_rw_options opt = {.scan_envelopes = true, .max_value_bytes = 16};
+    static const char doc[] = "{\"b\": {\"c\": [{\"0123456789abcdefg\": 1}]}, \"a\": 2}";
+    for (size_t step = 0; step < sizeof doc - 1; step++) {
+        struct run r;
+        run_init(&r, "r");
+        char err[200];
+        assert_int_not_equal(rewrite(fs.set, &opt, &r, doc, sizeof doc - 1, step, err, sizeof err), 0);
+        assert_non_null(strstr(err, "limit"));
+        free(r.out);
+    }
+    fields_free(&fs);
+}
+
 static void test_invalid_json(void **state)
 {
     (void)state;
@@ -763,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_unicode),
         cmocka_unit_test(test_every_split_point),
         cmocka_unit_test(test_raw_removal),
+        cmocka_unit_test(test_quiet_subtrees),
         cmocka_unit_test(test_invalid_json),
         cmocka_unit_test(test_too_deep),
         cmocka_unit_test(test_max_value_bytes),
