@@ -112,7 +112,21 @@ static bool heard(struct pg_json_scan *s, enum pg_json_event ev, const char *d, 
     return out;
 }
 
-static bool emit(struct pg_json_scan *s, size_t end, enum pg_json_event ev, const char *d, size_t n)
+static __attribute__((noinline)) bool emit_quiet(struct pg_json_scan *s, enum pg_json_event ev, const char *d,
+                                                 size_t n)
+{
+    if (!heard(s, ev, d, n))
+        return true;
+    s->waking = ev == PG_JSON_STRING;
+    bool go_on = s->event(s->arg, ev, d, n) != 0;
+    s->waking = false;
+    return go_on;
+}
+
+/* Inline at each token's end (ev is then a constant): the quiet case out
+ * of line. */
+static inline __attribute__((always_inline)) bool emit(struct pg_json_scan *s, size_t end, enum pg_json_event ev,
+                                                       const char *d, size_t n)
 {
     s->at = end;
     if (ev == PG_JSON_KEY) {
@@ -121,14 +135,9 @@ static bool emit(struct pg_json_scan *s, size_t end, enum pg_json_event ev, cons
     }
     s->prev_end = s->last_end;
     s->last_end = end;
-    if (!s->quiet)
-        return s->event(s->arg, ev, d, n) != 0;
-    if (!heard(s, ev, d, n))
-        return true;
-    s->waking = ev == PG_JSON_STRING;
-    bool go_on = s->event(s->arg, ev, d, n) != 0;
-    s->waking = false;
-    return go_on;
+    if (__builtin_expect(s->quiet, 0))
+        return emit_quiet(s, ev, d, n);
+    return s->event(s->arg, ev, d, n) != 0;
 }
 
 void pg_json_scan_quiet(struct pg_json_scan *s, const char *prefix, size_t prefix_len, size_t max_name)
