@@ -237,7 +237,7 @@ static bool plain(unsigned char c)
  * word is plain unless a byte has its high bit set, is below 0x20, or
  * equals '"' or '\\' (the classic zero-byte tests; the lowest byte they
  * flag is always a true one). */
-static size_t skip_plain(const unsigned char *p, size_t i, size_t n)
+static inline __attribute__((always_inline)) size_t skip_plain(const unsigned char *p, size_t i, size_t n)
 {
 #ifdef __SSE2__
     const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
