@@ -135,8 +135,15 @@ static inline __attribute__((always_inline)) bool emit(struct pg_json_scan *s, s
     }
     s->prev_end = s->last_end;
     s->last_end = end;
-    if (__builtin_expect(s->quiet, 0))
-        return emit_quiet(s, ev, d, n);
+    if (__builtin_expect(s->quiet, 0)) {
+        /* What quiet holds back is known here without a call (ev is a
+         * constant at most sites); what may go out is checked in full. */
+        bool may = ev == PG_JSON_STRING ? s->prefix && n >= s->prefix_len && d[0] == s->prefix[0]
+                   : ev == PG_JSON_KEY  ? n > s->max_name
+                   : ev == PG_JSON_OBJECT_END || ev == PG_JSON_ARRAY_END ? s->depth < s->quiet_depth
+                                                                        : false;
+        return may ? emit_quiet(s, ev, d, n) : true;
+    }
     return s->event(s->arg, ev, d, n) != 0;
 }
 
@@ -582,7 +589,8 @@ static size_t close_container(struct pg_json_scan *s, size_t i, bool array)
     return emit(s, i + 1, array ? PG_JSON_ARRAY_END : PG_JSON_OBJECT_END, "", 0) ? i + 1 : HALT;
 }
 
-static size_t start_string(struct pg_json_scan *s, const unsigned char *p, size_t i, size_t n, bool key)
+static inline __attribute__((always_inline)) size_t start_string(struct pg_json_scan *s, const unsigned char *p,
+                                                                  size_t i, size_t n, bool key)
 {
     /* Most strings are plain and end in the piece: reported from it, with
      * none of the state a cut or an escape needs. */
