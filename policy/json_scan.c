@@ -567,7 +567,7 @@ static size_t scan_literal(struct pg_json_scan *s, const unsigned char *p, size_
     return ok ? i : HALT;
 }
 
-static size_t open_container(struct pg_json_scan *s, size_t i, bool array)
+static inline __attribute__((always_inline)) size_t open_container(struct pg_json_scan *s, size_t i, bool array)
 {
     if (s->depth >= s->max_depth)
         return fault(s, i + 1, PG_JSON_FAULT_DEPTH, "the document is nested too deeply");
@@ -582,7 +582,7 @@ static size_t open_container(struct pg_json_scan *s, size_t i, bool array)
     return emit(s, i + 1, array ? PG_JSON_ARRAY_START : PG_JSON_OBJECT_START, "", 0) ? i + 1 : HALT;
 }
 
-static size_t close_container(struct pg_json_scan *s, size_t i, bool array)
+static inline __attribute__((always_inline)) size_t close_container(struct pg_json_scan *s, size_t i, bool array)
 {
     s->depth--;
     value_done(s);
