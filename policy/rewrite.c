@@ -24,6 +24,14 @@
  * is known (its key is read before its value), what would go out for it
  * (comma, whitespace, key, colon) waits in pend.
  *
+ * Quiet subtrees: inside a container no selector reaches (most of a
+ * body), the scanner reports nothing but a stray envelope, a name over the
+ * limit and the container's close; its bytes go out in the run. On such an
+ * event, and at every piece's end, the rewriter wakes: the levels, cursor
+ * and pending member it would have had are made up from where the scanner
+ * stands (everything since was kept, nothing was offered), and the events
+ * go on as usual.
+ *
  * A token cut by the end of a piece: its first bytes wait in carry until
  * the event for it comes with the next piece (the scanner holds the same
  * bytes, decoded, meanwhile). Bytes inside a removed or replaced container
