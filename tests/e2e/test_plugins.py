@@ -25,6 +25,15 @@ routes:
   - {name: status, methods: [GET], path: "/status/{code}", public: true}
   - {name: auth, methods: "*", path: /auth/**, public: true}
 """
+PHI_ROUTE = """  - name: note
+    methods: [GET, PUT]
+    path: "/fhir/Note/{id}"
+    entity: Note
+    public: true
+    phi:
+      request: [{path: "$.note", read: patient:read}]
+      response: [{path: "$.note", read: patient:read, others: mask}]
+"""
 
 
 def plugin(name, config=None):
@@ -37,11 +46,16 @@ def plugin(name, config=None):
 EVERY = plugin("every_hook", {"greeting": "hello from the config", "role": "physician"})
 
 
-def plugin_config(workdir, *plugins, **extra):
+def plugin_config(workdir, *plugins, keyring=False):
+    """The test policy and plugins; keyring: a PHI keyring, and a route with PHI fields."""
     policy = os.path.join(workdir, "plugin-policy.yaml")
     with open(policy, "w") as f:
-        f.write(POLICY)
-    return deep_merge({"policy": {"file": policy}, "plugins": list(plugins)}, extra)
+        f.write(POLICY + (PHI_ROUTE if keyring else ""))
+    cfg = {"policy": {"file": policy}, "plugins": list(plugins)}
+    if keyring:
+        ring = os.path.join(workdir, "phi.keyring")
+        cfg["phi"] = {"keyring_file": ring if os.path.exists(ring) else make_keyring(workdir)}
+    return cfg
 
 
 def get(p, path, **kw):
@@ -120,6 +134,10 @@ def test_a_missing_file_and_a_bad_config_block_are_refused(refused_start):
     p = refused_start(plugin("every_hook", {"role": "physician"}))
     (line,) = p.logs("plugin_load_failed")
     assert "config.greeting is missing" in line["error"]
+    # A body selector the policy's compiler refuses fails the load.
+    p = refused_start(plugin("failing", {"selector": "$.note[x"}))
+    (line,) = p.logs("plugin_load_failed")
+    assert "selector '$.note[x'" in line["error"]
 
 
 # ---- header hooks ----
@@ -238,8 +256,7 @@ def test_an_authenticator_rejects_fails_and_declines(make_proxy, workdir):
 
 def test_with_phiguard_sessions_audit_and_keyring(make_proxy, workdir, backend, redis_server):
     cfg = deep_merge(auth_config(workdir, redis_server.address), audit_config(workdir, redis_server.address))
-    cfg = deep_merge(cfg, plugin_config(workdir, EVERY, plugin("failing")))
-    cfg["phi"] = {"keyring_file": make_keyring(workdir)}
+    cfg = deep_merge(cfg, plugin_config(workdir, EVERY, plugin("failing"), keyring=True))
     p = make_proxy(cfg)
     # A Bearer token phiguard did not issue goes to the plugins before it fails.
     r = get(p, "/echo", headers={"Authorization": "Bearer ext-dana"})
@@ -278,3 +295,55 @@ def test_with_phiguard_sessions_audit_and_keyring(make_proxy, workdir, backend, 
     assert rc_stop == 0
     (gone,) = [l for l in p.logs("plugin") if "every_hook unloaded" in l["message"]]
     assert "(0 malformed)" in gone["message"]
+
+
+# ---- body hooks ----
+
+def test_body_hooks_on_any_json_request_and_response(make_proxy, workdir, backend):
+    p = make_proxy(plugin_config(workdir, EVERY, plugin("failing")))
+    body = {"note": "hello", "items": [{"code": 3}, {"code": "x"}], "other": "kept as is"}
+    r = post(p, "/echo-body", json=body)
+    assert r.status_code == 200, r.text
+    # Up: the request hook upper-cased the note; back: the response hook
+    # marked it checked and doubled the numeric codes.
+    assert r.json() == {"note": "HELLO (checked)", "items": [{"code": 6}, {"code": "x"}], "other": "kept as is"}
+    # Not JSON: not read, passed as it came.
+    r = post(p, "/echo-body", data=b"note=hello", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200 and r.content == b"note=hello"
+    # A body hook that fails: 500 for that request, the next one is served.
+    r = post(p, "/echo-body", json={"note": "fail-me"})
+    assert r.status_code == 500 and r.json()["error"] == "plugin_failed"
+    (line,) = p.wait_log("plugin_hook_failed")
+    assert line["plugin"] == "failing" and line["hook"] == "request_body_value"
+    assert post(p, "/echo-body", json={"note": "fine"}).json() == {"note": "FINE (checked)"}
+
+
+def test_body_hooks_beside_the_policys_phi_fields(make_proxy, workdir, backend):
+    p = make_proxy(plugin_config(workdir, EVERY, keyring=True))
+    # Request: the plugin sees the plaintext first, then the policy seals
+    # what it made; the backend stores only the envelope.
+    r = requests.put(p.url("/fhir/Note/n1"), json={"note": "hello"}, verify=os.path.join(p.certs, "ca.pem"),
+                     headers={"Authorization": "Bearer ext-alice"}, timeout=30)
+    assert r.status_code in (200, 201), r.text
+    stored = backend.get("/fhir/Note/n1")["note"]
+    assert stored.startswith("phi:v1:") and "HELLO" not in stored
+    # Response: opened for a reader, then the plugin; masked for others, then the plugin.
+    assert r.json()["note"] == "HELLO (checked)"
+    assert get(p, "/fhir/Note/n1", headers={"Authorization": "Bearer ext-alice"}).json()["note"] == "HELLO (checked)"
+    assert get(p, "/fhir/Note/n1").json()["note"] == "*** (checked)"
+
+
+def test_envelopes_left_after_the_response_hooks_are_masked(make_proxy, workdir, backend):
+    p = make_proxy(plugin_config(workdir, EVERY, keyring=True))
+    # The plugin seals a value itself: its envelope goes to the client.
+    r = post(p, "/echo-body", json={"note": "envelope me", "other": "x"})
+    assert r.status_code == 200, r.text
+    made = r.json()["note"]
+    assert made.startswith("phi:v1:") and ":r:" in made
+    # An envelope in a field no one names is masked as a stray.
+    r = post(p, "/echo-body", json={"other": made})
+    assert r.json() == {"other": "***"}
+    # An envelope a plugin's field picks and the plugin keeps is masked too.
+    q = make_proxy(plugin_config(workdir, plugin("failing"), keyring=True), name="only-failing")
+    r = post(q, "/echo-body", json={"note": made})
+    assert r.status_code == 200 and r.json() == {"note": "***"}

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <yajl/yajl_tree.h>
 
@@ -224,7 +225,7 @@ static enum phg_body_result response_body_value(void *state, phg_request *r, con
     }
     if (v->type != 's')
         return PHG_BODY_KEEP;
-    if (v->len >= 3 && !memcmp(v->data, "env", 3)) { /* a value the plugin seals itself: it leaves as an envelope */
+    if (v->len >= 3 && !strncasecmp(v->data, "env", 3)) { /* a value the plugin seals itself: it leaves as an envelope */
         long n = s->host->phi_seal(s->self, "Test.note", v->data, v->len, out->data, out->cap);
         if (n < 0)
             return PHG_BODY_FAIL;

@@ -2,7 +2,10 @@
  * string, or its Bearer token), and misuse the ABI on demand, so the tests
  * can see each failure give 500 for that request alone. */
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <yajl/yajl_tree.h>
 
 #include "phiguard_plugin.h"
 
@@ -11,7 +14,8 @@ struct state {
 };
 static struct state the_state;
 
-static const char *const fields[] = {"$.note"};
+static char selector[128] = "$.note";
+static const char *const fields[] = {selector};
 static const char *const field_names[] = {"Test.note"};
 
 static bool query_has(phg_request *r, const char *what)
@@ -68,7 +72,7 @@ static enum phg_body_result body_value(void *state, phg_request *r, const struct
     (void)state;
     (void)r;
     (void)out;
-    return v->type == 's' && v->len == 7 && !memcmp(v->data, "fail-me", 7) ? PHG_BODY_FAIL : PHG_BODY_KEEP;
+    return v->type == 's' && v->len == 7 && !strncasecmp(v->data, "fail-me", 7) ? PHG_BODY_FAIL : PHG_BODY_KEEP;
 }
 
 static int entry(uint32_t abi, const struct phg_host *host, phg_plugin_handle *self, const char *config_json,
@@ -76,9 +80,18 @@ static int entry(uint32_t abi, const struct phg_host *host, phg_plugin_handle *s
 {
     (void)abi;
     (void)self;
-    (void)config_json;
-    (void)err;
-    (void)errcap;
+    /* config.selector replaces its one body field's selector (a test of
+     * the load refusing a bad one). */
+    yajl_val root = yajl_tree_parse(config_json, NULL, 0);
+    const char *path[] = {"selector", NULL};
+    yajl_val sel = root ? yajl_tree_get(root, path, yajl_t_string) : NULL;
+    if (sel)
+        snprintf(selector, sizeof selector, "%s", YAJL_GET_STRING(sel));
+    yajl_tree_free(root);
+    if (!root) {
+        snprintf(err, errcap, "config is not JSON");
+        return -1;
+    }
     the_state.host = host;
     plugin->name = "failing";
     plugin->state = &the_state;
