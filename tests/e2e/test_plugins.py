@@ -5,10 +5,12 @@ import concurrent.futures
 import json
 import os
 import re
+import subprocess
 import time
 
 import pytest
 import requests
+import yaml
 
 from audit_env import audit_config, records
 from auth_env import auth_config
@@ -347,3 +349,40 @@ def test_envelopes_left_after_the_response_hooks_are_masked(make_proxy, workdir,
     q = make_proxy(plugin_config(workdir, plugin("failing"), keyring=True), name="only-failing")
     r = post(q, "/echo-body", json={"note": made})
     assert r.status_code == 200 and r.json() == {"note": "***"}
+
+
+# ---- docs/plugins.md's examples ----
+
+PLUGINS_DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "plugins.md")
+
+
+def doc_blocks(lang):
+    return re.findall(r"```%s\n(.*?)```" % lang, open(PLUGINS_DOC).read(), re.S)
+
+
+def test_the_docs_config_example_checks(workdir):
+    (block,) = [b for b in doc_blocks("yaml") if b.startswith("# phiguard.yaml")]
+    cfg = os.path.join(workdir, "phiguard.yaml")
+    with open(cfg, "w") as f:
+        f.write('listen: "127.0.0.1:8443"\ntls: {certificate: c.pem, key: k.pem}\n'
+                'upstream: {address: "127.0.0.1:8080"}\n' + block)
+    bin_ = os.environ.get("PHIGUARD_BIN", "build/phiguard")
+    r = subprocess.run([bin_, "config", "check", cfg], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
+def test_the_docs_out_of_tree_plugin_builds_and_runs(make_proxy, workdir, backend):
+    (source,) = [b for b in doc_blocks("c") if b.startswith("/* site_header.c */")]
+    (build,) = [b for b in doc_blocks("sh") if b.startswith("gcc ")]
+    (use,) = [b for b in doc_blocks("yaml") if "site_header.so" in b]
+    with open(os.path.join(workdir, "site_header.c"), "w") as f:
+        f.write(source)
+    headers_dir = os.path.join(os.path.dirname(PLUGINS_DOC), "..", "plugins")
+    cmd = build.replace("\\\n", " ").replace("/path/to/phiguard/plugins", os.path.abspath(headers_dir))
+    subprocess.run(["sh", "-c", cmd], cwd=workdir, check=True, timeout=120)
+    entry = yaml.safe_load(use)["plugins"][0]
+    entry["path"] = os.path.join(workdir, "site_header.so")
+    p = make_proxy(plugin_config(workdir, entry))
+    assert get(p, "/headers").status_code == 200
+    assert last_seen(backend)["x-site"] == "north-campus"
+    assert any(l["message"] == "adding X-Site: north-campus" for l in p.logs("plugin"))
