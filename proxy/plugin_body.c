@@ -12,6 +12,7 @@
 #include "policy/selector.h"
 #include "proxy/body_xform.h"
 #include "proxy/log.h"
+#include "proxy/plugin_host.h"
 #include "proxy/plugin_loader.h"
 #include "proxy/request.h"
 #include "proxy/security_event.h"
@@ -147,9 +148,28 @@ const struct pg_sel_set *pg_plugin_body_set(const struct pg_plugin_body *b)
     return b->set;
 }
 
-void pg_plugin_body_set_xform(struct pg_plugin_body *b, struct pg_body_xform *x)
+int pg_plugin_body_wrap(struct pg_request *req, bool response, const struct pg_phi_field *fields, int nfields,
+                        const struct pg_sel_set **set, pg_rw_value_fn *fn, void **arg)
 {
-    b->xform = x;
+    if (!pg_plugins_body_wanted(response))
+        return 0;
+    struct pg_plugin_req *pr = pg_plugin_req_of(req);
+    struct pg_plugin_body *b = pr ? pg_plugin_body_new(req, response, fields, nfields, *fn, *arg) : NULL;
+    if (!b)
+        return -1;
+    pg_plugin_body_free(response ? pr->body_out : pr->body_in);
+    *(response ? &pr->body_out : &pr->body_in) = b;
+    *set = b->set;
+    *fn = pg_plugin_body_value;
+    *arg = b;
+    return 0;
+}
+
+void pg_plugin_body_xform(struct pg_request *req, bool response, struct pg_body_xform *x)
+{
+    struct pg_plugin_body *b = !req->plugin ? NULL : response ? req->plugin->body_out : req->plugin->body_in;
+    if (b)
+        b->xform = x;
 }
 
 void pg_plugin_body_free(struct pg_plugin_body *b)
