@@ -266,6 +266,9 @@ def test_with_phiguard_sessions_audit_and_keyring(make_proxy, workdir, backend, 
     assert last_seen(backend)["x-auth-method"] == "testauth"
     r = get(p, "/echo", headers={"Authorization": "Bearer not-a-token-of-anyone"})
     assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+    r = get(p, "/echo", headers={"Authorization": "Bearer ext-bad"})
+    assert r.status_code == 401 and r.json()["error"] == "invalid_credentials"
+    rejected = r.json()["request_id"]
     # Host services: PHI envelopes under phiguard's keyring, alerts.
     r = get(p, "/headers?seal=1&alert=1")
     assert r.status_code == 200
@@ -288,6 +291,9 @@ def test_with_phiguard_sessions_audit_and_keyring(make_proxy, workdir, backend, 
     assert set(kinds) == {"plugin-failure", "rest"}, mine
     assert json.loads("{" + kinds["plugin-failure"]["details"]["info"] + "}") == {"plugin": "failing", "hook": "request_headers"}
     assert kinds["rest"]["details"]["plugin"] == "failing" and kinds["rest"]["details"]["error"] == "plugin_failed"
+    login = [x for x in recs if x.get("request") == rejected and x["type"] == "login"]
+    assert login and login[0]["outcome"] != 0
+    assert json.loads("{" + login[0]["details"]["info"] + "}")["plugin"] == "every_hook"
     dana = [x for x in recs if x["type"] == "rest" and x.get("agent", {}).get("user") == "ext|dana"]
     assert dana and dana[0]["details"]["auth_method"] == "testauth" and dana[0]["agent"]["username"] == "dana"
     # The audit sink hook saw the sealed records.
