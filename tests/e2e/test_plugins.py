@@ -174,15 +174,23 @@ def test_a_request_hook_may_answer_itself(make_proxy, workdir, backend):
 
 
 def test_hooks_resumed_from_the_plugins_own_thread(make_proxy, workdir, backend):
-    p = make_proxy(plugin_config(workdir, EVERY))
+    # Two workers: the plugin's one thread resumes requests of both, each on its own loop.
+    p = make_proxy(deep_merge(plugin_config(workdir, EVERY), {"workers": 2}))
     for q in ("async=request", "async=response", "async=request&async=response"):
         r = get(p, f"/headers?{q}")
         assert r.status_code == 200, r.text
         assert r.headers["X-Plugin-Status"] == "200"
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
         codes = list(ex.map(lambda i: get(p, f"/status/20{i % 2}?async=request&async=response&i={i}").status_code,
-                            range(24)))
-    assert codes == [200 if i % 2 == 0 else 201 for i in range(24)]
+                            range(48)))
+    assert codes == [200 if i % 2 == 0 else 201 for i in range(48)]
+    # With an authenticator resuming too.
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        seen = list(ex.map(lambda i: get(p, f"/echo?async=auth&async=request&i={i}",
+                                         headers={"Authorization": f"Bearer ext-u{i}"}).status_code, range(16)))
+    assert seen == [200] * 16
+    workers = {l["worker"] for l in p.logs("access")}
+    assert workers == {0, 1}, workers
 
 
 def test_a_client_that_leaves_during_a_suspension_does_not_harm_the_proxy(make_proxy, workdir, certs):
