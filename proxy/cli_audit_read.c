@@ -1,6 +1,7 @@
-/* `phiguard audit verify|export|disclosures`: reading the trail back from
- * Redis (docs/audit.md, "Reading the trail"). A command-line tool, so it
- * uses hiredis's blocking API. */
+/* `phiguard audit verify|export|disclosures|trim`: reading the trail back
+ * from Redis (docs/audit.md, "Reading the trail"), or verifying an export
+ * file (docs/operations.md). A command-line tool, so it uses hiredis's
+ * blocking API. */
 #include "proxy/cli_audit_read.h"
 
 #include <getopt.h>
@@ -13,6 +14,7 @@
 
 #include "policy/auditverify.h"
 #include "policy/record.h"
+#include "proxy/audit_export_file.h"
 #include "proxy/audit_reader.h"
 #include "proxy/cli_audit.h"
 #include "proxy/config.h"
@@ -40,7 +42,8 @@ static int parse_when(const char *s, int64_t *out)
 }
 
 struct options {
-    const char *config, *chain, *format, *patient, *name;
+    const char *config, *chain, *format, *patient, *name, *input;
+    bool checkpoints;
     const char *keys[8];
     int nkeys;
     int64_t since, until;
@@ -54,6 +57,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"since", required_argument, NULL, 's'},  {"until", required_argument, NULL, 'u'},
         {"patient", required_argument, NULL, 'p'}, {"name", required_argument, NULL, 'n'},
         {"before", required_argument, NULL, 'u'},
+        {"input", required_argument, NULL, 'i'},  {"checkpoints", no_argument, NULL, 'P'},
         {NULL, 0, NULL, 0}};
     *o = (struct options){.format = "json", .since = INT64_MIN, .until = INT64_MAX};
     int ch;
@@ -69,6 +73,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'f': o->format = optarg; break;
         case 'p': o->patient = optarg; break;
         case 'n': o->name = optarg; break;
+        case 'i': o->input = optarg; break;
+        case 'P': o->checkpoints = true; break;
         case 's':
         case 'u':
             if (parse_when(optarg, ch == 's' ? &o->since : &o->until) != 0) {
@@ -80,13 +86,14 @@ static int parse_options(int argc, char **argv, struct options *o)
         default: return -1;
         }
     }
-    if (!o->config) {
+    if (!o->config && !o->input) {
         fprintf(stderr, "phiguard audit: -c FILE (the proxy's configuration, for Redis) is required\n");
         return -1;
     }
     return 0;
 }
 
+/* cfg is NULL when an export file is verified without the configuration. */
 static int cmd_verify(struct pg_audit_reader *rd, const struct options *o, const struct pg_config *cfg)
 {
     if (o->nkeys == 0) {
@@ -94,7 +101,7 @@ static int cmd_verify(struct pg_audit_reader *rd, const struct options *o, const
         return 2;
     }
     struct pg_checkpoint_key keys[8];
-    const char *name = o->name ? o->name : cfg->audit.key_name;
+    const char *name = o->name ? o->name : cfg ? cfg->audit.key_name : "phiguard-audit";
     for (int i = 0; i < o->nkeys; i++) {
         char err[512];
         keys[i] = (struct pg_checkpoint_key){.name = name, .pub = pg_audit_key_read_public(o->keys[i], err, sizeof err)};
@@ -127,7 +134,7 @@ static int cmd_verify(struct pg_audit_reader *rd, const struct options *o, const
         }
     }
     if (rd->n == 0)
-        printf("no audit chains in Redis\n");
+        printf("no audit chains in %s\n", o->input ? o->input : "Redis");
     printf("%zu chains, %d failed\n", rd->n, bad);
     for (int k = 0; k < o->nkeys; k++)
         EVP_PKEY_free(keys[k].pub);
@@ -168,6 +175,26 @@ static void print_json_line(const struct pg_record_parsed *p, const struct pg_au
     (void)ctx;
     fwrite(e->bytes, 1, e->len, stdout);
     fputc('\n', stdout);
+}
+
+/* After the records, each chain's signed checkpoints, so that an export
+ * verifies on its own (audit verify --input) as the trail in Redis does. */
+static int print_checkpoint_lines(const struct pg_audit_reader *rd)
+{
+    for (size_t i = 0; i < rd->n; i++) {
+        for (size_t k = 0; k < rd->chains[i].nnotes; k++) {
+            size_t len;
+            char *line = pg_audit_export_checkpoint_line(rd->chains[i].name, rd->chains[i].notes[k], &len);
+            if (!line) {
+                fprintf(stderr, "phiguard audit export: out of memory\n");
+                return 1;
+            }
+            fwrite(line, 1, len, stdout);
+            fputc('\n', stdout);
+            free(line);
+        }
+    }
+    return 0;
 }
 
 static const char *interaction_code(const char *subtype)
@@ -386,10 +413,32 @@ static void print_disclosure(const struct pg_record_parsed *p, const struct pg_a
     printf("%s\n", r->nphi ? "" : "-");
 }
 
+/* audit verify --input FILE [-c CONFIG]: a backup checked offline; the
+ * configuration, when given, only names the key (audit.key_name). */
+static int verify_export_file(const struct options *o)
+{
+    struct pg_config cfg;
+    char err[4096];
+    if (o->config && pg_config_load(o->config, &cfg, err, sizeof err) != 0) {
+        fputs(err, stderr);
+        return 2;
+    }
+    struct pg_audit_reader rd = {0};
+    int rc = 2;
+    if (pg_audit_reader_load_export(&rd, o->input, o->chain) != 0)
+        fprintf(stderr, "phiguard audit verify: %s: %s\n", o->input, rd.err);
+    else
+        rc = cmd_verify(&rd, o, o->config ? &cfg : NULL);
+    pg_audit_reader_free(&rd);
+    if (o->config)
+        pg_config_free(&cfg);
+    return rc;
+}
+
 int pg_cli_audit_read(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: phiguard audit verify|export|disclosures -c FILE [options] (phiguard --help)\n");
+        fprintf(stderr, "usage: phiguard audit verify|export|disclosures|trim -c FILE [options] (phiguard --help)\n");
         return 2;
     }
     const char *sub = argv[1];
@@ -408,6 +457,16 @@ int pg_cli_audit_read(int argc, char **argv)
         fprintf(stderr, "phiguard audit: unknown command '%s' (verify, export, disclosures, trim)\n", sub);
         return 2;
     }
+    if (o.input && strcmp(sub, "verify")) {
+        fprintf(stderr, "phiguard audit %s: --input is for audit verify (an export file)\n", sub);
+        return 2;
+    }
+    if (o.checkpoints && (strcmp(sub, "export") || strcmp(o.format, "json"))) {
+        fprintf(stderr, "phiguard audit: --checkpoints is for audit export --format json\n");
+        return 2;
+    }
+    if (o.input)
+        return verify_export_file(&o);
     struct pg_config cfg;
     char err[4096];
     if (pg_config_load(o.config, &cfg, err, sizeof err) != 0) {
@@ -427,6 +486,8 @@ int pg_cli_audit_read(int argc, char **argv)
             rc = cmd_trim(&rd, &o, &cfg);
         } else if (!strcmp(sub, "export") && !strcmp(o.format, "json")) {
             rc = each_record(&rd, &o, print_json_line, NULL);
+            if (o.checkpoints)
+                rc |= print_checkpoint_lines(&rd);
         } else if (!strcmp(sub, "export")) {
             int count = 0;
             printf("{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[\n");
