@@ -41,13 +41,21 @@ static int parse_when(const char *s, int64_t *out)
     return 0;
 }
 
+#define MAX_KEYS 8 /* --public given at most this often */
+
 struct options {
     const char *config, *chain, *format, *patient, *name, *input;
     bool checkpoints;
-    const char *keys[8];
+    const char *keys[MAX_KEYS];
     int nkeys;
     int64_t since, until;
 };
+
+static void free_keys(struct pg_checkpoint_key *keys, int n)
+{
+    for (int i = 0; i < n; i++)
+        EVP_PKEY_free(keys[i].pub);
+}
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
@@ -66,8 +74,11 @@ static int parse_options(int argc, char **argv, struct options *o)
         switch (ch) {
         case 'c': o->config = optarg; break;
         case 'k':
-            if (o->nkeys < 8)
-                o->keys[o->nkeys++] = optarg;
+            if (o->nkeys == MAX_KEYS) {
+                fprintf(stderr, "phiguard audit: --public at most %d times\n", MAX_KEYS);
+                return -1;
+            }
+            o->keys[o->nkeys++] = optarg;
             break;
         case 'C': o->chain = optarg; break;
         case 'f': o->format = optarg; break;
@@ -93,6 +104,28 @@ static int parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
+/* The trusted checkpoint keys into keys[]: first `signer` when given (its
+ * public half verifies), then each --public (an earlier key during a
+ * rotation). Their count, or -1 having said why. */
+static int trusted_keys(const struct options *o, const char *cmd, const char *name, EVP_PKEY *signer,
+                        struct pg_checkpoint_key keys[MAX_KEYS + 1])
+{
+    int n = 0;
+    if (signer)
+        keys[n++] = (struct pg_checkpoint_key){.name = name, .pub = signer};
+    for (int i = 0; i < o->nkeys; i++) {
+        char err[512];
+        EVP_PKEY *pub = pg_audit_key_read_public(o->keys[i], err, sizeof err);
+        if (!pub) {
+            fprintf(stderr, "phiguard audit %s: %s\n", cmd, err);
+            free_keys(keys, n);
+            return -1;
+        }
+        keys[n++] = (struct pg_checkpoint_key){.name = name, .pub = pub};
+    }
+    return n;
+}
+
 /* cfg is NULL when an export file is verified without the configuration. */
 static int cmd_verify(struct pg_audit_reader *rd, const struct options *o, const struct pg_config *cfg)
 {
@@ -100,25 +133,18 @@ static int cmd_verify(struct pg_audit_reader *rd, const struct options *o, const
         fprintf(stderr, "phiguard audit verify: --public KEY (the checkpoint public key) is required\n");
         return 2;
     }
-    struct pg_checkpoint_key keys[8];
+    struct pg_checkpoint_key keys[MAX_KEYS + 1];
     const char *name = o->name ? o->name : cfg ? cfg->audit.key_name : "phiguard-audit";
-    for (int i = 0; i < o->nkeys; i++) {
-        char err[512];
-        keys[i] = (struct pg_checkpoint_key){.name = name, .pub = pg_audit_key_read_public(o->keys[i], err, sizeof err)};
-        if (!keys[i].pub) {
-            fprintf(stderr, "phiguard audit verify: %s\n", err);
-            for (int k = 0; k < i; k++)
-                EVP_PKEY_free(keys[k].pub);
-            return 2;
-        }
-    }
+    int nkeys = trusted_keys(o, "verify", name, NULL, keys);
+    if (nkeys < 0)
+        return 2;
     struct pg_audit_chain_input *in = calloc(rd->n ? rd->n : 1, sizeof *in);
     struct pg_audit_result *res = calloc(rd->n ? rd->n : 1, sizeof *res);
     for (size_t i = 0; i < rd->n; i++) {
         struct pg_audit_stored_chain *c = &rd->chains[i];
         in[i] = (struct pg_audit_chain_input){.chain = c->name, .entries = c->entries, .nentries = c->n,
                                               .checkpoints = (const char *const *)c->notes, .ncheckpoints = c->nnotes};
-        pg_auditverify_chain(&in[i], keys, (size_t)o->nkeys, &res[i]);
+        pg_auditverify_chain(&in[i], keys, (size_t)nkeys, &res[i]);
     }
     pg_auditverify_epochs(in, rd->n, res);
     int bad = 0;
@@ -136,8 +162,7 @@ static int cmd_verify(struct pg_audit_reader *rd, const struct options *o, const
     if (rd->n == 0)
         printf("no audit chains in %s\n", o->input ? o->input : "Redis");
     printf("%zu chains, %d failed\n", rd->n, bad);
-    for (int k = 0; k < o->nkeys; k++)
-        EVP_PKEY_free(keys[k].pub);
+    free_keys(keys, nkeys);
     free(in);
     free(res);
     return bad ? 1 : 0;
@@ -322,14 +347,20 @@ static int cmd_trim(struct pg_audit_reader *rd, const struct options *o, const s
                 cfg->audit.signing_key_file ? err : "not set");
         return 2;
     }
-    struct pg_checkpoint_key keys[1] = {{.name = cfg->audit.key_name, .pub = key}};
+    /* After a rotation of the signing key the older checkpoints carry the
+     * older key: --public names it, as for verify. */
+    struct pg_checkpoint_key keys[MAX_KEYS + 1];
+    const char *name = o->name ? o->name : cfg->audit.key_name;
+    int nkeys = trusted_keys(o, "trim", name, key, keys);
+    if (nkeys < 0)
+        return 2;
     int bad = 0;
     for (size_t i = 0; i < rd->n; i++) {
         struct pg_audit_stored_chain *c = &rd->chains[i];
         struct pg_audit_chain_input in = {.chain = c->name, .entries = c->entries, .nentries = c->n,
                                           .checkpoints = (const char *const *)c->notes, .ncheckpoints = c->nnotes};
         struct pg_audit_result res;
-        if (pg_auditverify_chain(&in, keys, 1, &res) != 0) {
+        if (pg_auditverify_chain(&in, keys, (size_t)nkeys, &res) != 0) {
             printf("%s: not trimmed: it does not verify (seq %" PRIu64 ": %s)\n", c->name, res.bad_seq, pg_audit_fault_code(res.fault));
             bad++;
             continue;
@@ -350,7 +381,7 @@ static int cmd_trim(struct pg_audit_reader *rd, const struct options *o, const s
         uint64_t cut = 0;
         for (size_t k = 0; k < c->nnotes; k++) {
             struct pg_checkpoint cp;
-            if (pg_checkpoint_verify(keys, 1, c->notes[k], &cp) == PG_CHECKPOINT_OK && cp.count <= old_seq &&
+            if (pg_checkpoint_verify(keys, (size_t)nkeys, c->notes[k], &cp) == PG_CHECKPOINT_OK && cp.count <= old_seq &&
                 cp.count > cut && cp.count >= res.first_seq)
                 cut = cp.count;
         }
@@ -379,7 +410,7 @@ static int cmd_trim(struct pg_audit_reader *rd, const struct options *o, const s
                ", vouched for by the checkpoint counting %s\n",
                c->name, removed, res.first_seq, count, cut + 1, count);
     }
-    EVP_PKEY_free(key);
+    free_keys(keys, nkeys);
     return bad ? 1 : 0;
 }
 
