@@ -41,7 +41,7 @@ static int parse_when(const char *s, int64_t *out)
     return 0;
 }
 
-#define MAX_KEYS 8 /* --public given at most this often */
+#define MAX_KEYS 16 /* trusted checkpoint keys at most, from every source */
 
 struct options {
     const char *config, *chain, *format, *patient, *name, *input;
@@ -104,24 +104,23 @@ static int parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
-/* The trusted checkpoint keys into keys[]: first `signer` when given (its
- * public half verifies), then each --public (an earlier key during a
- * rotation). Their count, or -1 having said why. */
-static int trusted_keys(const struct options *o, const char *cmd, const char *name, EVP_PKEY *signer,
-                        struct pg_checkpoint_key keys[MAX_KEYS + 1])
+/* Each --public file's keys (one, or a bundle of several) appended to
+ * keys[] after the n there already. The new count, or -1 having said why
+ * (the keys read so far are then freed). */
+static int add_public_keys(const struct options *o, const char *cmd, const char *name,
+                           struct pg_checkpoint_key keys[MAX_KEYS], int n)
 {
-    int n = 0;
-    if (signer)
-        keys[n++] = (struct pg_checkpoint_key){.name = name, .pub = signer};
     for (int i = 0; i < o->nkeys; i++) {
+        EVP_PKEY *found[MAX_KEYS];
         char err[512];
-        EVP_PKEY *pub = pg_audit_key_read_public(o->keys[i], err, sizeof err);
-        if (!pub) {
+        int got = pg_audit_keys_read_public(o->keys[i], found, MAX_KEYS - n, err, sizeof err);
+        if (got < 0) {
             fprintf(stderr, "phiguard audit %s: %s\n", cmd, err);
             free_keys(keys, n);
             return -1;
         }
-        keys[n++] = (struct pg_checkpoint_key){.name = name, .pub = pub};
+        for (int k = 0; k < got; k++)
+            keys[n++] = (struct pg_checkpoint_key){.name = name, .pub = found[k]};
     }
     return n;
 }
@@ -133,9 +132,9 @@ static int cmd_verify(struct pg_audit_reader *rd, const struct options *o, const
         fprintf(stderr, "phiguard audit verify: --public KEY (the checkpoint public key) is required\n");
         return 2;
     }
-    struct pg_checkpoint_key keys[MAX_KEYS + 1];
+    struct pg_checkpoint_key keys[MAX_KEYS];
     const char *name = o->name ? o->name : cfg ? cfg->audit.key_name : "phiguard-audit";
-    int nkeys = trusted_keys(o, "verify", name, NULL, keys);
+    int nkeys = add_public_keys(o, "verify", name, keys, 0);
     if (nkeys < 0)
         return 2;
     struct pg_audit_chain_input *in = calloc(rd->n ? rd->n : 1, sizeof *in);
@@ -339,19 +338,17 @@ static int cmd_trim(struct pg_audit_reader *rd, const struct options *o, const s
         fprintf(stderr, "phiguard audit trim: --before DATE is required\n");
         return 2;
     }
+    /* The signing key, the earlier ones of the configuration
+     * (audit.previous_public_keys) and any --public: the chains are
+     * verified before they are cut. */
     char err[512];
-    EVP_PKEY *key = cfg->audit.signing_key_file ? pg_audit_key_read_private(cfg->audit.signing_key_file, err, sizeof err)
-                                                : NULL;
-    if (!key) {
-        fprintf(stderr, "phiguard audit trim: the chains are verified before trimming, with audit.signing_key_file: %s\n",
-                cfg->audit.signing_key_file ? err : "not set");
+    struct pg_checkpoint_key keys[MAX_KEYS];
+    int nkeys = pg_audit_config_keys(cfg, keys, MAX_KEYS, err, sizeof err);
+    if (nkeys < 0) {
+        fprintf(stderr, "phiguard audit trim: the chains are verified before trimming: %s\n", err);
         return 2;
     }
-    /* After a rotation of the signing key the older checkpoints carry the
-     * older key: --public names it, as for verify. */
-    struct pg_checkpoint_key keys[MAX_KEYS + 1];
-    const char *name = o->name ? o->name : cfg->audit.key_name;
-    int nkeys = trusted_keys(o, "trim", name, key, keys);
+    nkeys = add_public_keys(o, "trim", cfg->audit.key_name, keys, nkeys);
     if (nkeys < 0)
         return 2;
     int bad = 0;

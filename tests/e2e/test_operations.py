@@ -67,6 +67,7 @@ def settings(workdir, proxy=None, redis=None, **over):
         "POLICY": os.path.join(TOP, "conf", "policy.yaml"),
         "SECRETS": os.path.join(workdir, "secrets"),
         "PUB": os.path.join(workdir, "audit.pub"),
+        "PREVIOUS_PUB": os.path.join(workdir, "audit-previous.pub"),
         "SPOOL": os.path.join(workdir, "spool"),
         "TLS_CERT": os.path.join(workdir, "tls", "tls.crt"),
         "TLS_KEY": os.path.join(workdir, "tls", "tls.key"),
@@ -353,26 +354,37 @@ def test_checkpoint_signing_key_rotation(make_proxy, workdir, redis_server, back
     v = settings(workdir, p, redis_server, SECRETS=workdir)
     out = run_block(env, v, "rotate-audit-key")
     assert "verifier key: phiguard-audit+" in out.stdout
-    cfg = audit_config(workdir, redis_server.address, checkpoint_interval="100ms",
-                       signing_key_file=os.path.join(workdir, "audit.key.new"))
+    assert open(v["PREVIOUS_PUB"]).read() == open(v["PUB"]).read()
+    # Step 2: the new key signs, the earlier one is still trusted.
+    cfg = audit_config(workdir, redis_server.address, checkpoint_interval="100ms", verify_interval="1s",
+                       signing_key_file=os.path.join(workdir, "audit.key.new"),
+                       previous_public_keys=v["PREVIOUS_PUB"])
     q = make_proxy(cfg, name="after-rotation")
     for i in range(4):
         assert get(q, f"/echo?new={i}").status_code == 200
+    v = settings(workdir, q, redis_server, SECRETS=workdir)
     n = lambda: len(records(rc, chain)[chain])  # noqa: E731
-    wait_for(lambda: f"(newest counts {n()})" in run_block(env, settings(workdir, q, redis_server),
-                                                           "verify-two-keys", expect=None).stdout,
+    wait_for(lambda: f"(newest counts {n()})" in run_block(env, v, "verify-two-keys", expect=None).stdout,
              what="a checkpoint of the new key")
-    both = run_block(env, settings(workdir, q, redis_server), "verify-two-keys")
+    both = run_block(env, v, "verify-two-keys")
     assert f"{chain}: ok, records 1..{n()}" in both.stdout
     old_only = verify(q, workdir)
     assert old_only.returncode == 1 and "CHECKPOINT_SIGNATURE" in old_only.stdout, old_only.stdout
-    # trim verifies with the signing key, and with the old one it is given.
-    trim = subprocess.run([BIN, "audit", "trim", "-c", q.config_path, "--before", "2000-01-01", "--public",
-                           v["PUB"]], capture_output=True, text=True, timeout=60)
-    assert trim.returncode == 0 and f"{chain}: nothing to trim" in trim.stdout, trim.stdout + trim.stderr
+    # The scheduled verification trusts audit.previous_public_keys too.
+    wait_for(lambda: (rc.get("audit:integrity") or b"").startswith(b'{"time"') and
+             json.loads(rc.get("audit:integrity"))["records"] == n(), what="a scheduled verification of it all")
+    assert json.loads(rc.get("audit:integrity"))["status"] == "ok", rc.get("audit:integrity")
+    # So does audit trim, which verifies before it cuts.
     trim = subprocess.run([BIN, "audit", "trim", "-c", q.config_path, "--before", "2000-01-01"],
                           capture_output=True, text=True, timeout=60)
-    assert trim.returncode == 1 and "not trimmed: it does not verify" in trim.stdout
+    assert trim.returncode == 0 and f"{chain}: nothing to trim" in trim.stdout, trim.stdout + trim.stderr
+    # A bundle with something else than a public key in it is refused.
+    bad = os.path.join(workdir, "bad.pub")
+    open(bad, "w").write(open(v["PUB"]).read() + open(os.path.join(workdir, "audit.key.new")).read()
+                         .replace("PRIVATE", "PUBLIC"))
+    r = subprocess.run([BIN, "audit", "verify", "-c", q.config_path, "--public", bad], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and "key 2: not an Ed25519 public key in PEM" in r.stderr, r.stderr
 
 
 def test_session_token_key_rotation_signs_everyone_out(make_proxy, workdir, redis_server, backup_dir, shell_env):
