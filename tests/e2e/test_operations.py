@@ -21,7 +21,8 @@ import requests
 from audit_env import audit_config, records, verify
 from auth_env import Client, auth_config, write_secret
 from phiguard_harness import BIN, TOP, tls_connect
-from redis_fixture import RedisServer, redis_server  # noqa: F401 (fixture)
+from redis_fixture import redis_server  # noqa: F401 (fixture)
+from test_audit import durable_redis, wait_for
 from test_docs_examples import fenced_blocks
 from test_keys_rewrap import envelopes, export as phi_export, keyring_secrets, open_envelope
 
@@ -100,15 +101,6 @@ def run_block(env, values, name, expect=0):
     return r
 
 
-def wait_for(cond, timeout=15, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def get(proxy, path):
     return requests.get(proxy.url(path), verify=f"{proxy.certs}/ca.pem", timeout=30)
 
@@ -117,7 +109,7 @@ def get(proxy, path):
 def durable(workdir):
     """A Redis that keeps what it acknowledged (append-only, fsync always),
     in a directory of its own; killed at teardown."""
-    server = RedisServer(extra_args=["--appendonly", "yes", "--appendfsync", "always"]).start()
+    server = durable_redis()
     yield server
     server.cleanup()
 
@@ -147,7 +139,7 @@ def audited_proxy(make_proxy, workdir, redis, requests_count=8, **audit):
         assert get(p, f"/echo?i={i}").status_code == 200
     rc = redis.client()
     chain = next(iter(rc.smembers("audit:writers"))).decode()
-    wait_for(lambda: covered(p, workdir, chain, rc), what="a checkpoint counting every record")
+    wait_for(lambda: covered(p, workdir, chain, rc), timeout=30, what="a checkpoint counting every record")
     return p, rc, chain
 
 
@@ -215,7 +207,7 @@ def test_redis_snapshot_restore_export_trim_and_drill(make_proxy, workdir, durab
     # trimming (nothing is 2555 days old here) keeps it verifiable.
     p.start()
     assert get(p, "/echo?after=restore").status_code == 200
-    wait_for(lambda: covered(p, workdir, chain, durable.client()), what="the new records checkpointed")
+    wait_for(lambda: covered(p, workdir, chain, durable.client()), timeout=30, what="the new records checkpointed")
     trim = run_block(env, v, "trim")
     assert f"{chain}: nothing to trim" in trim.stdout
     assert trim.stdout.count(f"{chain}: ok, records 1..") == 2  # the export, then the trail after the trim
@@ -279,7 +271,7 @@ def test_spool_backup_and_restore_replays_what_redis_did_not_have(make_proxy, wo
     rc = durable.client()
     wait_for(lambda: set(ids) <= {x.get("request") for x in records(rc, chain)[chain]},
              what="the spooled records in Redis")
-    wait_for(lambda: covered(p, workdir, chain, rc), what="a checkpoint over them")
+    wait_for(lambda: covered(p, workdir, chain, rc), timeout=30, what="a checkpoint over them")
     assert "audit_chain_conflict" not in p.stderr()
 
 
@@ -321,14 +313,14 @@ def test_phi_key_rotate_rewrap_retire(make_proxy, workdir, backup_dir, shell_env
 
     out = run_block(env, v, "rotate-phi")
     assert "added k2 and made it active (2 keys)" in out.stdout
-    wait_for(lambda: any(x.get("active") == "k2" for x in p.logs("phi_keyring_loaded")), what="k2 loaded")
+    wait_for(lambda: any(x.get("active") == "k2" for x in p.logs("phi_keyring_loaded")), timeout=30, what="k2 loaded")
     out = run_block(env, v, "rewrap")
     assert f"rewrapped {len(fields)} envelopes under k2 (0 already under it)" in out.stderr
 
     out = run_block(env, v, "retire-phi")
     assert "removed k1 (1 keys left)" in out.stdout
     assert f"rewrapped 0 envelopes under k2 ({len(fields)} already under it)" in out.stderr
-    wait_for(lambda: any(x.get("keys") == 1 for x in p.logs("phi_keyring_loaded")), what="the one-key ring loaded")
+    wait_for(lambda: any(x.get("keys") == 1 for x in p.logs("phi_keyring_loaded")), timeout=30, what="the one-key ring loaded")
     keys_now, _ = keyring_secrets(ring)
     assert set(keys_now) == {"k2"} and os.stat(ring).st_mode & 0o777 == 0o600
     rewrapped = open(os.path.join(backup_dir, "Patient.rewrapped.ndjson")).read().splitlines()
@@ -372,7 +364,7 @@ def test_checkpoint_signing_key_rotation(make_proxy, workdir, redis_server, back
     assert old_only.returncode == 1 and "CHECKPOINT_SIGNATURE" in old_only.stdout, old_only.stdout
     # The scheduled verification trusts audit.previous_public_keys too.
     wait_for(lambda: (rc.get("audit:integrity") or b"").startswith(b'{"time"') and
-             json.loads(rc.get("audit:integrity"))["records"] == n(), what="a scheduled verification of it all")
+             json.loads(rc.get("audit:integrity"))["records"] == n(), timeout=30, what="a scheduled verification of it all")
     assert json.loads(rc.get("audit:integrity"))["status"] == "ok", rc.get("audit:integrity")
     # So does audit trim, which verifies before it cuts.
     trim = subprocess.run([BIN, "audit", "trim", "-c", q.config_path, "--before", "2000-01-01"],
@@ -435,7 +427,7 @@ def test_tls_certificate_and_client_ca_rotation(make_proxy, workdir, certs, back
     out = run_block(env, v, "rotate-tls")
     assert "subject=CN = phiguard-test-2" in out.stdout
     p.wait_log("tls_reloaded", count=reloads + 1)
-    wait_for(lambda: peer_cn(p.port, certs) == "phiguard-test-2", what="the new certificate served")
+    wait_for(lambda: peer_cn(p.port, certs) == "phiguard-test-2", timeout=30, what="the new certificate served")
     assert "phiguard-test-2" in run_block(env, v, "check-tls").stdout
     # A key that does not match the certificate stops the procedure before
     # anything is installed.
@@ -459,5 +451,5 @@ def test_tls_certificate_and_client_ca_rotation(make_proxy, workdir, certs, back
     assert not rogue_handshake()
     shutil.copy(f"{certs}/otherca.pem", os.path.join(backup_dir, "new-client-ca.pem"))
     run_block(env, v, "rotate-client-ca")
-    wait_for(rogue_handshake, what="the new client CA trusted")
+    wait_for(rogue_handshake, timeout=30, what="the new client CA trusted")
     assert peer_cn(p.port, certs, cert="client") == "phiguard-test-2"  # the old CA's clients still pass
