@@ -159,7 +159,7 @@ static int cmd_verify(struct pg_audit_reader *rd, const struct options *o, const
         }
     }
     if (rd->n == 0)
-        printf("no audit chains in %s\n", o->input ? o->input : "Redis");
+        printf("no audit chains in Redis\n");
     printf("%zu chains, %d failed\n", rd->n, bad);
     free_keys(keys, nkeys);
     free(in);
@@ -453,10 +453,15 @@ static int verify_export_file(const struct options *o)
     }
     struct pg_audit_reader rd = {0};
     int rc = 2;
-    if (pg_audit_reader_load_export(&rd, o->input, o->chain) != 0)
+    if (pg_audit_reader_load_export(&rd, o->input, o->chain) != 0) {
         fprintf(stderr, "phiguard audit verify: %s: %s\n", o->input, rd.err);
-    else
+    } else if (rd.n == 0) {
+        /* An empty backup proves nothing: it must not pass for a good one. */
+        printf("no audit chains in %s\n", o->input);
+        rc = 1;
+    } else {
         rc = cmd_verify(&rd, o, o->config ? &cfg : NULL);
+    }
     pg_audit_reader_free(&rd);
     if (o->config)
         pg_config_free(&cfg);

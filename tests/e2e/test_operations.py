@@ -453,3 +453,24 @@ def test_tls_certificate_and_client_ca_rotation(make_proxy, workdir, certs, back
     run_block(env, v, "rotate-client-ca")
     wait_for(rogue_handshake, timeout=30, what="the new client CA trusted")
     assert peer_cn(p.port, certs, cert="client") == "phiguard-test-2"  # the old CA's clients still pass
+
+
+def test_export_file_options_are_refused_where_they_mean_nothing(workdir):
+    def audit(*args):
+        return subprocess.run([BIN, "audit", *args], capture_output=True, text=True, timeout=30)
+    cfg = os.path.join(workdir, "x.yaml")
+    r = audit("export", "-c", cfg, "--format", "fhir", "--checkpoints")
+    assert r.returncode == 2 and "--checkpoints is for audit export --format json" in r.stderr
+    r = audit("export", "-c", cfg, "--input", cfg)
+    assert r.returncode == 2 and "--input is for audit verify" in r.stderr
+    r = audit("verify", "--input", os.path.join(workdir, "missing.ndjson"), "--public", cfg)
+    assert r.returncode == 2 and "missing.ndjson" in r.stderr
+    r = audit("verify", "--public", cfg)
+    assert r.returncode == 2 and "-c FILE" in r.stderr
+    empty = os.path.join(workdir, "empty.ndjson")
+    open(empty, "w").close()
+    pub = os.path.join(workdir, "audit.pub")
+    subprocess.run([BIN, "keys", "audit-generate", "--private", os.path.join(workdir, "audit.key"), "--public", pub],
+                   check=True, capture_output=True)
+    r = audit("verify", "--input", empty, "--public", pub)  # an empty backup is not a good one
+    assert r.returncode == 1 and f"no audit chains in {empty}" in r.stdout
