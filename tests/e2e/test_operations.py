@@ -379,6 +379,12 @@ def test_checkpoint_signing_key_rotation(make_proxy, workdir, redis_server, back
     assert r.returncode == 2 and "key 2: not an Ed25519 public key in PEM" in r.stderr, r.stderr
 
 
+def redis_up(proxy):
+    """True once the worker's Redis connection answers (sign-in needs it)."""
+    status, body = proxy.admin("/metrics")
+    return status == 200 and re.search(rb'^phiguard_redis_up\{worker="0"\} 1$', body, re.M) is not None
+
+
 def test_session_token_key_rotation_signs_everyone_out(make_proxy, workdir, redis_server, backup_dir, shell_env):
     env = shell_env
     secrets_dir = os.path.join(workdir, "secrets")
@@ -387,6 +393,7 @@ def test_session_token_key_rotation_signs_everyone_out(make_proxy, workdir, redi
     cfg = auth_config(workdir, redis_server.address)
     cfg["auth"]["token_key_file"] = key
     p = make_proxy(cfg)
+    wait_for(lambda: redis_up(p), timeout=30, what="Redis connected")
     c = Client(p)
     assert c.login("n.joy").status_code == 200 and c.get("/echo").status_code == 200
     old = open(key, "rb").read()
@@ -394,6 +401,7 @@ def test_session_token_key_rotation_signs_everyone_out(make_proxy, workdir, redi
     assert open(key, "rb").read() != old and os.stat(key).st_mode & 0o777 == 0o600
     assert p.stop() == 0
     p.start()
+    wait_for(lambda: redis_up(p), timeout=30, what="Redis connected")
     r = c.get("/echo")
     assert r.status_code == 401 and r.json()["error"] == "invalid_token"
     assert c.login("n.joy").status_code == 200 and c.get("/echo").status_code == 200
