@@ -26,6 +26,7 @@ routes:
   - {name: echo-body, methods: [POST], path: /echo-body, public: true}
   - {name: status, methods: [GET], path: "/status/{code}", public: true}
   - {name: auth, methods: "*", path: /auth/**, public: true}
+  - {name: ws, methods: [GET], path: /ws, permissions: [patient:read]}
 """
 PHI_ROUTE = """  - name: note
     methods: [GET, PUT]
@@ -260,6 +261,32 @@ def test_an_authenticator_rejects_fails_and_declines(make_proxy, workdir):
     # Nobody's credential: anonymous, and the policy decides.
     assert get(p, "/echo", headers={"Authorization": "Bearer someone-elses"}).status_code in (401, 403)
     assert get(p, "/echo", headers={"Authorization": "Bearer ext-carol"}).status_code == 200
+
+
+def test_an_upgraded_connection_ends_when_its_plugin_identity_expires(make_proxy, workdir, certs):
+    import socket
+    import ssl
+    p = make_proxy(plugin_config(workdir, EVERY))
+    ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", p.port), timeout=10), server_hostname="localhost")
+    s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+              b"Authorization: Bearer ext-brief\r\n\r\n")
+    head = s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    s.settimeout(1)
+    deadline = time.time() + 30
+    closed = False
+    while time.time() < deadline and not closed:
+        try:
+            closed = s.recv(4096) == b""
+        except socket.timeout:
+            continue
+        except (ConnectionResetError, ssl.SSLError, OSError):
+            closed = True
+    s.close()
+    assert closed, "the upgraded connection outlived its identity"
+    assert any(l.get("reason") == "identity expired" for l in p.wait_log("tunnel_closed"))
 
 
 # ---- with password logins, the audit trail and a keyring ----
