@@ -311,11 +311,12 @@ static void host_resume_auth(phg_pending *t, enum phg_auth_result result, const 
         t->user_id = dup_or_null(id->user_id);
         t->username = dup_or_null(id->username);
         t->method = dup_or_null(id->method);
-        int n = id->nroles < 0 ? 0 : id->nroles > PHG_MAX_ROLES ? PHG_MAX_ROLES : id->nroles;
+        /* nroles out of range is copied as it is: the authn filter refuses it. */
+        int n = id->nroles < 0 || id->nroles > PHG_MAX_ROLES ? 0 : id->nroles;
         for (int i = 0; i < n; i++)
             t->roles[i] = dup_or_null(id->roles[i]);
         t->id = (struct phg_identity){.user_id = t->user_id, .username = t->username, .method = t->method,
-                                      .nroles = n, .expires_at = id->expires_at};
+                                      .nroles = n ? n : id->nroles, .expires_at = id->expires_at};
         for (int i = 0; i < n; i++)
             t->id.roles[i] = t->roles[i];
         /* A string that could not be copied makes the identity unusable;
