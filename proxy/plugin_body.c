@@ -230,6 +230,7 @@ struct current {
     struct pg_rw_value v;
     bool replaced;          /* differs from what the rewriter offered */
     bool plugin_replaced;   /* ... by a plugin's hook: its envelope is its own */
+    int last_plugin;        /* the plugin that replaced it last */
 };
 
 static bool take_token(struct pg_plugin_body *b, struct current *c, const struct pg_rw_token *tok)
@@ -293,6 +294,7 @@ static enum pg_rw_action run_plugins(struct pg_plugin_body *b, struct current *c
         if (!take_token(b, c, &tok))
             return PG_RW_FAIL;
         c->plugin_replaced = true;
+        c->last_plugin = b->owner[f];
     }
     return PG_RW_KEEP;
 }
@@ -323,6 +325,10 @@ enum pg_rw_action pg_plugin_body_value(void *arg, const struct pg_rw_value *v, s
             return a;
         if (!phi || !b->core)
             return finish(b, &c, out);
+        /* The policy seals this field itself: an envelope here would be
+         * refused as a client's planted ciphertext; say whose it is. */
+        if (c.plugin_replaced && c.v.type == 's' && pg_envelope_is(c.v.data, c.v.len))
+            return hook_failed(b, c.last_plugin, "returned an envelope for a field the policy seals itself");
         return b->core(b->core_arg, &c.v, out); /* sealed as the plugins left it */
     }
     if ((phi || v->field < 0) && b->core) {

@@ -203,6 +203,11 @@ static enum phg_body_result request_body_value(void *state, phg_request *r, cons
         return PHG_BODY_KEEP;
     if (v->len > out->cap)
         return PHG_BODY_FAIL;
+    if (v->len == 14 && !memcmp(v->data, "plant-envelope", 14)) { /* what a hook must not do on a policy field */
+        out->len = (size_t)snprintf(out->data, out->cap, "phi:v1:k1:r:AAAAAAAAAAAAAAAAAAAAAAAA");
+        out->type = 's';
+        return PHG_BODY_REPLACE;
+    }
     for (size_t i = 0; i < v->len; i++)
         out->data[i] = v->data[i] >= 'a' && v->data[i] <= 'z' ? (char)(v->data[i] - 32) : v->data[i];
     out->len = v->len;

@@ -99,6 +99,8 @@ static int collect(void *arg, const char *data, size_t len)
 }
 
 /* Runs body through a pass; returns the rewriter's result, the output in out. */
+static const char *expect_failed = "failing";
+
 static int run(bool response, int nroute, pg_rw_value_fn core, const char *body, char *out)
 {
     struct pg_worker w = {0};
@@ -119,7 +121,7 @@ static int run(bool response, int nroute, pg_rw_value_fn core, const char *body,
     pg_rewriter_free(rw);
     pg_plugin_body_free(b);
     if (rc != 0)
-        assert_string_equal(req.plugin_failed ? req.plugin_failed : "", "failing");
+        assert_string_equal(req.plugin_failed ? req.plugin_failed : "", expect_failed);
     return rc;
 }
 
@@ -164,6 +166,14 @@ static void test_request_plugins_then_sealing(void **state)
     /* A hook that fails refuses the body. */
     assert_int_equal(run(false, 0, NULL, "{\"note\":\"fail-me\"}", out), -1);
     assert_int_equal(pg_plugin_at(1)->failures, 1);
+    /* An envelope a hook returns for a field the policy seals fails it. */
+    expect_failed = "every_hook";
+    assert_int_equal(run(false, 1, fake_seal, "{\"note\":\"plant-envelope\"}", out), -1);
+    assert_int_equal(pg_plugin_at(0)->failures, 1);
+    /* On a field the policy does not seal, it is the plugin's to send. */
+    assert_int_equal(run(false, 0, NULL, "{\"note\":\"plant-envelope\"}", out), 0);
+    assert_string_equal(out, "{\"note\":\"phi:v1:k1:r:AAAAAAAAAAAAAAAAAAAAAAAA\"}");
+    expect_failed = "failing";
     pg_plugins_unload();
 }
 
