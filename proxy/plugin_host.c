@@ -473,7 +473,7 @@ static bool name_refused(struct pg_request *req, const char *name)
         if (!is_token_char((unsigned char)*s))
             return true;
     static const char *const fixed[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
-                                        "transfer-encoding", "upgrade", "content-length", "host",
+                                        "transfer-encoding", "upgrade", "content-length", "content-encoding", "host",
                                         "proxy-authenticate", "proxy-authorization", "x-auth-method"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (!strcasecmp(name, fixed[i]))
