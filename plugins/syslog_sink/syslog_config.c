@@ -98,11 +98,8 @@ static int get_ms(yajl_val v, const char *key, unsigned *out, char *err, size_t 
 
 static int get_facility(yajl_val v, int *out, char *err, size_t errcap)
 {
-    if (YAJL_IS_INTEGER(v)) {
-        long long n = 0;
-        if (get_uint(v, "facility", 0, 23, &n, err, errcap))
-            return -1;
-        *out = (int)n;
+    if (YAJL_IS_INTEGER(v) && YAJL_GET_INTEGER(v) >= 0 && YAJL_GET_INTEGER(v) <= 23) {
+        *out = (int)YAJL_GET_INTEGER(v);
         return 0;
     }
     const char *name = YAJL_IS_STRING(v) ? YAJL_GET_STRING(v) : NULL;
