@@ -199,6 +199,12 @@ static int parse_member(const char *k, yajl_val x, struct syslog_config *c, bool
     }
     if (strcmp(k, "queue_limit") == 0)
         return parse_queue_limit(x, c, err, errcap);
+    if (strcmp(k, "send_buffer_bytes") == 0) {
+        if (get_uint(x, k, 4096, 64 * 1024 * 1024, &n, err, errcap))
+            return -1;
+        c->send_buffer_bytes = (int)n;
+        return 0;
+    }
     if (strcmp(k, "reconnect_min_ms") == 0)
         return get_ms(x, k, &c->reconnect_min_ms, err, errcap);
     if (strcmp(k, "reconnect_max_ms") == 0)
@@ -211,7 +217,7 @@ static int parse_member(const char *k, yajl_val x, struct syslog_config *c, bool
         return get_ms(x, k, &c->flush_timeout_ms, err, errcap);
     return fail(err, errcap,
                 "%s is not a known key (host, port, tls, app_name, hostname, facility, utf8_bom, queue_limit, "
-                "reconnect_min_ms, reconnect_max_ms, connect_timeout_ms, write_timeout_ms, flush_timeout_ms)",
+                "send_buffer_bytes, reconnect_min_ms, reconnect_max_ms, connect_timeout_ms, write_timeout_ms, flush_timeout_ms)",
                 k);
 }
 

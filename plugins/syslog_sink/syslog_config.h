@@ -24,6 +24,7 @@ struct syslog_config {
     int facility;   /* 0-23, default 10 (authpriv) */
     bool utf8_bom;  /* MSG starts with a BOM (RFC 5424 MSG-UTF8), default true */
     size_t queue_records, queue_bytes;
+    int send_buffer_bytes; /* SO_SNDBUF; 0: the kernel's autotuning */
     unsigned reconnect_min_ms, reconnect_max_ms;
     unsigned connect_timeout_ms, write_timeout_ms, flush_timeout_ms;
 };

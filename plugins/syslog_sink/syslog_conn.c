@@ -31,7 +31,7 @@ void syslog_conn_close(struct syslog_conn *c)
     c->fd = -1;
 }
 
-static enum syslog_io tcp_connect(const struct addrinfo *ai, int64_t deadline, struct syslog_waker *w, int *fd_out,
+static enum syslog_io tcp_connect(const struct addrinfo *ai, int send_buffer, int64_t deadline, struct syslog_waker *w, int *fd_out,
                                   char *err, size_t errcap)
 {
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
@@ -41,6 +41,10 @@ static enum syslog_io tcp_connect(const struct addrinfo *ai, int64_t deadline, s
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    /* What the kernel holds is sent or lost with the connection, beyond
+     * the queue's count: a site can bound it. */
+    if (send_buffer > 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof send_buffer);
     if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
         snprintf(err, errcap, "connect: %s", strerror(errno));
         close(fd);
@@ -124,7 +128,7 @@ enum syslog_io syslog_conn_open(struct syslog_conn *c, const struct syslog_confi
     enum syslog_io io = SYSLOG_IO_FAILED;
     snprintf(err, errcap, "no address for %s", cfg->host);
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        io = tcp_connect(ai, deadline, w, &c->fd, err, errcap);
+        io = tcp_connect(ai, cfg->send_buffer_bytes, deadline, w, &c->fd, err, errcap);
         if (io != SYSLOG_IO_FAILED)
             break;
     }

@@ -38,7 +38,7 @@ static void everything_given(void **unused)
     const char *json = "{\"host\":\"localhost\",\"tls\":{\"ca_file\":\"/ca.pem\",\"server_name\":\"siem.example\","
                        "\"cert_file\":\"/c.pem\",\"key_file\":\"/c.key\"},\"app_name\":\"pg\",\"hostname\":\"gw-1\","
                        "\"facility\":\"local3\",\"utf8_bom\":false,\"queue_limit\":{\"records\":5,\"bytes\":2048},"
-                       "\"reconnect_min_ms\":10,\"reconnect_max_ms\":20,\"connect_timeout_ms\":30,"
+                       "\"send_buffer_bytes\":8192,\"reconnect_min_ms\":10,\"reconnect_max_ms\":20,\"connect_timeout_ms\":30,"
                        "\"write_timeout_ms\":40,\"flush_timeout_ms\":50}";
     assert_int_equal(syslog_config_parse(json, &c, err, sizeof err), 0);
     assert_int_equal(c.port, 6514); /* the TLS default */
@@ -53,6 +53,7 @@ static void everything_given(void **unused)
     assert_false(c.utf8_bom);
     assert_int_equal(c.queue_records, 5);
     assert_int_equal(c.queue_bytes, 2048);
+    assert_int_equal(c.send_buffer_bytes, 8192);
     assert_int_equal(c.reconnect_min_ms, 10);
     assert_int_equal(c.reconnect_max_ms, 20);
     assert_int_equal(c.connect_timeout_ms, 30);
@@ -110,6 +111,7 @@ static void bad_configs_are_refused_with_the_reason(void **unused)
     refused("{\"host\":\"h\",\"queue_limit\":{\"records\":0}}", "queue_limit.records must be from 1");
     refused("{\"host\":\"h\",\"queue_limit\":{\"bytes\":10}}", "queue_limit.bytes must be from 1024");
     refused("{\"host\":\"h\",\"queue_limit\":{\"count\":10}}", "queue_limit.count is not a known key");
+    refused("{\"host\":\"h\",\"send_buffer_bytes\":100}", "send_buffer_bytes must be from 4096");
     refused("{\"host\":\"h\",\"reconnect_min_ms\":0}", "reconnect_min_ms must be from 1");
     refused("{\"host\":\"h\",\"reconnect_min_ms\":500,\"reconnect_max_ms\":100}", "must not exceed reconnect_max_ms");
     refused("{\"host\":\"h\",\"write_timeout_ms\":-5}", "write_timeout_ms must be from 1");
