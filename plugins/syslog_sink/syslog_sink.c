@@ -59,8 +59,8 @@ static void unload(void *state)
     syslog_queue_stats(&k->queue, &st);
     k->host->log(k->self, st.records ? PHG_LOG_WARN : PHG_LOG_INFO,
                  "syslog sink stopped: %" PRIu64 " records sent, %" PRIu64 " dropped (queue full), %zu not sent "
-                 "within flush_timeout_ms (%u); all are in phiguard's audit trail in Redis",
-                 k->sender.sent, st.dropped_total, st.records, k->cfg.flush_timeout_ms);
+                 "within flush_timeout_ms (%u), %" PRIu64 " reconnects; all are in phiguard's audit trail in Redis",
+                 k->sender.sent, st.dropped_total, st.records, k->cfg.flush_timeout_ms, k->sender.reconnects);
     syslog_queue_destroy(&k->queue);
     sink_free(k);
 }

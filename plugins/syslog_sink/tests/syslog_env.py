@@ -7,8 +7,8 @@ import ssl
 import requests
 
 from audit_env import audit_config
-from phiguard_harness import deep_merge, free_port
-from syslog_receiver import SyslogReceiver, wait_for
+from phiguard_harness import deep_merge, free_port, wait_for
+from syslog_receiver import SyslogReceiver
 
 PLUGIN = os.path.join(os.environ.get("PHIGUARD_PLUGIN_DIR", "build/plugins"), "syslog_sink.so")
 
@@ -40,7 +40,8 @@ def stored(redis_server):
 
 
 def assert_same_as_redis(receiver, redis_server):
-    wait_for(lambda: receiver.by_chain() == stored(redis_server), what="every stored record at the receiver")
+    wait_for(lambda: receiver.by_chain() == stored(redis_server), timeout=30,
+             what="every stored record at the receiver")
     assert sum(len(v) for v in stored(redis_server).values()) > 0
 
 

@@ -6,7 +6,6 @@ import re
 import socket
 import ssl
 import threading
-import time
 from dataclasses import dataclass
 
 BOM = b"\xef\xbb\xbf"
@@ -177,11 +176,3 @@ class SyslogReceiver:
         with self.lock:
             return list(self.messages)
 
-
-def wait_for(cond, timeout=30, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -10,10 +10,10 @@ import re
 
 from audit_env import audit_config
 from conftest import backend, certs, make_proxy, workdir  # noqa: F401 (fixtures)
-from phiguard_harness import deep_merge, free_port
+from phiguard_harness import deep_merge, free_port, wait_for
 from redis_fixture import redis_server  # noqa: F401 (fixture)
 from syslog_env import PLUGIN, assert_same_as_redis, get_many, session, sink_config, stored, tls_receiver
-from syslog_receiver import SyslogReceiver, wait_for
+from syslog_receiver import SyslogReceiver
 
 
 def check_headers(receiver):
@@ -65,7 +65,7 @@ def test_tls_receiver_with_the_wrong_name_gets_nothing(make_proxy, workdir, redi
         p = make_proxy(sink_config(workdir, redis_server.address, receiver.port, tls=tls))
         get_many(session(certs), p, 5, "wrong-name")  # the proxy serves regardless
         wait_for(lambda: any("certificate verification failed" in (x.get("message") or "")
-                             for x in p.logs("plugin")), what="the verification failure in the log")
+                             for x in p.logs("plugin")), timeout=30, what="the verification failure in the log")
         assert receiver.messages == []
     finally:
         receiver.stop()
@@ -81,7 +81,7 @@ def test_receiver_down_then_back_gets_every_record_in_order(make_proxy, workdir,
         receiver.stop()
         get_many(s, p, 10, "during")  # served while the receiver is gone
         wait_for(lambda: any("cannot reach syslog receiver" in (x.get("message") or "") for x in p.logs("plugin")),
-                 what="the outage in the log")
+                 timeout=30, what="the outage in the log")
         receiver.start()  # the same port again
         get_many(s, p, 10, "after")
         # Everything, the records of the outage included, in order, once.

@@ -115,6 +115,16 @@ static void expect_seq(int fd, uint64_t seq)
     free(msg);
 }
 
+/* A sender for cfg over a fresh queue q, its thread started. */
+static void start_sender(struct syslog_sender *s, const struct syslog_config *cfg, struct syslog_queue *q)
+{
+    assert_int_equal(syslog_queue_init(q, 1000, 1 << 20), 0);
+    *s = (struct syslog_sender){.cfg = cfg, .queue = q, .host = &fake_host,
+                                .origin = {.facility = 10, .hostname = "gw", .app_name = "pg", .procid = "1"}};
+    char err[256];
+    assert_int_equal(syslog_sender_start(s, err, sizeof err), 0);
+}
+
 static void sends_in_order_survives_a_receiver_restart_and_flushes_at_stop(void **unused)
 {
     (void)unused;
@@ -125,11 +135,8 @@ static void sends_in_order_survives_a_receiver_restart_and_flushes_at_stop(void 
                                 .reconnect_max_ms = 50, .connect_timeout_ms = 5000, .write_timeout_ms = 5000,
                                 .flush_timeout_ms = 10000};
     struct syslog_queue q;
-    assert_int_equal(syslog_queue_init(&q, 1000, 1 << 20), 0);
-    struct syslog_sender s = {.cfg = &cfg, .queue = &q, .host = &fake_host,
-                              .origin = {.facility = 10, .hostname = "gw", .app_name = "pg", .procid = "1"}};
-    char err[256];
-    assert_int_equal(syslog_sender_start(&s, err, sizeof err), 0);
+    struct syslog_sender s;
+    start_sender(&s, &cfg, &q);
 
     for (uint64_t i = 1; i <= 3; i++)
         push(&q, i);
@@ -179,11 +186,8 @@ static void stop_is_bounded_when_the_receiver_is_gone(void **unused)
                                 .reconnect_max_ms = 3600000, .connect_timeout_ms = 3600000,
                                 .write_timeout_ms = 3600000, .flush_timeout_ms = 50};
     struct syslog_queue q;
-    assert_int_equal(syslog_queue_init(&q, 1000, 1 << 20), 0);
-    struct syslog_sender s = {.cfg = &cfg, .queue = &q, .host = &fake_host,
-                              .origin = {.facility = 10, .hostname = "gw", .app_name = "pg", .procid = "1"}};
-    char err[256];
-    assert_int_equal(syslog_sender_start(&s, err, sizeof err), 0);
+    struct syslog_sender s;
+    start_sender(&s, &cfg, &q);
     push(&q, 1);
     while (!logged("cannot reach syslog receiver"))
         poll(NULL, 0, 10);
