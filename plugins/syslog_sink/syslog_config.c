@@ -217,7 +217,8 @@ static int parse_member(const char *k, yajl_val x, struct syslog_config *c, bool
         return get_ms(x, k, &c->flush_timeout_ms, err, errcap);
     return fail(err, errcap,
                 "%s is not a known key (host, port, tls, app_name, hostname, facility, utf8_bom, queue_limit, "
-                "send_buffer_bytes, reconnect_min_ms, reconnect_max_ms, connect_timeout_ms, write_timeout_ms, flush_timeout_ms)",
+                "send_buffer_bytes, reconnect_min_ms, reconnect_max_ms, connect_timeout_ms, write_timeout_ms, "
+                "flush_timeout_ms)",
                 k);
 }
 

@@ -31,8 +31,8 @@ void syslog_conn_close(struct syslog_conn *c)
     c->fd = -1;
 }
 
-static enum syslog_io tcp_connect(const struct addrinfo *ai, int send_buffer, int64_t deadline, struct syslog_waker *w, int *fd_out,
-                                  char *err, size_t errcap)
+static enum syslog_io tcp_connect(const struct addrinfo *ai, int send_buffer, int64_t deadline,
+                                  struct syslog_waker *w, int *fd_out, char *err, size_t errcap)
 {
     int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
     if (fd < 0) {

@@ -76,9 +76,9 @@ int syslog_frame(const struct syslog_origin *o, const struct syslog_record_info 
     chain_esc[syslog_sd_escape(chain, chain_len, chain_esc)] = '\0';
 
     char head[1024];
-    int hlen = snprintf(head, sizeof head, "<%d>1 %s %s %s %s %s [" SYSLOG_SD_ID " chain=\"", o->facility * 8 + info->severity,
-                        info->timestamp[0] ? info->timestamp : "-", o->hostname, o->app_name, o->procid,
-                        info->msgid[0] ? info->msgid : "-");
+    int hlen = snprintf(head, sizeof head, "<%d>1 %s %s %s %s %s [" SYSLOG_SD_ID " chain=\"",
+                        o->facility * 8 + info->severity, info->timestamp[0] ? info->timestamp : "-", o->hostname,
+                        o->app_name, o->procid, info->msgid[0] ? info->msgid : "-");
     char tail[64];
     int tlen = snprintf(tail, sizeof tail, "\" seq=\"%" PRIu64 "\"] ", seq);
     if (hlen < 0 || (size_t)hlen >= sizeof head || tlen < 0 || (size_t)tlen >= sizeof tail) {

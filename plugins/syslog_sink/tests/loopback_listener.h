@@ -15,8 +15,8 @@ static inline int loopback_listen(int *port)
     int one = 1;
     /* Linux binds a port again over its TIME_WAIT sockets only when both
      * the old and the new listener say SO_REUSEADDR. */
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) || bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 8) ||
-        getsockname(fd, (struct sockaddr *)&a, &len))
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 8) || getsockname(fd, (struct sockaddr *)&a, &len))
         return -1;
     *port = ntohs(a.sin_port);
     return fd;

@@ -38,7 +38,8 @@ static void everything_given(void **unused)
     const char *json = "{\"host\":\"localhost\",\"tls\":{\"ca_file\":\"/ca.pem\",\"server_name\":\"siem.example\","
                        "\"cert_file\":\"/c.pem\",\"key_file\":\"/c.key\"},\"app_name\":\"pg\",\"hostname\":\"gw-1\","
                        "\"facility\":\"local3\",\"utf8_bom\":false,\"queue_limit\":{\"records\":5,\"bytes\":2048},"
-                       "\"send_buffer_bytes\":8192,\"reconnect_min_ms\":10,\"reconnect_max_ms\":20,\"connect_timeout_ms\":30,"
+                       "\"send_buffer_bytes\":8192,\"reconnect_min_ms\":10,\"reconnect_max_ms\":20,"
+                       "\"connect_timeout_ms\":30,"
                        "\"write_timeout_ms\":40,\"flush_timeout_ms\":50}";
     assert_int_equal(syslog_config_parse(json, &c, err, sizeof err), 0);
     assert_int_equal(c.port, 6514); /* the TLS default */

@@ -110,8 +110,7 @@ def test_receiver_that_never_reads_bounds_the_queue(make_proxy, workdir, redis_s
         get_many(s, p, 50, "more")  # the proxy keeps serving, the sink keeps dropping
         full = [x for x in p.logs("plugin") if "syslog queue full" in (x.get("message") or "")]
         assert len(full) == 1, "one log line per overflow episode, not per record"
-        rc = redis_server.client()
-        alerts = [json.loads(f[b"r"]) for w in rc.smembers("audit:writers") for _, f in rc.xrange(f"audit:{w.decode()}")]
+        alerts = [json.loads(r) for chain in stored(redis_server).values() for r in chain]
         alerts = [a for a in alerts if a["type"] == "alert" and a["details"].get("rule") == "syslog_sink_overflow"]
         assert len(alerts) == 1
         assert p.stop() == 0
