@@ -16,19 +16,25 @@ void syslog_conn_init(struct syslog_conn *c)
 {
     c->fd = -1;
     c->ssl = NULL;
+    c->tls_clean = false;
 }
 
 void syslog_conn_close(struct syslog_conn *c)
 {
     if (c->ssl) {
-        /* One try at close_notify; the receiver does not have to answer. */
-        SSL_shutdown(c->ssl);
+        /* One try at close_notify (the receiver does not have to answer),
+         * never after a fatal error, as OpenSSL requires. Writing to a
+         * connection the peer reset raises SIGPIPE, which phiguard serve
+         * ignores (proxy/server.c). */
+        if (c->tls_clean)
+            SSL_shutdown(c->ssl);
         SSL_free(c->ssl);
         c->ssl = NULL;
     }
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
+    c->tls_clean = false;
 }
 
 static enum syslog_io tcp_connect(const struct addrinfo *ai, int send_buffer, int64_t deadline,
@@ -103,8 +109,10 @@ static enum syslog_io tls_handshake(struct syslog_conn *c, const struct syslog_c
         ERR_clear_error();
         errno = 0;
         int rc = SSL_connect(c->ssl);
-        if (rc == 1)
+        if (rc == 1) {
+            c->tls_clean = true;
             return SYSLOG_IO_OK;
+        }
         enum syslog_io io = tls_wait(c->ssl, c->fd, rc, deadline, w, "tls handshake", err, errcap);
         if (io != SYSLOG_IO_OK)
             return io;
@@ -118,7 +126,9 @@ enum syslog_io syslog_conn_open(struct syslog_conn *c, const struct syslog_confi
     int64_t deadline = syslog_now_ms() + cfg->connect_timeout_ms;
     char port[8];
     snprintf(port, sizeof port, "%d", cfg->port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
+    /* No AI_ADDRCONFIG: on a machine with loopback only it hides the
+     * loopback addresses themselves. */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
     int gai = getaddrinfo(cfg->host, port, &hints, &res);
     if (gai != 0) {
@@ -162,7 +172,10 @@ bool syslog_conn_closed_by_peer(struct syslog_conn *c)
         if (SSL_read_ex(c->ssl, scratch, sizeof scratch, &n) == 1)
             continue;
         int e = SSL_get_error(c->ssl, 0);
-        return e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE;
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            return false;
+        c->tls_clean = e == SSL_ERROR_ZERO_RETURN; /* the receiver's close_notify may be answered */
+        return true;
     }
     return false; /* still talking: let the write find out */
 }
@@ -183,8 +196,10 @@ enum syslog_io syslog_conn_write(struct syslog_conn *c, const char *buf, size_t 
                 continue;
             }
             enum syslog_io io = tls_wait(c->ssl, c->fd, rc, deadline, w, "write", err, errcap);
-            if (io != SYSLOG_IO_OK)
+            if (io != SYSLOG_IO_OK) {
+                c->tls_clean = false; /* a record may be half written */
                 return io;
+            }
             continue;
         }
         ssize_t n = send(c->fd, buf + done, len - done, MSG_NOSIGNAL);

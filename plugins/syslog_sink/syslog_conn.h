@@ -13,6 +13,7 @@
 struct syslog_conn {
     int fd; /* -1: not connected */
     SSL *ssl;
+    bool tls_clean; /* no fatal TLS error yet: a close_notify may be sent */
 };
 
 enum syslog_io {
