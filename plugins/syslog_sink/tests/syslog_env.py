@@ -10,7 +10,7 @@ from audit_env import audit_config
 from phiguard_harness import deep_merge, free_port, wait_for
 from syslog_receiver import SyslogReceiver
 
-PLUGIN = os.path.join(os.environ.get("PHIGUARD_PLUGIN_DIR", "build/plugins"), "syslog_sink.so")
+PLUGIN = os.path.abspath(os.path.join(os.environ.get("PHIGUARD_PLUGIN_DIR", "build/plugins"), "syslog_sink.so"))
 
 
 def sink_config(workdir, redis_address, port, **extra):

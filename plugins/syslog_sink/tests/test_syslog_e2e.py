@@ -33,8 +33,11 @@ def check_headers(receiver):
 def test_plain_tcp_every_record_byte_equal_and_in_order(make_proxy, workdir, redis_server, certs):
     receiver = SyslogReceiver(free_port()).start()
     try:
-        p = make_proxy(sink_config(workdir, redis_server.address, receiver.port))
-        get_many(session(certs), p, 30, "plain")
+        # Two workers, a new connection per request: records of two chains
+        # interleave in the queue; each chain's order must hold.
+        p = make_proxy(deep_merge(sink_config(workdir, redis_server.address, receiver.port), {"workers": 2}))
+        for i in range(30):
+            get_many(session(certs), p, 1, f"plain{i}")
         assert_same_as_redis(receiver, redis_server)
         check_headers(receiver)
         assert receiver.connections == 1
