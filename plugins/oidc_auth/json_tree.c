@@ -28,10 +28,25 @@ static int well_formed(yajl_val v, int depth)
     return 1;
 }
 
+/* yajl's tree holds strings as C strings: "admin\u0000x" would read as
+ * "admin". Such text is refused (a "\\u0000" that is no escape is
+ * refused with it, which fails closed). */
+static int has_escaped_nul(const char *text, size_t len)
+{
+    for (size_t i = 0; i + 6 <= len; i++)
+        if (text[i] == '\\' && (text[i + 1] == 'u' || text[i + 1] == 'U') && !memcmp(text + i + 2, "0000", 4))
+            return 1;
+    return 0;
+}
+
 yajl_val oidc_json_parse_object(const char *text, size_t len, char *err, size_t errcap)
 {
     if (memchr(text, '\0', len)) {
         snprintf(err, errcap, "a NUL byte in the JSON");
+        return NULL;
+    }
+    if (has_escaped_nul(text, len)) {
+        snprintf(err, errcap, "a \\u0000 escape in the JSON");
         return NULL;
     }
     char *copy = malloc(len + 1);

@@ -29,6 +29,8 @@ static void parses_objects_only(void **state)
     assert_non_null(strstr(err, "not valid JSON"));
     assert_null(oidc_json_parse_object("{\"a\":1}\0", 8, err, sizeof err));
     assert_string_equal(err, "a NUL byte in the JSON");
+    assert_null(parse("{\"groups\":[\"admin\\u0000x\"]}", err));
+    assert_string_equal(err, "a \\u0000 escape in the JSON");
 }
 
 static void refuses_duplicate_members_at_any_depth(void **state)
