@@ -78,7 +78,10 @@ enum phg_auth_result oidc_authenticate(void *state, phg_request *r, struct phg_i
     enum phg_auth_result result = PHG_AUTH_OK;
     struct oidc_keyset *ks = oidc_jwks_store_get(&p->store);
     long long exp = 0;
-    struct oidc_identity_buf buf;
+    /* The host reads the identity's strings when the hook has returned, on
+     * this thread, before the next hook runs here: so they live in a
+     * per-thread buffer, not on this stack. */
+    static _Thread_local struct oidc_identity_buf buf;
     if (oidc_jwt_verify(&jwt, ks, why, sizeof why) != 0 ||
         oidc_claims_check(&p->cfg, jwt.claims, (long long)time(NULL), &exp, why, sizeof why) != 0 ||
         oidc_identity_map(&p->cfg, jwt.claims, exp, identity, &buf, why, sizeof why) != 0)
@@ -88,8 +91,6 @@ enum phg_auth_result oidc_authenticate(void *state, phg_request *r, struct phg_i
                      p->host->request_id(r), buf.unmapped);
     oidc_keyset_unref(ks);
     oidc_jwt_free(&jwt);
-    /* The host copies the identity before this returns, so buf (on this
-     * stack) outlives every use. */
     return result;
 }
 
