@@ -2,7 +2,9 @@
 #define OIDC_B64URL_H
 /* Strict base64url (RFC 4648 section 5, no padding), as JWS and JWK use
  * it: one encoding per byte string, so that a token cannot be altered in
- * its unused bits and still verify or compare equal. */
+ * its unused bits and still verify or compare equal. A plugin links
+ * nothing of phiguard's (phiguard_plugin.h is its one header), so the
+ * decoder is the plugin's own. */
 #include <stddef.h>
 
 /* Decodes in[0..len) into out (cap bytes). Refuses padding, characters

@@ -8,7 +8,7 @@
 
 static const char *const KNOWN[] = {"issuer",      "audience",     "jwks_file",     "leeway_s",
                                     "user_claim",  "username_claim", "roles_claim", "role_map",
-                                    "default_roles", "required_claims", "reload_interval_ms"};
+                                    "default_roles", "required_claims", "reload_interval_ms", "forward_token"};
 
 /* Role names go into the comma-separated roles header: plain names only. */
 static bool role_name_ok(const char *s)
@@ -63,16 +63,25 @@ static int take_integer(yajl_val v, const char *what, long lo, long hi, long *ou
     return 0;
 }
 
+/* A value or a list of values, as the items of one list: *one holds v
+ * when it is no list. */
+static yajl_val *items_of(yajl_val v, yajl_val *one, size_t *len)
+{
+    if (YAJL_IS_ARRAY(v)) {
+        *len = v->u.array.len;
+        return v->u.array.values;
+    }
+    *one = v;
+    *len = 1;
+    return one;
+}
+
 /* A role name or a list of them, into roles[cap]. */
 static int take_roles(yajl_val v, const char *what, char **roles, int *n, char *err, size_t errcap)
 {
-    yajl_val one[1] = {v};
-    yajl_val *items = one;
-    size_t len = 1;
-    if (YAJL_IS_ARRAY(v)) {
-        items = v->u.array.values;
-        len = v->u.array.len;
-    }
+    yajl_val one;
+    size_t len;
+    yajl_val *items = items_of(v, &one, &len);
     if (len == 0 || len > OIDC_MAX_ROLES_PER_ENTRY)
         return fail(err, errcap, what, "must name 1 to 16 roles");
     for (size_t i = 0; i < len; i++) {
@@ -87,13 +96,9 @@ static int take_roles(yajl_val v, const char *what, char **roles, int *n, char *
 
 static int take_audience(yajl_val v, struct oidc_config *c, char *err, size_t errcap)
 {
-    yajl_val one[1] = {v};
-    yajl_val *items = one;
-    size_t len = 1;
-    if (YAJL_IS_ARRAY(v)) {
-        items = v->u.array.values;
-        len = v->u.array.len;
-    }
+    yajl_val one;
+    size_t len;
+    yajl_val *items = items_of(v, &one, &len);
     if (len == 0 || len > OIDC_MAX_AUDIENCES)
         return fail(err, errcap, "audience", "must be a string or a list of 1 to 8 strings");
     for (size_t i = 0; i < len; i++) {
@@ -173,6 +178,12 @@ static int take_member(const char *key, yajl_val v, struct oidc_config *c, char 
         return take_roles(v, key, c->default_roles, &c->ndefault_roles, err, errcap);
     if (!strcmp(key, "required_claims"))
         return take_required(v, c, err, errcap);
+    if (!strcmp(key, "forward_token")) {
+        if (!YAJL_IS_TRUE(v) && !YAJL_IS_FALSE(v))
+            return fail(err, errcap, key, "must be true or false");
+        c->forward_token = YAJL_IS_TRUE(v);
+        return 0;
+    }
     return take_integer(v, key, OIDC_MIN_RELOAD_MS, OIDC_MAX_RELOAD_MS, &c->reload_interval_ms, err, errcap);
 }
 

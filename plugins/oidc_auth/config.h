@@ -41,6 +41,7 @@ struct oidc_config {
     struct oidc_required_claim required[OIDC_MAX_REQUIRED];
     int nrequired;
     long reload_interval_ms;
+    bool forward_token; /* the upstream gets the Authorization header too */
 };
 
 #define OIDC_DEFAULT_LEEWAY_S 60

@@ -58,22 +58,31 @@ static enum phg_auth_result reject(struct oidc_plugin *p, phg_request *r, const 
     return PHG_AUTH_REJECT;
 }
 
+/* The request's Bearer token when it is a JWS of the configured issuer,
+ * decoded (not verified) into jwt: 1, else 0. iss is read before the
+ * signature is checked only to tell whose token it is: phiguard's own
+ * session tokens and other IdPs' tokens are JWTs too, and belong to
+ * someone else. */
+static int our_token(const struct oidc_plugin *p, phg_request *r, struct oidc_jwt *jwt)
+{
+    size_t len = 0;
+    const char *token = bearer_token(p->host, r, &len);
+    if (!token || oidc_jwt_parse(token, len, jwt) != 0)
+        return 0;
+    const char *iss = oidc_json_string(jwt->claims, "iss");
+    if (!iss || strcmp(iss, p->cfg.issuer) != 0) {
+        oidc_jwt_free(jwt);
+        return 0;
+    }
+    return 1;
+}
+
 enum phg_auth_result oidc_authenticate(void *state, phg_request *r, struct phg_identity *identity)
 {
     struct oidc_plugin *p = state;
-    size_t len = 0;
-    const char *token = bearer_token(p->host, r, &len);
     struct oidc_jwt jwt;
-    if (!token || oidc_jwt_parse(token, len, &jwt) != 0)
+    if (!our_token(p, r, &jwt))
         return PHG_AUTH_DECLINE;
-    /* iss is read before the signature is checked only to tell whose
-     * token it is: phiguard's own session tokens and other IdPs' tokens
-     * are JWTs too, and belong to someone else. */
-    const char *iss = oidc_json_string(jwt.claims, "iss");
-    if (!iss || strcmp(iss, p->cfg.issuer) != 0) {
-        oidc_jwt_free(&jwt);
-        return PHG_AUTH_DECLINE;
-    }
     char why[400];
     enum phg_auth_result result = PHG_AUTH_OK;
     struct oidc_keyset *ks = oidc_jwks_store_get(&p->store);
@@ -92,6 +101,20 @@ enum phg_auth_result oidc_authenticate(void *state, phg_request *r, struct phg_i
     oidc_keyset_unref(ks);
     oidc_jwt_free(&jwt);
     return result;
+}
+
+/* The IdP's token is a bearer credential for every service of its
+ * audience: the upstream gets phiguard's identity headers instead, unless
+ * forward_token asks for the token too (an app calling APIs as the user).
+ * A token that cannot be removed stops the request rather than leak. */
+enum phg_result oidc_hide_token(void *state, phg_request *r)
+{
+    struct oidc_plugin *p = state;
+    struct oidc_jwt jwt;
+    if (!our_token(p, r, &jwt))
+        return PHG_CONTINUE;
+    oidc_jwt_free(&jwt);
+    return p->host->remove_header(r, "authorization") == 0 ? PHG_CONTINUE : PHG_FAIL;
 }
 
 static void unload(void *state)
@@ -138,6 +161,8 @@ int oidc_entry(uint32_t abi, const struct phg_host *host, phg_plugin_handle *sel
     plugin->name = "oidc_auth";
     plugin->state = p;
     plugin->authenticate = oidc_authenticate;
+    if (!p->cfg.forward_token)
+        plugin->request_headers = oidc_hide_token;
     plugin->unload = unload;
     return 0;
 }

@@ -7,4 +7,5 @@
 int oidc_entry(uint32_t abi, const struct phg_host *host, phg_plugin_handle *self, const char *config_json,
                struct phg_plugin *plugin, char *err, size_t errcap);
 enum phg_auth_result oidc_authenticate(void *state, phg_request *r, struct phg_identity *identity);
+enum phg_result oidc_hide_token(void *state, phg_request *r);
 #endif

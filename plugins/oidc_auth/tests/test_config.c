@@ -19,7 +19,8 @@ static void a_full_config_is_read(void **state)
                                "\"roles_claim\":\"realm_access.roles\",\"role_map\":{\"doctors\":\"physician\","
                                "\"ops\":[\"owner\",\"security\"]},\"default_roles\":\"staff\","
                                "\"required_claims\":[\"email\",{\"claim\":\"email_verified\",\"equals\":true},"
-                               "{\"claim\":\"tenant\",\"equals\":\"north\"}],\"reload_interval_ms\":250}",
+                               "{\"claim\":\"tenant\",\"equals\":\"north\"}],\"reload_interval_ms\":250,"
+                               "\"forward_token\":true}",
                                &c, err, sizeof err);
     if (rc)
         fail_msg("%s", err);
@@ -42,6 +43,7 @@ static void a_full_config_is_read(void **state)
     assert_int_equal(c.required[2].kind, OIDC_REQ_STRING);
     assert_string_equal(c.required[2].string, "north");
     assert_int_equal(c.reload_interval_ms, 250);
+    assert_true(c.forward_token);
     oidc_config_free(&c);
 }
 
@@ -57,6 +59,7 @@ static void defaults(void **state)
     assert_int_equal(c.reload_interval_ms, OIDC_DEFAULT_RELOAD_MS);
     assert_null(c.user_claim);
     assert_null(c.roles_claim);
+    assert_false(c.forward_token);
     oidc_config_free(&c);
 }
 
@@ -95,6 +98,7 @@ static void every_mistake_is_named(void **state)
     expect_error("{" BASE ",\"roles_claim\":\"g\",\"role_map\":{\"x\":[]}}", "1 to 16 roles");
     expect_error("{" BASE ",\"roles_claim\":\"g\",\"role_map\":{\"\":\"r\"}}", "empty IdP value");
     expect_error("{" BASE ",\"default_roles\":[\"ok\",5]}", "default_roles must be a non-empty string");
+    expect_error("{" BASE ",\"forward_token\":\"yes\"}", "forward_token must be true or false");
     expect_error("{" BASE ",\"required_claims\":\"sub\"}", "required_claims must be a list");
     expect_error("{" BASE ",\"required_claims\":[{\"claim\":\"a\"}]}", "entries are a claim name or");
     expect_error("{" BASE ",\"required_claims\":[{\"claim\":\"a\",\"equals\":3}]}", "equals must be");

@@ -60,7 +60,18 @@ static const char *host_header(phg_request *r, const char *name, size_t *len)
     return authorization;
 }
 
+static int removed; /* remove_header("authorization") calls */
+
+static int host_remove_header(phg_request *r, const char *name)
+{
+    (void)r;
+    if (!strcasecmp(name, "authorization"))
+        removed++;
+    return 0;
+}
+
 static const struct phg_host host = {
+    .remove_header = host_remove_header,
     .abi = PHG_ABI_CURRENT,
     .size = sizeof(struct phg_host),
     .version = "test",
@@ -135,7 +146,7 @@ static void loads_and_answers_each_kind_of_credential(void **state)
     assert_int_equal(load(&p, "", err), 0);
     assert_string_equal(p.name, "oidc_auth");
     assert_non_null(p.authenticate);
-    assert_null(p.request_headers);
+    assert_true(p.request_headers == oidc_hide_token); /* forward_token is off */
     assert_non_null(strstr(logbuf, "2 keys from"));
 
     struct phg_identity id;
@@ -185,6 +196,17 @@ static void loads_and_answers_each_kind_of_credential(void **state)
     free(pl);
     free(m);
 
+    /* Only this issuer's tokens are kept from the upstream. */
+    removed = 0;
+    assert_int_equal(p.request_headers(p.state, NULL), PHG_CONTINUE); /* phiguard's own */
+    assert_int_equal(removed, 0);
+    t = token(rsa, "{\"alg\":\"RS256\",\"kid\":\"r1\"}", "https://idp.test", exp, ",\"sub\":\"u1\"");
+    snprintf(bearer, sizeof bearer, "Bearer %s", t);
+    authorization = bearer;
+    assert_int_equal(p.request_headers(p.state, NULL), PHG_CONTINUE);
+    assert_int_equal(removed, 1);
+    free(t);
+
     /* ours and not valid: refused, the reason logged, the token not */
     logbuf[0] = '\0';
     t = token(rsa, "{\"alg\":\"RS256\",\"kid\":\"r1\"}", "https://idp.test", exp - 10000, ",\"sub\":\"u1\"");
@@ -204,6 +226,16 @@ static void loads_and_answers_each_kind_of_credential(void **state)
     assert_int_equal(authenticate(&p, bearer, &id), PHG_AUTH_REJECT);
     assert_non_null(strstr(logbuf, "sub is missing"));
     free(t);
+    p.unload(p.state);
+}
+
+static void forward_token_keeps_the_header(void **state)
+{
+    (void)state;
+    struct phg_plugin p;
+    char err[400];
+    assert_int_equal(load(&p, ",\"forward_token\":true", err), 0);
+    assert_null(p.request_headers);
     p.unload(p.state);
 }
 
@@ -228,6 +260,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(loads_and_answers_each_kind_of_credential),
+        cmocka_unit_test(forward_token_keeps_the_header),
         cmocka_unit_test(a_load_fails_with_a_reason),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -181,6 +181,15 @@ def test_key_rotation_and_a_broken_jwks(oidc, idp, backend, certs, jwks):
     assert get(oidc, certs, "/fhir/Patient/1", old).status_code == 401
 
 
+def test_forward_token_passes_the_token_on(make_proxy, workdir, jwks, idp, backend, certs):
+    p = make_proxy({"policy": {"file": write_policy(workdir)},
+                    "plugins": [{"path": PLUGIN, "config": plugin_config(jwks, forward_token=True)}]})
+    backend.clear()
+    t = idp.token("rs-1", groups=["ehr-physicians"])
+    assert allowed(get(p, certs, "/fhir/Patient/1", t))
+    assert forwarded(backend)["authorization"] == f"Bearer {t}"
+
+
 def test_phiguard_still_serves_other_requests(oidc, backend, certs):
     # No token: the plugin declines; the route needs a permission: 401 from phiguard itself.
     assert get(oidc, certs, "/fhir/Patient/1").status_code == 401
