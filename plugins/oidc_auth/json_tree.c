@@ -91,6 +91,11 @@ yajl_val oidc_json_member(yajl_val obj, const char *name)
 
 yajl_val oidc_json_path(yajl_val obj, const char *dotted)
 {
+    /* Namespaced claims ("https://clinic.example/roles", as Auth0 names
+     * them) hold dots themselves: a member of the whole name comes first. */
+    yajl_val whole = oidc_json_member(obj, dotted);
+    if (whole)
+        return whole;
     char part[256];
     const char *p = dotted;
     yajl_val v = obj;

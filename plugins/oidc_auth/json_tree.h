@@ -17,7 +17,8 @@ yajl_val oidc_json_parse_object(const char *text, size_t len, char *err, size_t 
 /* The member name of the object obj, or NULL. */
 yajl_val oidc_json_member(yajl_val obj, const char *name);
 
-/* The value at a dotted path (realm_access.roles) from obj, or NULL. */
+/* The member of obj named dotted, else the value at the dotted path
+ * (realm_access.roles), or NULL. */
 yajl_val oidc_json_path(yajl_val obj, const char *dotted);
 
 /* The string member name, or NULL when absent or not a string. */

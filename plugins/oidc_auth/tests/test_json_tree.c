@@ -21,6 +21,9 @@ static void parses_objects_only(void **state)
     assert_true(YAJL_IS_ARRAY(oidc_json_path(v, "a.b")));
     assert_null(oidc_json_path(v, "a.c"));
     assert_null(oidc_json_path(v, "a..b"));
+    yajl_tree_free(v);
+    v = parse("{\"https://clinic.example/roles\":[\"x\"],\"https://clinic\":{\"example/roles\":1}}", err);
+    assert_true(YAJL_IS_ARRAY(oidc_json_path(v, "https://clinic.example/roles"))); /* the whole name first */
     assert_null(oidc_json_string(v, "n"));
     yajl_tree_free(v);
     assert_null(parse("[1]", err));
