@@ -88,7 +88,7 @@ int oidc_identity_map(const struct oidc_config *c, yajl_val claims, long long ex
     id->user_id = buf->user_id;
     id->username = username_of(c, claims, buf);
     id->method = "oidc";
-    id->expires_at = exp;
+    id->expires_at = exp + c->leeway_s;
     for (int i = 0; i < c->ndefault_roles; i++)
         add_role(id, c->default_roles[i]);
     yajl_val v = c->roles_claim ? oidc_json_path(claims, c->roles_claim) : NULL;

@@ -9,8 +9,10 @@
 #include "config.h"
 #include "phiguard_plugin.h"
 
-#define OIDC_USER_ID_MAX 512
-#define OIDC_USERNAME_MAX 256
+/* Buffer sizes: 256 bytes of text, the most phiguard takes for a user id
+ * or a name (longer is refused here, with the reason, not by the host). */
+#define OIDC_USER_ID_MAX 257
+#define OIDC_USERNAME_MAX 257
 
 /* The strings an identity points into: the caller's, live until the host
  * has copied the identity. */
@@ -20,8 +22,10 @@ struct oidc_identity_buf {
     int unmapped; /* IdP role values role_map does not name */
 };
 
-/* Fills id (roles point into c). 0, or -1 with why in err (no claim value
- * in it). */
+/* Fills id (roles point into c). expires_at is exp plus the leeway: the
+ * moment the plugin itself stops accepting the token, so that phiguard's
+ * own check of expires_at agrees with the leeway. 0, or -1 with why in err
+ * (no claim value in it). */
 int oidc_identity_map(const struct oidc_config *c, yajl_val claims, long long exp, struct phg_identity *id,
                       struct oidc_identity_buf *buf, char *err, size_t errcap);
 #endif

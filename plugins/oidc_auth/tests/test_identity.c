@@ -51,7 +51,7 @@ static void defaults_are_iss_sub_and_preferred_username(void **state)
     assert_string_equal(id.user_id, "https://idp.test|248289761001");
     assert_string_equal(id.username, "j.doe");
     assert_string_equal(id.method, "oidc");
-    assert_int_equal(id.expires_at, 1234);
+    assert_int_equal(id.expires_at, 1234 + OIDC_DEFAULT_LEEWAY_S);
     assert_int_equal(id.nroles, 0);
     assert_int_equal(map("{\"iss\":\"https://idp.test\",\"sub\":\"s\",\"email\":\"j@x\"}", &id, &buf, err), 0);
     assert_string_equal(id.username, "j@x");
@@ -61,6 +61,16 @@ static void defaults_are_iss_sub_and_preferred_username(void **state)
     assert_non_null(strstr(err, "sub is missing"));
     assert_int_equal(map("{\"iss\":\"https://idp.test\",\"sub\":\"a\\r\\nX-Injected: 1\"}", &id, &buf, err), -1);
     assert_int_equal(map("{\"iss\":\"https://idp.test\",\"sub\":\"\"}", &id, &buf, err), -1);
+    /* 256 bytes of user id is the most phiguard takes */
+    char claims[600], sub[300];
+    memset(sub, 's', sizeof sub);
+    sub[256 - strlen("https://idp.test|")] = '\0';
+    snprintf(claims, sizeof claims, "{\"iss\":\"https://idp.test\",\"sub\":\"%s\"}", sub);
+    assert_int_equal(map(claims, &id, &buf, err), 0);
+    assert_int_equal(strlen(id.user_id), 256);
+    strcat(sub, "s");
+    snprintf(claims, sizeof claims, "{\"iss\":\"https://idp.test\",\"sub\":\"%s\"}", sub);
+    assert_int_equal(map(claims, &id, &buf, err), -1);
 }
 
 static void configured_claims(void **state)

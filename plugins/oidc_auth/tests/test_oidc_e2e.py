@@ -28,7 +28,7 @@ ROLE_MAP = {"ehr-physicians": "physician", "ehr-billing": "billing", "ehr-nurses
 
 
 def plugin_config(jwks, **over):
-    cfg = {"issuer": IdP().issuer, "audience": "phiguard", "jwks_file": jwks, "leeway_s": 5,
+    cfg = {"issuer": IdP().issuer, "audience": "phiguard", "jwks_file": jwks, "leeway_s": 30,
            "roles_claim": "realm_access.roles", "role_map": ROLE_MAP, "reload_interval_ms": 200}
     cfg.update(over)
     return cfg
@@ -107,6 +107,10 @@ def test_rs256_and_es256_tokens_carry_the_mapped_roles(oidc, idp, backend, certs
     sent = forwarded(backend)
     assert sent["x-auth-roles"] == "billing"
     assert sent["x-auth-user"] == "b7@clinic.test"
+
+    # Expired 5 s ago, inside the 30 s leeway: phiguard's own check of the
+    # identity's expires_at agrees with the plugin's.
+    assert allowed(get(oidc, certs, "/fhir/Patient/1", idp.token("rs-1", groups=["ehr-physicians"], lifetime=-5)))
 
     # A user whose groups map to nothing holds no permission.
     backend.clear()
