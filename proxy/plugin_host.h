@@ -23,6 +23,7 @@ struct pg_plugin_req {
     int respond_status;         /* host->respond was called: the answer to give */
     char respond_code[64];
     struct phg_pending *pending; /* the running hook's ticket (host->suspend) */
+    bool response_done;          /* the response_headers hooks have all answered */
     bool auth_required;          /* a Bearer token phiguard did not issue: none may go unclaimed */
     /* An identity an authenticator gave (the request's user and roles
      * point here). */
