@@ -79,16 +79,19 @@ static EVP_PKEY *rsa_key(yajl_val jwk, char *err, size_t errcap)
 
 static EVP_PKEY *ec_key(yajl_val jwk, char *err, size_t errcap)
 {
-    unsigned char x[48], y[48], point[65];
+    unsigned char x[48], y[48], point[65] = {0x04}; /* uncompressed: 0x04 || x || y (SEC 1, 2.3.3) */
     long xl = member_bytes(jwk, "x", x, sizeof x, 0);
     long yl = member_bytes(jwk, "y", y, sizeof y, 0);
-    if (xl != 32 || yl != 32) {
-        snprintf(err, errcap, "EC key without 32-byte x and y");
+    /* RFC 7518 6.2.1.2 wants the full 32 bytes, but some JWK writers
+     * (python3-jwt 2.6 among them) drop leading zero bytes: a shorter
+     * coordinate is the same integer, left-padded here; the point is
+     * checked on the curve either way. */
+    if (xl < 1 || xl > 32 || yl < 1 || yl > 32) {
+        snprintf(err, errcap, "EC key without x and y of up to 32 bytes");
         return NULL;
     }
-    point[0] = 0x04; /* uncompressed: 0x04 || x || y (SEC 1, 2.3.3) */
-    memcpy(point + 1, x, 32);
-    memcpy(point + 33, y, 32);
+    memcpy(point + 1 + (32 - xl), x, (size_t)xl);
+    memcpy(point + 33 + (32 - yl), y, (size_t)yl);
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     EVP_PKEY *pkey = NULL;
     if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) &&

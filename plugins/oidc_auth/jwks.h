@@ -29,7 +29,7 @@ struct oidc_keyset {
 };
 
 /* Parses a JWKS document. Keys of kty RSA (n, e; at least 2048 bits) and
- * EC on P-256 (x, y: 32 bytes each, on the curve) with no "use" or use
+ * EC on P-256 (x, y: up to 32 bytes each, on the curve) with no "use" or use
  * "sig" and no "alg" or the matching one are kept; JWKs of other kinds
  * are skipped and counted. A malformed key of a kind it keeps, two keys
  * with one kid, or no usable key at all is an error. Returns the set with

@@ -96,6 +96,7 @@ def test_rs256_and_es256_tokens_carry_the_mapped_roles(oidc, idp, backend, certs
     assert sent["x-auth-user"] == "dr.house"
     assert sent["x-auth-user-id"] == f"{idp.issuer}|248289761001"
     assert sent["x-auth-method"] == "oidc"
+    assert "authorization" not in sent  # the IdP's token stays with phiguard
 
     # ES256, and RBAC follows the mapped role: billing reads patients, not observations.
     backend.clear()
