@@ -182,6 +182,7 @@ def test_key_rotation_and_a_broken_jwks(oidc, idp, backend, certs, jwks):
     with open(jwks, "w") as f:
         f.write('{"keys": [{"kty": "RSA", "kid": "rs-3"')
     assert wait_until(lambda: any("JWKS refused" in x["message"] for x in oidc.logs("plugin")))
+    assert wait_until(lambda: any(a.get("rule") == "oidc_jwks_refused" for a in oidc.logs("alert")))
     assert allowed(get(oidc, certs, "/fhir/Patient/1", new))
     assert get(oidc, certs, "/fhir/Patient/1", old).status_code == 401
 
