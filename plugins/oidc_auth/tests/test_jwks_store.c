@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -161,12 +162,68 @@ static void the_thread_reloads_on_its_own(void **state)
     oidc_jwks_store_close(&s); /* joins the thread promptly */
 }
 
+struct reader {
+    struct oidc_jwks_store *store;
+    atomic_bool *stop;
+    long uses;
+};
+
+/* What a worker does: take the current set, use a key, drop the set. */
+static void *read_keys(void *arg)
+{
+    struct reader *r = arg;
+    while (!atomic_load(r->stop)) {
+        struct oidc_keyset *ks = oidc_jwks_store_get(r->store);
+        if (ks->nkeys == 1 && EVP_PKEY_get_bits(ks->keys[0].pkey) == 256)
+            r->uses++;
+        oidc_keyset_unref(ks);
+    }
+    return NULL;
+}
+
+/* Swaps while four threads use the sets: under ASan a set freed while in
+ * use, or never freed, fails the test. */
+static void swaps_are_safe_while_sets_are_in_use(void **state)
+{
+    (void)state;
+    struct oidc_jwks_store s;
+    struct reports rep = {0};
+    char err[400];
+    publish_key(k1, "k-0");
+    assert_int_equal(oidc_jwks_store_open(&s, path, 100, record, &rep, err, sizeof err), 0);
+    atomic_bool stop;
+    atomic_init(&stop, false);
+    struct reader readers[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        readers[i] = (struct reader){.store = &s, .stop = &stop};
+        assert_int_equal(pthread_create(&threads[i], NULL, read_keys, &readers[i]), 0);
+    }
+    for (int i = 1; i <= 30; i++) {
+        char kid[16];
+        snprintf(kid, sizeof kid, "k-%d", i);
+        publish_key(i % 2 ? k2 : k1, kid);
+        assert_int_equal(oidc_jwks_store_poll(&s), 1);
+    }
+    atomic_store(&stop, true);
+    long uses = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        uses += readers[i].uses;
+    }
+    assert_true(uses > 0);
+    assert_true(has_kid(&s, "k-30"));
+    assert_int_equal(rep.ok, 30);
+    oidc_jwks_store_close(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_missing_or_broken_file_fails_the_open),
         cmocka_unit_test(a_change_is_loaded_and_a_broken_one_keeps_the_keys),
         cmocka_unit_test(the_thread_reloads_on_its_own),
+        cmocka_unit_test(swaps_are_safe_while_sets_are_in_use),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

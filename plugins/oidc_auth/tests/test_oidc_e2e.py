@@ -109,6 +109,14 @@ def test_rs256_and_es256_tokens_carry_the_mapped_roles(oidc, idp, backend, certs
     assert sent["x-auth-roles"] == "billing"
     assert sent["x-auth-user"] == "b7@clinic.test"
 
+    # A large token (an IdP that lists every group, as Entra ID may): over
+    # 4 KiB, far beyond a session token, still read whole.
+    backend.clear()
+    big = idp.token("rs-1", groups=["ehr-physicians"] + [f"group-{i:04d}-of-a-large-directory" for i in range(120)])
+    assert len(big) > 4096
+    assert allowed(get(oidc, certs, "/fhir/Observation/1", big))
+    assert forwarded(backend)["x-auth-roles"] == "physician"
+
     # Expired 5 s ago, inside the 30 s leeway: phiguard's own check of the
     # identity's expires_at agrees with the plugin's.
     assert allowed(get(oidc, certs, "/fhir/Patient/1", idp.token("rs-1", groups=["ehr-physicians"], lifetime=-5)))
