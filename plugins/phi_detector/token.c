@@ -44,8 +44,10 @@ bool pd_token_next(const char *text, size_t len, size_t pos, struct pd_token *t)
     if (label_at < pos)
         kind = -1, label_at = env;
     bool closed = end < len && text[end] == ']';
-    *t = (struct pd_token){.start = label_at, .end = closed ? end + 1 : end, .env_start = env, .env_end = end,
-                           .kind = (kind >= 0 && closed && end > env + prefix_len) ? kind : -1};
+    /* The brackets belong to the token only with a label: a stray
+     * envelope inside someone's own brackets leaves them be. */
+    *t = (struct pd_token){.start = label_at, .end = closed && kind >= 0 ? end + 1 : end, .env_start = env,
+                           .env_end = end, .kind = (kind >= 0 && closed && end > env + prefix_len) ? kind : -1};
     return true;
 }
 
