@@ -15,7 +15,8 @@ import subprocess
 import pytest
 import requests
 
-from phiguard_harness import BIN, TOP, make_keyring
+from conftest import backend, certs, make_proxy, workdir  # noqa: F401 (tests/e2e's fixtures; this file lives outside it)
+from phiguard_harness import BIN, TOP, free_port, make_keyring
 
 PLUGIN = os.path.join(os.environ.get("PHIGUARD_PLUGIN_DIR", os.path.join(TOP, "build", "plugins")), "phi_detector.so")
 DOC = os.path.join(TOP, "docs", "plugin-phi-detector.md")
@@ -235,7 +236,7 @@ def test_bad_config_stops_start_up(certs, ring, workdir):
         f.write(POLICY)
     cfg = os.path.join(workdir, "bad.yaml")
     with open(cfg, "w") as f:
-        json.dump({"listen": "127.0.0.1:0", "tls": {"certificate": f"{certs}/server.pem", "key": f"{certs}/server.key"},
+        json.dump({"listen": f"127.0.0.1:{free_port()}", "tls": {"certificate": f"{certs}/server.pem", "key": f"{certs}/server.key"},
                    "upstream": {"address": "127.0.0.1:9"}, "policy": {"file": policy}, "phi": {"keyring_file": ring},
                    "plugins": [{"path": PLUGIN, "config": dict(CONFIG, patterns={"ssn": {}, "fax": {}})}]}, f)
     r = subprocess.run([BIN, "serve", "-c", cfg], capture_output=True, text=True, timeout=30)
