@@ -26,15 +26,17 @@ static enum pd_redact_status seal_match(const char *field_name, pd_seal_fn seal,
     if (pd_field_path(path, sizeof path, field_name, k) != 0)
         return PD_REDACT_SEAL_FAILED;
     pd_token_write_head(o, k);
+    if (o->full)
+        return PD_REDACT_NO_ROOM;
     size_t room;
     char *tail = pd_out_tail(o, &room);
-    /* Room for the envelope and its NUL, which the closing bracket
-     * overwrites: a failure after that is the host's, not the space's. */
-    if (room < envelope_max(len) + 1)
-        return PD_REDACT_NO_ROOM;
-    long n = seal(ctx, path, value, len, tail, room - 1);
+    /* The envelope's NUL takes the place the closing bracket then
+     * overwrites. The host answers -1 for a short buffer and for a missing
+     * keyring alike: with room for the longest envelope, it was not the
+     * room. */
+    long n = seal(ctx, path, value, len, tail, room);
     if (n < 0)
-        return PD_REDACT_SEAL_FAILED;
+        return room < envelope_max(len) ? PD_REDACT_NO_ROOM : PD_REDACT_SEAL_FAILED;
     pd_out_grew(o, (size_t)n);
     pd_token_write_tail(o);
     return o->full ? PD_REDACT_NO_ROOM : PD_REDACT_OK;
