@@ -11,6 +11,7 @@
 #include "fake_seal.h"
 #include "redact.h"
 #include "reveal.h"
+#include "token.h"
 
 static const char NOTE[] = "Pt called from (555) 810-7203 re SSN 123-45-6789; copy to jo@example.com. \xc3\xa9t\xc3\xa9 MRN: 1234567";
 static const char *FIELD = "Observation.note.text";
@@ -132,6 +133,61 @@ static void test_adjacent_text_stays(void **state)
     pd_config_free(&c);
 }
 
+/* Random texts of the pieces identifiers and tokens are made of: what is
+ * sealed comes back whole to a reader, and nothing ever reads or writes
+ * past a buffer (ASan in the sanitizer build). A fixed seed: the same
+ * texts every run. */
+static void test_random_texts(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {"1", "23", "456", "7890", "-", ".", " ", "(", ")", "+1", "@", "a", "Zq", "_",
+                                         "%", "example", ".com", "MRN", ":", "#", "[", "]", "ssn:", "\xc3\xa9",
+                                         "\xe2\x80\x94", "phi:v1:", "k1:r:", "\n", "123-45-6789", "234567890", "555-810-7203",
+                                         "(555) 810-7203", "+1 555 810 7203", "jo@example.com", "MRN 1234567"};
+    struct pd_config c = config_of(NOTE_CONFIG);
+    c.patterns.ssn_bare_digits = true;
+    fake_reset();
+    unsigned seed = 12345;
+    char text[256], stored[8192], shown[8192];
+    for (int round = 0; round < 3000; round++) {
+        size_t len = 0;
+        int n = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 40;
+        for (int i = 0; i < n; i++) {
+            const char *p = pieces[((seed = seed * 1103515245u + 12345u) >> 16) % (sizeof pieces / sizeof *pieces)];
+            if (len + strlen(p) >= sizeof text)
+                break;
+            memcpy(text + len, p, strlen(p));
+            len += strlen(p);
+        }
+        struct pd_out o;
+        struct pd_reveal_counts counts = {0};
+        if (!pd_token_any(text, len)) {
+            pd_out_init(&o, stored, sizeof stored);
+            assert_int_equal(pd_redact(&c, FIELD, fake_seal, NULL, text, len, &o, NULL), PD_REDACT_OK);
+            size_t stored_len = o.len;
+            pd_out_init(&o, shown, sizeof shown);
+            assert_true(pd_reveal(&c, FIELD, true, fake_open, NULL, stored, stored_len, &o, &counts));
+            assert_int_equal(o.len, len);
+            assert_memory_equal(shown, text, len);
+            assert_int_equal(counts.failed + counts.stray, 0);
+        }
+        /* Whatever the text, a reveal into exactly its own length or less
+         * stays inside the buffer. */
+        char *exact = test_malloc(len + 1);
+        memcpy(exact, text, len);
+        for (size_t cap = 0; cap <= len; cap += 7) {
+            char *out = test_malloc(cap + 1);
+            pd_out_init(&o, out, cap);
+            pd_reveal(&c, FIELD, round % 2, fake_open, NULL, exact, len, &o, &counts);
+            assert_true(o.len <= cap);
+            test_free(out);
+        }
+        test_free(exact);
+    }
+    assert_true(fake_seals > 300); /* the texts did hold identifiers */
+    pd_config_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -141,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_moved_and_tampered_tokens_are_masked),
         cmocka_unit_test(test_stray_envelopes),
         cmocka_unit_test(test_adjacent_text_stays),
+        cmocka_unit_test(test_random_texts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
