@@ -92,10 +92,11 @@ def report(ids):
     return rep
 
 
-def start(make_proxy, certs, ring, role, config=CONFIG, workdir=None):
-    policy = os.path.join(workdir, "policy.yaml")
-    with open(policy, "w") as f:
-        f.write(POLICY)
+def start(make_proxy, certs, ring, role, config=CONFIG, workdir=None, policy=None):
+    if policy is None:
+        policy = os.path.join(workdir, "policy.yaml")
+        with open(policy, "w") as f:
+            f.write(POLICY)
     cfg = {"tls": {"client_ca": f"{certs}/ca.pem", "client_auth": "optional"},
            "client_identities": [{"subject_cn": "clinic-client", "user": f"u-{role}", "roles": [role]}],
            "policy": {"file": policy}, "phi": {"keyring_file": ring},
@@ -175,6 +176,28 @@ def test_backend_gets_no_identifier_readers_get_the_text_back(make_proxy, certs,
     for p in (writer, physician):
         for value in ids.values():
             assert value not in p.stderr()
+
+
+def test_under_the_policys_own_sealing_of_the_note(make_proxy, certs, ring, workdir, backend):
+    """conf/policy.yaml seals Observation notes whole (phi:read:clinical
+    reads them, others get them removed): the plugin's tokens go inside
+    that envelope, and come out only for who holds both permissions."""
+    ids = identifiers()
+    doc = observation(ids)
+    example = os.path.join(TOP, "conf", "policy.yaml")
+    writer = start(make_proxy, certs, ring, "nurse", workdir=workdir, policy=example)
+    r = call(writer, "POST", "/fhir/Observation", doc)
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    stored = backend.get(f"/fhir/Observation/{rid}")
+    assert all(n["text"].startswith("phi:v1:") and "[" not in n["text"] for n in stored["note"])
+    physician = start(make_proxy, certs, ring, "physician", workdir=workdir, policy=example)
+    assert call(physician, "GET", f"/fhir/Observation/{rid}").json()["note"] == doc["note"]
+    masked = call(writer, "GET", f"/fhir/Observation/{rid}").json()["note"][0]["text"]
+    assert masked == (f"Pt called from ***-***-{ids['phone'][-4:]} about the result; "
+                      f"SSN ***-**-{ids['ssn'][-4:]} confirmed. Copy to ***.")
+    reader = start(make_proxy, certs, ring, "read_only", workdir=workdir, policy=example)
+    assert "note" not in call(reader, "GET", f"/fhir/Observation/{rid}").json()
 
 
 def test_mask_mode_stores_masks(make_proxy, certs, ring, workdir, backend):
