@@ -16,6 +16,7 @@
 #include "proxy/conn.h"
 #include "proxy/log.h"
 #include "proxy/phi_keys.h"
+#include "proxy/plugin_body.h"
 #include "proxy/plugin_loader.h"
 #include "proxy/request.h"
 #include "proxy/security_event.h"
@@ -140,6 +141,8 @@ void pg_plugin_req_free(struct pg_plugin_req *pr)
 {
     if (!pr)
         return;
+    pg_plugin_body_free(pr->body_in);
+    pg_plugin_body_free(pr->body_out);
     free(pr->target);
     free(pr->user_id);
     free(pr->username);

@@ -12,6 +12,7 @@
 
 struct pg_request;
 struct pg_worker;
+struct pg_plugin_body;
 
 /* The table handed to every plugin's entry point. */
 const struct phg_host *pg_plugin_host(void);
@@ -23,7 +24,9 @@ struct pg_plugin_req {
     int respond_status;         /* host->respond was called: the answer to give */
     char respond_code[64];
     struct phg_pending *pending; /* the running hook's ticket (host->suspend) */
-    bool auth_required;          /* a Bearer token phiguard did not issue: none may go unclaimed */
+    bool response_done;          /* the response_headers hooks have all answered */
+    bool auth_required;
+    struct pg_plugin_body *body_in, *body_out; /* the body hooks' passes (proxy/plugin_body.h) */          /* a Bearer token phiguard did not issue: none may go unclaimed */
     /* An identity an authenticator gave (the request's user and roles
      * point here). */
     char *user_id, *username, *method;

@@ -61,6 +61,7 @@ struct pg_request {
     uint64_t t_upstream_us;
     uint64_t t_resp_head_us; /* the upstream's response head arrived */
     struct pg_http_head resp;
+    bool resp_head_read; /* parsed (the response may still be held before it goes on) */
     bool resp_head_done;
     enum pg_body_kind resp_out; /* framing towards the client */
     uint64_t resp_left;

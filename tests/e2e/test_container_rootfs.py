@@ -81,3 +81,51 @@ def test_serves_in_a_chroot_as_non_root(rootfs):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_plugins_are_installed_with_their_libraries_and_load(tmp_path):
+    """In-tree plugins given to the script land in /usr/lib/phiguard/plugins
+    with the libraries they need (here a test plugin linking libyajl), and
+    phiguard loads them in the chroot."""
+    if os.geteuid() != 0:
+        pytest.fail("chroot needs root (make test runs as root)")
+    plugin_dir = os.environ.get("PHIGUARD_TEST_PLUGIN_DIR", os.path.join(TOP, "build", "test-plugins"))
+    dest = tmp_path / "rootfs"
+    subprocess.run(["bash", os.path.join(TOP, "scripts", "container-rootfs.sh"), BIN, str(dest),
+                    os.path.join(plugin_dir, "every_hook.so")], check=True, timeout=60)
+    installed = dest / "usr" / "lib" / "phiguard" / "plugins" / "every_hook.so"
+    assert installed.is_file()
+    assert any("libyajl" in p.name for p in dest.rglob("*") if p.is_file())
+    conf = dest / "etc" / "phiguard"
+    conf.mkdir(parents=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", str(conf / "tls.key"),
+                    "-out", str(conf / "tls.crt")], check=True, capture_output=True, timeout=30)
+    os.chown(conf / "tls.key", 10001, 10001)
+    os.chmod(conf / "tls.key", 0o600)
+    tls_port, admin_port, up_port = free_port(), free_port(), free_port()
+    (conf / "phiguard.yaml").write_text(
+        f'listen: "127.0.0.1:{tls_port}"\nworkers: 1\n'
+        "tls: {certificate: /etc/phiguard/tls.crt, key: /etc/phiguard/tls.key}\n"
+        f'upstream: {{address: "127.0.0.1:{up_port}"}}\n'
+        f'admin: {{listen: "127.0.0.1:{admin_port}"}}\n'
+        "plugins:\n  - path: /usr/lib/phiguard/plugins/every_hook.so\n"
+        "    config: {greeting: hi, role: physician}\n")
+    proc = subprocess.Popen(["chroot", "--userspec=10001:10001", str(dest),
+                             "/usr/bin/phiguard", "serve", "-c", "/etc/phiguard/phiguard.yaml"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        ready = False
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/healthz", timeout=2) as r:
+                    ready = r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                time.sleep(0.1)
+        assert ready
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert '"msg":"plugin_loaded"' in proc.stderr.read()
