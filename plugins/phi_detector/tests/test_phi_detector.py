@@ -124,13 +124,13 @@ def shape(text, ids):
     """The text with each identifier replaced by its kind: what both the
     sent and the stored text must reduce to."""
     for kind, value in ids.items():
-        text = text.replace(value, f"<{kind}>")
-    text = text.replace(f"({ids['phone'][:3]}) {ids['phone'][4:]}", "<phone>")
-    return text.replace(f"+1 {ids['phone'].replace('-', ' ')}", "<phone>")
+        text = text.replace(value, f"\u00ab{kind}\u00bb")
+    text = text.replace(f"({ids['phone'][:3]}) {ids['phone'][4:]}", "\u00abphone\u00bb")
+    return text.replace(f"+1 {ids['phone'].replace('-', ' ')}", "\u00abphone\u00bb")
 
 
 def unsealed(text):
-    return TOKEN.sub(lambda m: f"<{m.group(1)}>", text)
+    return TOKEN.sub(lambda m: f"\u00ab{m.group(1)}\u00bb", text)
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ def test_backend_gets_no_identifier_readers_get_the_text_back(make_proxy, certs,
     # Each identifier became a token of its kind; every other byte of the
     # text is as sent, and the rest of the resource too.
     assert [unsealed(t) for t in texts(stored)] == [shape(t, ids) for t in texts(doc)]
-    assert len(TOKEN.findall(raw)) >= 3
+    assert len(TOKEN.findall(raw)) >= 2
     rest = lambda d: {k: v for k, v in d.items() if k not in ("note", "conclusion", "text", "id")}  # noqa: E731
     assert rest(stored) == rest(doc)
 
@@ -170,7 +170,8 @@ def test_backend_gets_no_identifier_readers_get_the_text_back(make_proxy, certs,
     nurse_view = call(writer, "GET", f"/fhir/{doc['resourceType']}/{rid}").json()
     masked = {"ssn": "***-**-" + ids["ssn"][-4:], "phone": "***-***-" + ids["phone"][-4:], "email": "***",
               "mrn": "***"}
-    assert texts(nurse_view) == [re.sub(r"<(\w+)>", lambda m: masked[m.group(1)], shape(t, ids)) for t in texts(doc)]
+    assert texts(nurse_view) == [re.sub("\u00ab(\\w+)\u00bb", lambda m: masked[m.group(1)], shape(t, ids))
+                                 for t in texts(doc)]
 
     # No log line of either proxy holds an identifier.
     for p in (writer, physician):
@@ -197,7 +198,8 @@ def test_under_the_policys_own_sealing_of_the_note(make_proxy, certs, ring, work
     assert masked == (f"Pt called from ***-***-{ids['phone'][-4:]} about the result; "
                       f"SSN ***-**-{ids['ssn'][-4:]} confirmed. Copy to ***.")
     reader = start(make_proxy, certs, ring, "read_only", workdir=workdir, policy=example)
-    assert "note" not in call(reader, "GET", f"/fhir/Observation/{rid}").json()
+    # Removed by the policy (each note's text goes with its key).
+    assert all("text" not in n for n in call(reader, "GET", f"/fhir/Observation/{rid}").json().get("note", []))
 
 
 def test_mask_mode_stores_masks(make_proxy, certs, ring, workdir, backend):
@@ -247,8 +249,11 @@ def test_planted_envelope_is_refused(make_proxy, certs, ring, workdir, backend):
     doc = observation(ids)
     doc["note"][2]["text"] = f"copied {token}"
     r = call(writer, "POST", "/fhir/Observation", doc)
-    assert r.status_code >= 400
+    assert r.status_code == 500 and r.json()["error"] == "plugin_failed"
     assert not [x for x in backend.requests_seen() if x.get("method") == "POST"]
+    assert any("holds a PHI envelope" in line.get("message", "") for line in writer.logs("plugin"))
+    # The proxy goes on serving.
+    assert call(writer, "POST", "/fhir/Observation", observation(ids)).status_code in (200, 201)  # f001 again
 
 
 def test_bad_config_stops_start_up(certs, ring, workdir):
@@ -293,7 +298,7 @@ def test_the_docs_example_is_what_runs(make_proxy, certs, ring, workdir, backend
     rid = r.json()["id"]
     stored = backend.get(f"/fhir/Observation/{rid}")["note"][0]["text"]
     documented = doc_block("# what the app stores").splitlines()[1]
-    assert unsealed(stored) == re.sub(r"\[(\w+):phi:v1:k1:r:\.\.\.\]", r"<\1>", documented)
+    assert unsealed(stored) == re.sub(r"\[(\w+):phi:v1:k1:r:\.\.\.\]", "\u00ab\\1\u00bb", documented)
     physician = start(make_proxy, certs, ring, "physician", config=config, workdir=workdir)
     assert call(physician, "GET", f"/fhir/Observation/{rid}").json()["note"][0]["text"] == shown["physician"] == note
     assert call(writer, "GET", f"/fhir/Observation/{rid}").json()["note"][0]["text"] == shown["nurse"]
