@@ -284,7 +284,15 @@ def test_the_docs_example_is_what_runs(make_proxy, certs, ring, workdir, backend
     the doc says."""
     import yaml  # Debian's python3-yaml, as test_inject.py uses
 
-    plugins = yaml.safe_load(doc_block("# phiguard.yaml"))["plugins"]
+    block = doc_block("# phiguard.yaml")
+    cfg = os.path.join(workdir, "doc.yaml")
+    with open(cfg, "w") as f:
+        f.write('listen: "127.0.0.1:8443"\ntls: {certificate: c.pem, key: k.pem}\nupstream: {address: "127.0.0.1:8080"}\n'
+                + block.replace("/etc/phiguard/phi.keyring", ring)
+                .replace("/usr/lib/phiguard/plugins/phi_detector.so", PLUGIN))
+    r = subprocess.run([BIN, "config", "check", cfg], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    plugins = yaml.safe_load(block)["plugins"]
     assert plugins[0]["path"].endswith("/phi_detector.so")
     plugins[0]["path"] = PLUGIN
     config = plugins[0]["config"]
