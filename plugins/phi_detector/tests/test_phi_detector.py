@@ -256,6 +256,21 @@ def test_planted_envelope_is_refused(make_proxy, certs, ring, workdir, backend):
     assert call(writer, "POST", "/fhir/Observation", observation(ids)).status_code in (200, 201)  # f001 again
 
 
+def test_dense_note_beyond_the_hooks_room_fails_closed(make_proxy, certs, ring, workdir, backend):
+    """Tokens are ~80 bytes each; ABI 1.0 promises a hook 2 * len + 256:
+    eight identifiers in a short note do not fit. The request is refused
+    whole rather than an identifier passed (docs: Limits)."""
+    ids = identifiers()
+    writer = start(make_proxy, certs, ring, "nurse", workdir=workdir)
+    backend.clear()
+    dense = " ".join([ids["ssn"], ids["phone"]] * 4)
+    r = call(writer, "POST", "/fhir/Observation", {"resourceType": "Observation", "note": [{"text": dense}]})
+    assert r.status_code == 500 and r.json()["error"] == "plugin_failed"
+    assert not [x for x in backend.requests_seen() if x.get("method") == "POST"]
+    assert any("longer than the host's output buffer" in line.get("message", "") for line in writer.logs("plugin"))
+    assert ids["ssn"] not in writer.stderr()
+
+
 def test_bad_config_stops_start_up(certs, ring, workdir):
     """A typo in the plugin's config stops phiguard, naming the plugin's
     path and the key."""
