@@ -133,6 +133,7 @@ static const struct key keys[] = {
     {"audit.mode", K_ENUM, OFF(audit.mode), "strict", false, 0, 0, audit_modes},
     {"audit.signing_key_file", K_PATH, OFF(audit.signing_key_file), NULL, false, 0, 0, NULL},
     {"audit.key_name", K_STRING, OFF(audit.key_name), "phiguard-audit", false, 0, 0, NULL},
+    {"audit.previous_public_keys", K_PATH, OFF(audit.previous_public_keys), NULL, false, 0, 0, NULL},
     {"audit.checkpoint_records", K_INT, OFF(audit.checkpoint_records), "1000", false, 1, 10000000, NULL},
     {"audit.checkpoint_interval", K_DURATION, OFF(audit.checkpoint_interval_ms), "1s", false, 100, 3600000, NULL},
     {"audit.heartbeat", K_DURATION, OFF(audit.heartbeat_ms), "30s", false, 1000, 86400000, NULL},

@@ -97,6 +97,7 @@ struct pg_audit_config {
     enum pg_audit_mode mode;    /* strict: a response waits until its record is durable */
     char *signing_key_file;     /* Ed25519 private key (PEM) for checkpoints */
     char *key_name;             /* the name in checkpoint signatures */
+    char *previous_public_keys; /* PEM public keys of earlier signing keys, still trusted */
     int checkpoint_records;     /* a checkpoint after this many records ... */
     uint32_t checkpoint_interval_ms; /* ... or this long after the last one, when records came */
     uint32_t heartbeat_ms;      /* a checkpoint this often even when idle */

@@ -1,6 +1,7 @@
 /* Plugins' body fields (proxy/plugin_body.h). */
 #include "proxy/plugin_body.h"
 
+#include <openssl/crypto.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "policy/selector.h"
 #include "proxy/body_xform.h"
 #include "proxy/log.h"
+#include "proxy/plugin_host.h"
 #include "proxy/plugin_loader.h"
 #include "proxy/request.h"
 #include "proxy/security_event.h"
@@ -76,6 +78,8 @@ struct pg_plugin_body {
     struct pg_body_xform *xform;
     char *scratch;               /* the value between two functions */
     size_t scratch_cap;
+    char *hook_out;              /* a hook's room when the rewriter's is short of the ABI's promise */
+    size_t hook_out_cap;
 };
 
 typedef enum phg_body_result (*body_hook)(void *state, phg_request *r, const struct phg_json_value *v,
@@ -144,9 +148,28 @@ const struct pg_sel_set *pg_plugin_body_set(const struct pg_plugin_body *b)
     return b->set;
 }
 
-void pg_plugin_body_set_xform(struct pg_plugin_body *b, struct pg_body_xform *x)
+int pg_plugin_body_wrap(struct pg_request *req, bool response, const struct pg_phi_field *fields, int nfields,
+                        const struct pg_sel_set **set, pg_rw_value_fn *fn, void **arg)
 {
-    b->xform = x;
+    if (!pg_plugins_body_wanted(response))
+        return 0;
+    struct pg_plugin_req *pr = pg_plugin_req_of(req);
+    struct pg_plugin_body *b = pr ? pg_plugin_body_new(req, response, fields, nfields, *fn, *arg) : NULL;
+    if (!b)
+        return -1;
+    pg_plugin_body_free(response ? pr->body_out : pr->body_in);
+    *(response ? &pr->body_out : &pr->body_in) = b;
+    *set = b->set;
+    *fn = pg_plugin_body_value;
+    *arg = b;
+    return 0;
+}
+
+void pg_plugin_body_xform(struct pg_request *req, bool response, struct pg_body_xform *x)
+{
+    struct pg_plugin_body *b = !req->plugin ? NULL : response ? req->plugin->body_out : req->plugin->body_in;
+    if (b)
+        b->xform = x;
 }
 
 void pg_plugin_body_free(struct pg_plugin_body *b)
@@ -157,18 +180,29 @@ void pg_plugin_body_free(struct pg_plugin_body *b)
     free(b->fields);
     free(b->owner);
     free(b->selector);
+    /* Values between two functions may be opened PHI. */
+    if (b->scratch)
+        OPENSSL_cleanse(b->scratch, b->scratch_cap);
+    if (b->hook_out)
+        OPENSSL_cleanse(b->hook_out, b->hook_out_cap);
     free(b->scratch);
+    free(b->hook_out);
     free(b);
 }
 
 static bool keep_in_scratch(struct pg_plugin_body *b, const char *data, size_t len)
 {
-    if (len + 1 > b->scratch_cap) {
-        char *p = realloc(b->scratch, len + 1);
+    if (len + 1 > b->scratch_cap) { /* a new buffer, the old one wiped: not realloc, which would not */
+        size_t cap = len + 1 > 2 * b->scratch_cap ? len + 1 : 2 * b->scratch_cap;
+        char *p = malloc(cap);
         if (!p)
             return false;
+        if (b->scratch) {
+            OPENSSL_cleanse(b->scratch, b->scratch_cap);
+            free(b->scratch);
+        }
         b->scratch = p;
-        b->scratch_cap = len + 1;
+        b->scratch_cap = cap;
     }
     memmove(b->scratch, data, len);
     b->scratch[len] = '\0';
@@ -230,7 +264,23 @@ static enum pg_rw_action run_plugins(struct pg_plugin_body *b, struct current *c
         struct phg_plugin_handle *h = pg_plugin_at(b->owner[f]);
         struct phg_json_value jv = {.path = b->fields[f].logical_path, .selector = b->selector[f], .type = c->v.type,
                                     .data = c->v.data, .len = c->v.len};
-        struct phg_json_out jo = {.data = out->data, .cap = out->cap, .len = 0, .type = 0};
+        /* The ABI promises twice the value's length and 256 bytes: a value
+         * an earlier function made longer may need more than the
+         * rewriter's room for the original. */
+        char *room = out->data;
+        size_t cap = out->cap, need = 2 * c->v.len + 256;
+        if (cap < need) {
+            if (b->hook_out_cap < need) {
+                char *p = realloc(b->hook_out, need);
+                if (!p)
+                    return PG_RW_FAIL;
+                b->hook_out = p;
+                b->hook_out_cap = need;
+            }
+            room = b->hook_out;
+            cap = b->hook_out_cap;
+        }
+        struct phg_json_out jo = {.data = room, .cap = cap, .len = 0, .type = 0};
         atomic_fetch_add_explicit(&h->calls, 1, memory_order_relaxed);
         enum phg_body_result r = hook_of(h, b->response)(h->hooks.state, (phg_request *)b->req, &jv, &jo);
         if (r == PHG_BODY_KEEP)
@@ -239,7 +289,7 @@ static enum pg_rw_action run_plugins(struct pg_plugin_body *b, struct current *c
             return hook_failed(b, b->owner[f], r == PHG_BODY_FAIL ? "answered FAIL" : "answered a value the ABI does not define");
         if (jo.len > jo.cap || (jo.type != 's' && jo.type != 'n' && jo.type != 'b'))
             return hook_failed(b, b->owner[f], "replaced a value with a length or a type the ABI does not allow");
-        struct pg_rw_token tok = {.type = jo.type, .data = out->data, .cap = out->cap, .len = jo.len};
+        struct pg_rw_token tok = {.type = jo.type, .data = room, .cap = cap, .len = jo.len};
         if (!take_token(b, c, &tok))
             return PG_RW_FAIL;
         c->plugin_replaced = true;
@@ -251,12 +301,14 @@ static enum pg_rw_action finish(struct pg_plugin_body *b, const struct current *
 {
     if (!c->replaced)
         return PG_RW_KEEP;
-    if (c->v.len > out->cap)
-        return PG_RW_FAIL;
-    memcpy(out->data, c->v.data, c->v.len);
+    if (c->v.len <= out->cap) {
+        memmove(out->data, c->v.data, c->v.len);
+    } else {
+        out->data = b->scratch; /* longer than the rewriter's room: emitted from ours (c->v is in it) */
+        out->cap = b->scratch_cap;
+    }
     out->len = c->v.len;
     out->type = c->v.type;
-    (void)b;
     return PG_RW_REPLACE;
 }
 

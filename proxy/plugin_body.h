@@ -42,8 +42,15 @@ bool pg_plugins_body_wanted(bool response);
 struct pg_plugin_body *pg_plugin_body_new(struct pg_request *req, bool response, const struct pg_phi_field *route_fields,
                                           int nroute, pg_rw_value_fn core, void *core_arg);
 const struct pg_sel_set *pg_plugin_body_set(const struct pg_plugin_body *b);
-/* Where a hook's failure is reported (the body is refused, 500). */
-void pg_plugin_body_set_xform(struct pg_plugin_body *b, struct pg_body_xform *x);
+/* For a body of req about to be rewritten: when plugins want this
+ * direction's values, *set, *fn and *arg (the route's selector set, and
+ * the PHI function for its fields and strays, or NULL) become a pass's,
+ * kept with the request; otherwise they stay. 0, or -1 on allocation
+ * failure. Once the rewriter exists, pg_plugin_body_xform tells the pass
+ * where its hooks' failures go. */
+int pg_plugin_body_wrap(struct pg_request *req, bool response, const struct pg_phi_field *fields, int nfields,
+                        const struct pg_sel_set **set, pg_rw_value_fn *fn, void **arg);
+void pg_plugin_body_xform(struct pg_request *req, bool response, struct pg_body_xform *x);
 /* The rewriter's value function; arg is the pg_plugin_body. */
 enum pg_rw_action pg_plugin_body_value(void *arg, const struct pg_rw_value *v, struct pg_rw_token *out);
 void pg_plugin_body_free(struct pg_plugin_body *b);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "policy/envelope.h"
 #include "policy/policy.h"
@@ -38,7 +39,10 @@ struct worker_queue {
     struct pg_worker *w; /* NULL once detached */
     struct event *ev;
     struct queue_item *head, *tail;
+    struct event *expiry; /* closes upgraded connections whose plugin identity ran out */
 };
+
+#define EXPIRY_CHECK_S 1
 
 #define MAX_QUEUES 257 /* workers: at most 256 */
 static struct worker_queue queues[MAX_QUEUES];
@@ -85,6 +89,26 @@ static bool queue_post(int index, struct queue_item *it)
     return true;
 }
 
+/* An upgraded connection lives on after its request was authorized: once
+ * the credential an authenticator plugin vouched for runs out, it ends, as
+ * one whose phiguard session ended does. */
+static void close_expired(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pg_worker *w = arg;
+    int64_t now = (int64_t)time(NULL);
+    for (struct pg_conn *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        struct pg_request *req = c->req;
+        if (c->state != PG_CONN_TUNNEL || !req || !req->plugin || !req->plugin->expires_at ||
+            now < req->plugin->expires_at)
+            continue;
+        pg_log(PG_LOG_INFO, "tunnel_closed", "\"request_id\":\"%s\",\"reason\":\"identity expired\"", req->id);
+        pg_conn_abort(c);
+    }
+}
+
 int pg_plugin_worker_attach(struct pg_worker *w)
 {
     if (w->index < 0 || w->index >= MAX_QUEUES)
@@ -100,6 +124,17 @@ int pg_plugin_worker_attach(struct pg_worker *w)
     struct event *ev = event_new(w->base, -1, 0, queue_run, q);
     if (!ev)
         return -1;
+    if (pg_plugins_authenticate_any()) {
+        struct timeval every = {EXPIRY_CHECK_S, 0};
+        struct event *expiry = event_new(w->base, -1, EV_PERSIST, close_expired, w);
+        if (!expiry || event_add(expiry, &every) != 0) {
+            if (expiry)
+                event_free(expiry);
+            event_free(ev);
+            return -1;
+        }
+        q->expiry = expiry;
+    }
     pthread_mutex_lock(&q->mu);
     q->ev = ev;
     q->w = w;
@@ -114,11 +149,13 @@ void pg_plugin_worker_detach(struct pg_worker *w)
     struct worker_queue *q = &queues[w->index];
     pthread_mutex_lock(&q->mu);
     struct queue_item *it = q->head;
-    struct event *ev = q->ev;
+    struct event *ev = q->ev, *expiry = q->expiry;
     q->head = q->tail = NULL;
-    q->ev = NULL;
+    q->ev = q->expiry = NULL;
     q->w = NULL;
     pthread_mutex_unlock(&q->mu);
+    if (expiry)
+        event_free(expiry);
     while (it) {
         struct queue_item *next = it->next;
         it->drop(it);
@@ -274,11 +311,12 @@ static void host_resume_auth(phg_pending *t, enum phg_auth_result result, const 
         t->user_id = dup_or_null(id->user_id);
         t->username = dup_or_null(id->username);
         t->method = dup_or_null(id->method);
-        int n = id->nroles < 0 ? 0 : id->nroles > PHG_MAX_ROLES ? PHG_MAX_ROLES : id->nroles;
+        /* nroles out of range is copied as it is: the authn filter refuses it. */
+        int n = id->nroles < 0 || id->nroles > PHG_MAX_ROLES ? 0 : id->nroles;
         for (int i = 0; i < n; i++)
             t->roles[i] = dup_or_null(id->roles[i]);
         t->id = (struct phg_identity){.user_id = t->user_id, .username = t->username, .method = t->method,
-                                      .nroles = n, .expires_at = id->expires_at};
+                                      .nroles = n ? n : id->nroles, .expires_at = id->expires_at};
         for (int i = 0; i < n; i++)
             t->id.roles[i] = t->roles[i];
         /* A string that could not be copied makes the identity unusable;

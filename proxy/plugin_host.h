@@ -7,6 +7,7 @@
  * request and wakes its loop, where the ticket is redeemed (proxy/request.h),
  * so a request is only ever touched by its own loop. */
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "plugins/phiguard_plugin.h"
 
@@ -32,6 +33,8 @@ struct pg_plugin_req {
     char *user_id, *username, *method;
     char *roles[PHG_MAX_ROLES];
     int nroles;
+    int64_t expires_at; /* Unix seconds the identity's credential runs out (0: unknown); an
+                           upgraded connection is closed then */
 };
 /* The request's plugin state, made on first use; NULL when out of memory. */
 struct pg_plugin_req *pg_plugin_req_of(struct pg_request *req);

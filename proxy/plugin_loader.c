@@ -110,7 +110,8 @@ static struct phg_plugin_handle *load_one(const struct pg_plugin_config *pc, cha
         return NULL;
     }
     /* The version is read before any of the plugin's functions runs. */
-    if (pg_plugin_abi_check(*abi, PHG_ABI_CURRENT, why, whylen) != 0) {
+    h->abi = *abi;
+    if (pg_plugin_abi_check(h->abi, PHG_ABI_CURRENT, why, whylen) != 0) {
         handle_free(h);
         return NULL;
     }
@@ -160,8 +161,10 @@ int pg_plugins_load(const struct pg_config *cfg)
             return -1;
         }
         loaded[nloaded++] = h;
-        pg_log(PG_LOG_INFO, "plugin_loaded", "\"path\":\"%s\",\"plugin\":\"%s\",\"abi\":\"%d.%d\"",
-               pg_json_escape(path, strlen(path), e_path, sizeof e_path), h->name, PHG_ABI_MAJOR, PHG_ABI_MINOR);
+        pg_log(PG_LOG_INFO, "plugin_loaded",
+               "\"path\":\"%s\",\"plugin\":\"%s\",\"built_for_abi\":\"%" PRIu32 ".%" PRIu32 "\",\"abi\":\"%d.%d\"",
+               pg_json_escape(path, strlen(path), e_path, sizeof e_path), h->name, PHG_ABI_MAJOR_OF(h->abi),
+               PHG_ABI_MINOR_OF(h->abi), PHG_ABI_MAJOR, PHG_ABI_MINOR);
     }
     return 0;
 }

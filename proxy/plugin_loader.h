@@ -19,6 +19,7 @@ struct phg_plugin_handle {
     char *path;
     void *dl;
     char name[PG_PLUGIN_NAME_MAX + 1]; /* the plugin's name once entered; its file name before */
+    uint32_t abi;                      /* the version it was built for */
     struct phg_plugin hooks;           /* what the entry point registered */
     struct pg_plugin_fields *fields;   /* its body_fields, compiled (proxy/plugin_body.h); NULL: none */
     _Atomic uint64_t calls, failures;  /* hook calls, and those that failed (PHG_FAIL and the like) */

@@ -362,20 +362,14 @@ int pg_server_run(const struct pg_config *cfg)
         goto out_workq;
     }
 
-    if (pg_ratelimit_start((size_t)cfg->ratelimit.local_max_keys) != 0) {
-        pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"cannot set up rate limiting\"");
-        pg_tls_shutdown();
-        pg_policy_store_shutdown();
-        pg_auth_store_shutdown();
-        pg_phi_keys_shutdown();
-        pg_ratelimit_stop();
-        goto out_workq;
-    }
-
-    /* After the keyring (a plugin may seal at its entry) and before the
-     * workers (their hooks must be in place when the first request comes). */
-    if (pg_plugins_load(cfg) != 0) {
-        pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"a plugin could not be loaded (see above)\"");
+    /* Plugins after the keyring (a plugin may seal at its entry) and before
+     * the workers (their hooks must be in place when the first request
+     * comes). */
+    const char *failed = pg_ratelimit_start((size_t)cfg->ratelimit.local_max_keys) != 0 ? "cannot set up rate limiting"
+                         : pg_plugins_load(cfg) != 0 ? "a plugin could not be loaded (see above)"
+                                                     : NULL;
+    if (failed) {
+        pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"%s\"", failed);
         pg_tls_shutdown();
         pg_policy_store_shutdown();
         pg_auth_store_shutdown();

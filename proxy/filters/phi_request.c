@@ -22,7 +22,6 @@
 #include "proxy/log.h"
 #include "proxy/phi_request.h"
 #include "proxy/plugin_body.h"
-#include "proxy/plugin_host.h"
 #include "proxy/request.h"
 #include "proxy/request_body.h"
 #include "proxy/worker.h"
@@ -172,28 +171,17 @@ static enum pg_filter_result start_body(struct pg_request *req, struct pg_phi_re
     struct pg_rw_options opt = {.max_value_bytes = cfg->phi.max_value_bytes};
     const struct pg_route *r = req->route;
     const struct pg_sel_set *set = phi_fields ? r->sel_request : NULL;
-    pg_rw_value_fn fn = seal_value;
+    pg_rw_value_fn fn = phi_fields ? seal_value : NULL;
     void *arg = p;
-    struct pg_plugin_body *plugins = NULL;
-    if (pg_plugins_body_wanted(false)) {
-        struct pg_plugin_req *pr = pg_plugin_req_of(req);
-        plugins = pr ? pg_plugin_body_new(req, false, phi_fields ? r->phi_request : NULL,
-                                          phi_fields ? r->nphi_request : 0, phi_fields ? seal_value : NULL, p)
-                     : NULL;
-        if (!plugins)
-            return PG_ERROR;
-        pr->body_in = plugins;
-        set = pg_plugin_body_set(plugins);
-        fn = pg_plugin_body_value;
-        arg = plugins;
-    }
+    if (pg_plugin_body_wrap(req, false, phi_fields ? r->phi_request : NULL, phi_fields ? r->nphi_request : 0, &set,
+                            &fn, &arg) != 0)
+        return PG_ERROR;
     req->body_xform = pg_body_xform_new(set, &opt, fn, arg, (enum pg_body_coding)coding, cfg->limits.max_body_bytes);
     if (!req->body_xform)
         return PG_ERROR;
     if (p)
         p->in_xform = req->body_xform;
-    if (plugins)
-        pg_plugin_body_set_xform(plugins, req->body_xform);
+    pg_plugin_body_xform(req, false, req->body_xform);
     if (ce)
         ce->drop = true; /* it goes up decoded */
     struct phi_body_read *st = calloc(1, sizeof *st);

@@ -25,7 +25,6 @@
 #include "proxy/log.h"
 #include "proxy/phi_request.h"
 #include "proxy/plugin_body.h"
-#include "proxy/plugin_host.h"
 #include "proxy/request.h"
 #include "proxy/security_event.h"
 #include "proxy/session.h"
@@ -80,30 +79,19 @@ static enum pg_filter_result phi_response_run(struct pg_request *req)
                req->id);
         return PG_ERROR;
     }
+    /* Plugins see values after the policy opened or masked them; envelopes
+     * they leave are masked as strays. */
     const struct pg_sel_set *set = fields ? route->sel_response : NULL;
-    pg_rw_value_fn fn = reveal_value;
+    pg_rw_value_fn fn = p ? reveal_value : NULL;
     void *arg = p;
-    struct pg_plugin_body *b = NULL;
-    if (plugins) {
-        /* The plugins see values after the policy opened or masked them;
-         * envelopes they leave are masked as strays. */
-        struct pg_plugin_req *pr = pg_plugin_req_of(req);
-        b = pr ? pg_plugin_body_new(req, true, fields ? route->phi_response : NULL, fields ? route->nphi_response : 0,
-                                    p ? reveal_value : NULL, p)
-               : NULL;
-        if (!b)
-            return PG_ERROR;
-        pr->body_out = b;
-        set = pg_plugin_body_set(b);
-        fn = pg_plugin_body_value;
-        arg = b;
-    }
+    if (pg_plugin_body_wrap(req, true, fields ? route->phi_response : NULL, fields ? route->nphi_response : 0, &set,
+                            &fn, &arg) != 0)
+        return PG_ERROR;
     struct pg_rw_options opt = {.scan_envelopes = p != NULL, .max_value_bytes = cfg->phi.max_value_bytes};
     req->resp_xform = pg_body_xform_new(set, &opt, fn, arg, (enum pg_body_coding)coding, UINT64_MAX);
     if (!req->resp_xform)
         return PG_ERROR;
-    if (b)
-        pg_plugin_body_set_xform(b, req->resp_xform);
+    pg_plugin_body_xform(req, true, req->resp_xform);
     if (ce)
         ce->drop = true; /* it goes on decoded */
     return PG_NEXT;

@@ -86,6 +86,7 @@ static const char *take_identity(struct pg_request *req, int plugin, const struc
                "role; the user does not hold it\"",
                req->id, h->name, pg_json_escape(dropped, strlen(dropped), e, sizeof e));
     }
+    pr->expires_at = id->expires_at;
     req->authenticated = true;
     req->user = pr->user_id;
     req->role_names = (const char *const *)pr->roles;

@@ -26,6 +26,7 @@ routes:
   - {name: echo-body, methods: [POST], path: /echo-body, public: true}
   - {name: status, methods: [GET], path: "/status/{code}", public: true}
   - {name: auth, methods: "*", path: /auth/**, public: true}
+  - {name: ws, methods: [GET], path: /ws, permissions: [patient:read]}
 """
 PHI_ROUTE = """  - name: note
     methods: [GET, PUT]
@@ -174,15 +175,23 @@ def test_a_request_hook_may_answer_itself(make_proxy, workdir, backend):
 
 
 def test_hooks_resumed_from_the_plugins_own_thread(make_proxy, workdir, backend):
-    p = make_proxy(plugin_config(workdir, EVERY))
+    # Two workers: the plugin's one thread resumes requests of both, each on its own loop.
+    p = make_proxy(deep_merge(plugin_config(workdir, EVERY), {"workers": 2}))
     for q in ("async=request", "async=response", "async=request&async=response"):
         r = get(p, f"/headers?{q}")
         assert r.status_code == 200, r.text
         assert r.headers["X-Plugin-Status"] == "200"
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
         codes = list(ex.map(lambda i: get(p, f"/status/20{i % 2}?async=request&async=response&i={i}").status_code,
-                            range(24)))
-    assert codes == [200 if i % 2 == 0 else 201 for i in range(24)]
+                            range(48)))
+    assert codes == [200 if i % 2 == 0 else 201 for i in range(48)]
+    # With an authenticator resuming too.
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        seen = list(ex.map(lambda i: get(p, f"/echo?async=auth&async=request&i={i}",
+                                         headers={"Authorization": f"Bearer ext-u{i}"}).status_code, range(16)))
+    assert seen == [200] * 16
+    workers = {l["worker"] for l in p.logs("access")}
+    assert workers == {0, 1}, workers
 
 
 def test_a_client_that_leaves_during_a_suspension_does_not_harm_the_proxy(make_proxy, workdir, certs):
@@ -254,6 +263,32 @@ def test_an_authenticator_rejects_fails_and_declines(make_proxy, workdir):
     assert get(p, "/echo", headers={"Authorization": "Bearer ext-carol"}).status_code == 200
 
 
+def test_an_upgraded_connection_ends_when_its_plugin_identity_expires(make_proxy, workdir, certs):
+    import socket
+    import ssl
+    p = make_proxy(plugin_config(workdir, EVERY))
+    ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", p.port), timeout=10), server_hostname="localhost")
+    s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+              b"Authorization: Bearer ext-brief\r\n\r\n")
+    head = s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    s.settimeout(1)
+    deadline = time.time() + 30
+    closed = False
+    while time.time() < deadline and not closed:
+        try:
+            closed = s.recv(4096) == b""
+        except socket.timeout:
+            continue
+        except (ConnectionResetError, ssl.SSLError, OSError):
+            closed = True
+    s.close()
+    assert closed, "the upgraded connection outlived its identity"
+    assert any(l.get("reason") == "identity expired" for l in p.wait_log("tunnel_closed"))
+
+
 # ---- with password logins, the audit trail and a keyring ----
 
 def test_with_phiguard_sessions_audit_and_keyring(make_proxy, workdir, backend, redis_server):
@@ -266,6 +301,9 @@ def test_with_phiguard_sessions_audit_and_keyring(make_proxy, workdir, backend, 
     assert last_seen(backend)["x-auth-method"] == "testauth"
     r = get(p, "/echo", headers={"Authorization": "Bearer not-a-token-of-anyone"})
     assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+    r = get(p, "/echo", headers={"Authorization": "Bearer ext-bad"})
+    assert r.status_code == 401 and r.json()["error"] == "invalid_credentials"
+    rejected = r.json()["request_id"]
     # Host services: PHI envelopes under phiguard's keyring, alerts.
     r = get(p, "/headers?seal=1&alert=1")
     assert r.status_code == 200
@@ -288,6 +326,9 @@ def test_with_phiguard_sessions_audit_and_keyring(make_proxy, workdir, backend, 
     assert set(kinds) == {"plugin-failure", "rest"}, mine
     assert json.loads("{" + kinds["plugin-failure"]["details"]["info"] + "}") == {"plugin": "failing", "hook": "request_headers"}
     assert kinds["rest"]["details"]["plugin"] == "failing" and kinds["rest"]["details"]["error"] == "plugin_failed"
+    login = [x for x in recs if x.get("request") == rejected and x["type"] == "login"]
+    assert login and login[0]["outcome"] != 0
+    assert json.loads("{" + login[0]["details"]["info"] + "}")["plugin"] == "every_hook"
     dana = [x for x in recs if x["type"] == "rest" and x.get("agent", {}).get("user") == "ext|dana"]
     assert dana and dana[0]["details"]["auth_method"] == "testauth" and dana[0]["agent"]["username"] == "dana"
     # The audit sink hook saw the sealed records.

@@ -188,7 +188,8 @@ static enum phg_auth_result authenticate(void *state, phg_request *r, struct phg
     id->roles[1] = "no_such_role";
     id->nroles = 2;
     id->method = "testauth";
-    id->expires_at = !strcmp(name, "expired") ? 1 : 0;
+    /* ext-expired has run out already; ext-brief runs out in two seconds. */
+    id->expires_at = !strcmp(name, "expired") ? 1 : !strcmp(name, "brief") ? (int64_t)time(NULL) + 2 : 0;
     s->host->remove_header(r, "authorization");
     return PHG_AUTH_OK;
 }

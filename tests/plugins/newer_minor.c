@@ -1,23 +1,6 @@
 /* A test-only plugin built for a newer minor version of this phiguard's
  * ABI (one more than the header's): it may use services this phiguard does
- * not have, so it must be refused before its entry point runs (which would
- * log that it did). */
-#include "phiguard_plugin.h"
-
-__attribute__((visibility("default"))) extern const uint32_t phiguard_plugin_abi;
-__attribute__((visibility("default"))) const uint32_t phiguard_plugin_abi = PHG_ABI_VERSION(PHG_ABI_MAJOR, PHG_ABI_MINOR + 1);
-
-__attribute__((visibility("default"))) int phiguard_plugin_entry(uint32_t abi, const struct phg_host *host,
-                                                                 phg_plugin_handle *self, const char *config_json,
-                                                                 struct phg_plugin *plugin, char *err, size_t errcap);
-int phiguard_plugin_entry(uint32_t abi, const struct phg_host *host, phg_plugin_handle *self, const char *config_json,
-                          struct phg_plugin *plugin, char *err, size_t errcap)
-{
-    (void)abi;
-    (void)config_json;
-    (void)err;
-    (void)errcap;
-    host->log(self, PHG_LOG_ERROR, "newer_minor entry point ran");
-    plugin->name = "newer_minor";
-    return 0;
-}
+ * not have, so it must be refused before its entry point runs. */
+#define DECLARED_ABI PHG_ABI_VERSION(PHG_ABI_MAJOR, PHG_ABI_MINOR + 1)
+#define PLUGIN_NAME "newer_minor"
+#include "wrong_abi.c"

@@ -1,10 +1,16 @@
 /* A test-only plugin that declares ABI 2.0, a major version this phiguard
  * does not have: it must be refused before its entry point runs (which
- * would log that it did). */
+ * would log that it did). newer_minor.c builds the same with another
+ * version. */
 #include "phiguard_plugin.h"
 
+#ifndef DECLARED_ABI
+#define DECLARED_ABI PHG_ABI_VERSION(2, 0)
+#define PLUGIN_NAME "wrong_abi"
+#endif
+
 __attribute__((visibility("default"))) extern const uint32_t phiguard_plugin_abi;
-__attribute__((visibility("default"))) const uint32_t phiguard_plugin_abi = PHG_ABI_VERSION(2, 0);
+__attribute__((visibility("default"))) const uint32_t phiguard_plugin_abi = DECLARED_ABI;
 
 __attribute__((visibility("default"))) int phiguard_plugin_entry(uint32_t abi, const struct phg_host *host,
                                                                  phg_plugin_handle *self, const char *config_json,
@@ -16,7 +22,7 @@ int phiguard_plugin_entry(uint32_t abi, const struct phg_host *host, phg_plugin_
     (void)config_json;
     (void)err;
     (void)errcap;
-    host->log(self, PHG_LOG_ERROR, "wrong_abi entry point ran");
-    plugin->name = "wrong_abi";
+    host->log(self, PHG_LOG_ERROR, "%s entry point ran", PLUGIN_NAME);
+    plugin->name = PLUGIN_NAME;
     return 0;
 }
