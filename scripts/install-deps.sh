@@ -11,6 +11,7 @@ packages=(
   redis-server redis-tools nginx-light wrk curl openssl oathtool
   jq gnupg
   python3 python3-pytest python3-jsonschema python3-requests python3-redis python3-argon2 python3-jwt python3-cryptography python3-prometheus-client
+  python3-yaml
   chromium nodejs
 )
 
