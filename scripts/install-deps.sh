@@ -11,6 +11,7 @@ packages=(
   redis-server redis-tools nginx-light wrk curl openssl oathtool
   python3 python3-pytest python3-jsonschema python3-requests python3-redis python3-argon2 python3-jwt python3-prometheus-client
   chromium nodejs
+  clang libclang-rt-14-dev testssl.sh
 )
 
 # The browser test drives Chromium with playwright-core from npm (pinned in
