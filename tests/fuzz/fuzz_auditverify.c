@@ -15,10 +15,14 @@
  *   C <count> <time>   a checkpoint of the chain at count, signed by the
  *                      trusted key; K the same signed by another key
  *   N <note>           a raw note, '|' standing for a newline
+ *   E                  the chain's first L record names, as its previous
+ *                      epoch, the chain started before it where that
+ *                      chain ends at that point (a restart of a writer)
  *
  * Never a crash or a leak; the result agrees with the return value; and a
  * chain built honestly (L records 1..n of this chain, checkpoints in order
- * within it) always verifies: the verifier must not cry wolf. */
+ * within it, an E link to an honest chain that was not extended after it)
+ * always verifies: the verifier must not cry wolf. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +49,9 @@ struct chain {
     char *notes[MAX_NOTES];
     size_t nnotes;
     bool honest;
+    struct chain *link_to; /* E: the chain its first record names */
+    size_t link_n;         /* how many records link_to had then */
+    bool linked;
     uint64_t cp_count;
     int64_t cp_time;
 };
@@ -102,11 +109,26 @@ static void add_linked(struct chain *c, const char *json, size_t len)
         memcpy(p.rec.prev, c->h[c->n - 1], PG_HASH_HEX);
     else
         pg_chain_genesis(c->name, p.rec.prev);
+    bool named_epoch = p.rec.epoch_prev != NULL;
+    struct pg_audit_epoch_link link;
+    if (c->link_to && c->n == 0) {
+        const struct chain *t = c->link_to;
+        link.writer = t->name;
+        link.seq = t->n ? t->e[t->n - 1].seq : 0;
+        if (t->n)
+            memcpy(link.head, t->h[t->n - 1], PG_HASH_HEX);
+        else
+            pg_chain_genesis(t->name, link.head);
+        p.rec.epoch_prev = &link;
+        named_epoch = false;
+        c->linked = true;
+        c->link_n = t->n;
+    }
     struct pg_canon out;
     char err[160];
     pg_canon_init(&out);
     if (pg_record_write(&p.rec, &out, err, sizeof err) == 0 && !out.failed) {
-        if (p.rec.seq != next || strcmp(p.rec.writer, c->name) != 0 || p.rec.epoch_prev || c->n == MAX_ENTRIES)
+        if (p.rec.seq != next || strcmp(p.rec.writer, c->name) != 0 || named_epoch || c->n == MAX_ENTRIES)
             c->honest = false;
         store(c, p.rec.seq, out.buf, out.len, true);
     } else {
@@ -232,10 +254,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         chains[nchains].honest = chains[i].honest = false;
                 nchains++;
             }
+        } else if (len == 1 && p[0] == 'E') {
+            if (nchains > 1)
+                chains[nchains - 1].link_to = &chains[nchains - 2];
         } else {
             run_line(&chains[nchains - 1], p, len);
         }
         p += len + 1;
+    }
+    /* A link stays honest while what it names does: the chain it names is
+     * honest and ends where the link says (records after it are what the
+     * verifier must report, on that chain). */
+    for (size_t i = 0; i < nchains; i++) {
+        struct chain *c = &chains[i];
+        if (c->linked && (!c->link_to->honest || c->link_to->n != c->link_n))
+            c->honest = c->link_to->honest = false;
     }
 
     struct pg_audit_chain_input in[MAX_CHAINS];
