@@ -13,6 +13,7 @@
 #include "policy/checkpoint.h"
 #include "proxy/cli_audit.h"
 #include "proxy/log.h"
+#include "proxy/plugin_loader.h"
 #include "proxy/redis.h"
 #include "proxy/redis_script.h"
 #include "proxy/request.h"
@@ -807,6 +808,8 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
         pg_chain_leaf_hash(c.buf, c.len, aw->tip.head);
     aw->tip.seq = r->seq;
     aw->stats.written++;
+    /* Sealed: the audit sinks of plugins get the exact bytes chained. */
+    pg_plugins_audit_record(aw->chain, r->seq, c.buf, c.len);
     if (code == PG_SPOOL_OK && !aw->strict) {
         code = pg_spool_flush(aw->spool);
         if (code != PG_SPOOL_OK) {
