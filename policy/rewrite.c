@@ -879,8 +879,29 @@ static int piece_end(struct pg_rewriter *rw)
     return !rw->failed;
 }
 
+/* The first vertical tab or form feed in data, or NULL. yajl takes both
+ * for whitespace; JSON (RFC 8259) does not, a strict backend would refuse
+ * the body, and the gap scanner above, which knows JSON's four, would
+ * misplace the next token (a replaced value then lost its colon). Inside
+ * a string yajl refuses every control byte itself, so one found here is
+ * never string content: the body is refused. */
+static const char *non_json_space(const char *data, size_t len)
+{
+    const char *v = memchr(data, '\v', len), *f = memchr(data, '\f', len);
+    return !v ? f : !f ? v : v < f ? v : f;
+}
+
 static int parse(struct pg_rewriter *rw, const char *data, size_t len)
 {
+    const char *bad = non_json_space(data, len);
+    if (bad) {
+        rw->consumed += (uint64_t)(bad - data);
+        rw->in_feed = false;
+        fail(rw, "invalid JSON (a vertical tab or form feed outside a string)");
+        rw->chunk = NULL;
+        rw->chunk_len = rw->run_from = rw->run_to = 0;
+        return -1;
+    }
     rw->chunk_start = rw->consumed;
     rw->chunk = data;
     rw->chunk_len = len;

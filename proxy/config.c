@@ -640,20 +640,56 @@ static int config_dir(const char *file, char *dir, size_t len)
     return 0;
 }
 
-int pg_config_load(const char *file, struct pg_config *out, char *err, size_t errlen)
+/* Starts a load of FILE: defaults applied, the directory resolved. */
+static int load_begin(struct loader *L, const char *file, struct pg_config *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (errlen)
         err[0] = '\0';
-    struct loader L = {.file = file, .cfg = out, .err = err, .errlen = errlen};
+    *L = (struct loader){.file = file, .cfg = out, .err = err, .errlen = errlen};
     out->path = strdup(file);
-    apply_defaults(&L);
-    if (config_dir(file, L.dir, sizeof L.dir) != 0) {
-        report(&L, NULL, NULL, "cannot resolve the directory of the file: %s", strerror(errno));
+    apply_defaults(L);
+    if (config_dir(file, L->dir, sizeof L->dir) != 0) {
+        report(L, NULL, NULL, "cannot resolve the directory of the file: %s", strerror(errno));
         pg_config_free(out);
         return -1;
     }
+    return 0;
+}
 
+/* Reads the document from parser (its input set) and finishes the load. */
+static int load_parsed(struct loader *L, yaml_parser_t *parser)
+{
+    yaml_document_t doc;
+    if (!yaml_parser_load(parser, &doc)) {
+        report(L, &parser->problem_mark, NULL, "YAML syntax error: %s", parser->problem ? parser->problem : "?");
+        pg_config_free(L->cfg);
+        return -1;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    yaml_mark_t top = {0};
+    if (!root) {
+        report(L, NULL, NULL, "the file is empty; expected a mapping of settings");
+    } else if (root->type != YAML_MAPPING_NODE) {
+        report(L, &root->start_mark, NULL, "expected a mapping of settings at the top level");
+    } else {
+        top = root->start_mark;
+        load_mapping(L, &doc, root, "");
+        finish(L, &top);
+    }
+    yaml_document_delete(&doc);
+    if (L->nerrors) {
+        pg_config_free(L->cfg);
+        return -1;
+    }
+    return 0;
+}
+
+int pg_config_load(const char *file, struct pg_config *out, char *err, size_t errlen)
+{
+    struct loader L;
+    if (load_begin(&L, file, out, err, errlen) != 0)
+        return -1;
     FILE *f = fopen(file, "rb");
     struct stat st;
     if (f && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -667,35 +703,26 @@ int pg_config_load(const char *file, struct pg_config *out, char *err, size_t er
         return -1;
     }
     yaml_parser_t parser;
-    yaml_document_t doc;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_file(&parser, f);
-    if (!yaml_parser_load(&parser, &doc)) {
-        report(&L, &parser.problem_mark, NULL, "YAML syntax error: %s", parser.problem ? parser.problem : "?");
-        yaml_parser_delete(&parser);
-        fclose(f);
-        pg_config_free(out);
-        return -1;
-    }
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    yaml_mark_t top = {0};
-    if (!root) {
-        report(&L, NULL, NULL, "the file is empty; expected a mapping of settings");
-    } else if (root->type != YAML_MAPPING_NODE) {
-        report(&L, &root->start_mark, NULL, "expected a mapping of settings at the top level");
-    } else {
-        top = root->start_mark;
-        load_mapping(&L, &doc, root, "");
-        finish(&L, &top);
-    }
-    yaml_document_delete(&doc);
+    int rc = load_parsed(&L, &parser);
     yaml_parser_delete(&parser);
     fclose(f);
-    if (L.nerrors) {
-        pg_config_free(out);
+    return rc;
+}
+
+int pg_config_load_buffer(const char *file, const char *data, size_t len, struct pg_config *out, char *err,
+                          size_t errlen)
+{
+    struct loader L;
+    if (load_begin(&L, file, out, err, errlen) != 0)
         return -1;
-    }
-    return 0;
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+    int rc = load_parsed(&L, &parser);
+    yaml_parser_delete(&parser);
+    return rc;
 }
 
 void pg_config_free(struct pg_config *cfg)

@@ -185,6 +185,10 @@ struct pg_config {
 /* Loads and validates FILE. On error returns -1 and writes every error, one
  * per line, each as "FILE:LINE:COL: KEY: what was expected", into err. */
 int pg_config_load(const char *file, struct pg_config *out, char *err, size_t errlen);
+/* The same for the len bytes at data, read as if from FILE (which names it
+ * in errors and anchors its relative paths); the file is not opened. */
+int pg_config_load_buffer(const char *file, const char *data, size_t len, struct pg_config *out, char *err,
+                          size_t errlen);
 void pg_config_free(struct pg_config *cfg);
 
 #endif

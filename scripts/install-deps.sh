@@ -13,6 +13,7 @@ packages=(
   python3 python3-pytest python3-jsonschema python3-requests python3-redis python3-argon2 python3-jwt python3-cryptography python3-prometheus-client
   python3-yaml
   chromium nodejs
+  clang libclang-rt-14-dev testssl.sh
 )
 
 # The browser test drives Chromium with playwright-core from npm (pinned in

@@ -424,6 +424,26 @@ static void test_sample_config_loads(void **state)
     pg_config_free(&c);
 }
 
+/* A buffer loads as the same text in a file would, named and anchored by
+ * the name it is given (the fuzz target and tools load text this way). */
+static void test_load_buffer(void **state)
+{
+    (void)state;
+    struct pg_config c;
+    char err[1024];
+    assert_int_equal(pg_config_load_buffer("/etc/pg/x.yaml", minimal, sizeof minimal - 1, &c, err, sizeof err), 0);
+    assert_string_equal(c.path, "/etc/pg/x.yaml");
+    assert_string_equal(c.tls.certificate, "/etc/pg/c.pem");
+    assert_string_equal(c.listen.text, "127.0.0.1:8443");
+    pg_config_free(&c);
+    static const char bad[] = "listen: \"127.0.0.1:8443\"\ntls: [\n";
+    assert_int_equal(pg_config_load_buffer("/etc/pg/x.yaml", bad, sizeof bad - 1, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "/etc/pg/x.yaml:"));
+    assert_non_null(strstr(err, "YAML syntax error"));
+    assert_int_equal(pg_config_load_buffer("/etc/pg/x.yaml", "", 0, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "the file is empty"));
+}
+
 /* plugins: each path made absolute against the file's directory, each
  * config block converted to JSON ("{}" when there is none). */
 static void test_plugins(void **state)
@@ -482,7 +502,8 @@ static void test_plugins(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_types),
+        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_load_buffer),
+        cmocka_unit_test(test_types),
         cmocka_unit_test(test_mtls_and_unix),     cmocka_unit_test(test_errors),
         cmocka_unit_test(test_whole_file_errors), cmocka_unit_test(test_client_identities),
         cmocka_unit_test(test_tls_settings),      cmocka_unit_test(test_value_forms),

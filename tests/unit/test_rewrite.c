@@ -459,6 +459,9 @@ static void test_invalid_json(void **state)
         "{\"a\": \"SECRETVALUE\" x}", "{\"a\":\"SECRETVALUE\"", "[\"SECRETVALUE\",]", "{\"a\":\"SECRET\xff VALUE\"}",
         "{\"a\":tru, \"b\":\"SECRETVALUE\"}", "{\"b\":\"SECRETVALUE\"} {}", "{\"b\":\"SECRETVALUE\" /* c */}",
         "{\"SECRETVALUE\"}", "\"SECRETVALUE", "{\"a\":01}", "\xEF\xBB{\"a\":\"SECRETVALUE\"}", "   ", "\xEF\xBB",
+        /* yajl's whitespace, not JSON's (found by fuzz_selector: a replaced
+         * value lost its colon) */
+        "{\"a\"\f:\"SECRETVALUE\"}", "{\"a\"\v:\"SECRETVALUE\"}", "[\"SECRETVALUE\",\f1]", "\v{\"b\":\"SECRETVALUE\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         for (size_t step = 0; step <= 1; step++) {
@@ -482,6 +485,11 @@ static void test_invalid_json(void **state)
     run_init(&r, "k");
     assert_int_not_equal(rewrite(fs.set, NULL, &r, "{\"b\":[1,2,}", 11, 0, err, sizeof err), 0);
     assert_non_null(strstr(err, "at byte 11"));
+    free(r.out);
+    run_init(&r, "k");
+    assert_int_not_equal(rewrite(fs.set, NULL, &r, "{\"a\"\f:1}", 8, 1, err, sizeof err), 0);
+    assert_non_null(strstr(err, "vertical tab or form feed"));
+    assert_non_null(strstr(err, "at byte 4"));
     free(r.out);
     fields_free(&fs);
 }
