@@ -95,9 +95,9 @@ enum phg_auth_result {
 
 /* The identity an authenticator hands over. Its strings must stay valid
  * until the hook has returned to the host, which copies them then: keep
- * them in the plugin's state, in thread-local storage, or in memory the
- * host lent for the request (a header's value), never on the hook's own
- * stack, which is gone once it returns. An identity given to resume_auth
+ * them in the plugin's state, in thread-local storage, or in a string the
+ * host lent for the request (NUL-terminated: not a header's value), never
+ * on the hook's own stack, which is gone once it returns. An identity given to resume_auth
  * is copied before resume_auth returns: after that the plugin may free or
  * reuse it. Roles are names of the policy's roles; names the policy does
  * not define are dropped and logged, so a user with none left holds no
