@@ -195,20 +195,29 @@ void pg_plugin_body_free(struct pg_plugin_body *b)
     free(b);
 }
 
+/* *buf holds at least need bytes (its content is not kept): a new block,
+ * the old one wiped, not realloc, which would leave its bytes behind. */
+static bool grow_wiped(char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return true;
+    size_t n = need > 2 * *cap ? need : 2 * *cap;
+    char *p = malloc(n);
+    if (!p)
+        return false;
+    if (*buf) {
+        OPENSSL_cleanse(*buf, *cap);
+        free(*buf);
+    }
+    *buf = p;
+    *cap = n;
+    return true;
+}
+
 static bool keep_in_scratch(struct pg_plugin_body *b, const char *data, size_t len)
 {
-    if (len + 1 > b->scratch_cap) { /* a new buffer, the old one wiped: not realloc, which would not */
-        size_t cap = len + 1 > 2 * b->scratch_cap ? len + 1 : 2 * b->scratch_cap;
-        char *p = malloc(cap);
-        if (!p)
-            return false;
-        if (b->scratch) {
-            OPENSSL_cleanse(b->scratch, b->scratch_cap);
-            free(b->scratch);
-        }
-        b->scratch = p;
-        b->scratch_cap = cap;
-    }
+    if (!grow_wiped(&b->scratch, &b->scratch_cap, len + 1))
+        return false;
     memmove(b->scratch, data, len);
     b->scratch[len] = '\0';
     return true;
@@ -248,22 +257,11 @@ static enum pg_rw_action hook_rejected(struct pg_plugin_body *b, int plugin)
     return PG_RW_FAIL;
 }
 
-/* Room of at least need bytes outside the rewriter's scratch and ours: a
- * new block, the old one wiped (realloc would leave its bytes behind). */
+/* Room of at least need bytes outside the rewriter's scratch and ours. */
 static char *spare_room(struct pg_plugin_body *b, size_t need, size_t *cap)
 {
-    if (b->hook_out_cap < need) {
-        size_t n = need > 2 * b->hook_out_cap ? need : 2 * b->hook_out_cap;
-        char *p = malloc(n);
-        if (!p)
-            return NULL;
-        if (b->hook_out) {
-            OPENSSL_cleanse(b->hook_out, b->hook_out_cap);
-            free(b->hook_out);
-        }
-        b->hook_out = p;
-        b->hook_out_cap = n;
-    }
+    if (!grow_wiped(&b->hook_out, &b->hook_out_cap, need))
+        return NULL;
     *cap = b->hook_out_cap;
     return b->hook_out;
 }
