@@ -44,7 +44,7 @@ struct pg_rw_value {
 };
 
 /* The replacement a value function writes: into data (the rewriter's
- * scratch, cap >= 2 * value length + 256 bytes) len bytes of type 's' (a
+ * scratch, cap >= pg_rw_room(options, value length) bytes) len bytes of type 's' (a
  * string's content, which the rewriter escapes), 'n' (a JSON number's
  * text, checked before it is emitted) or 'b' ("true" or "false"). */
 struct pg_rw_token {
@@ -69,7 +69,17 @@ struct pg_rw_options {
     bool scan_envelopes;    /* offer stray envelopes with field -1 */
     bool multiple_values;   /* a stream of documents (NDJSON: one per line on output) */
     size_t max_value_bytes; /* a value offered to the function may be at most this long; 0: 1 MiB */
+    /* The function's room for a replacement, per byte of the value (see
+     * pg_rw_room); 0: 2. More only where a function needs it (plugins'
+     * body hooks): the scratch is wiped whole after each body. */
+    unsigned room_per_byte;
 };
+
+/* The scratch a value of len bytes gets: 2 * len + 256, or with a larger
+ * room_per_byte k, max(2 * len + 256, min(k * len + 256, max_value_bytes))
+ * (a short value may grow k-fold, none costs more than twice its length
+ * or the value limit). */
+size_t pg_rw_room(const struct pg_rw_options *opt, size_t len);
 
 struct pg_rewriter;
 

@@ -78,8 +78,9 @@ struct pg_plugin_body {
     struct pg_body_xform *xform;
     char *scratch;               /* the value between two functions */
     size_t scratch_cap;
-    char *hook_out;              /* a hook's room when the rewriter's is short of the ABI's promise */
+    char *hook_out;              /* a function's room when the rewriter's is short of its promise */
     size_t hook_out_cap;
+    struct pg_rw_options room;   /* the rewriter's options: what a value's room is (pg_rw_room) */
 };
 
 typedef enum phg_body_result (*body_hook)(void *state, phg_request *r, const struct phg_json_value *v,
@@ -101,7 +102,8 @@ bool pg_plugins_body_wanted(bool response)
 }
 
 struct pg_plugin_body *pg_plugin_body_new(struct pg_request *req, bool response, const struct pg_phi_field *route_fields,
-                                          int nroute, pg_rw_value_fn core, void *core_arg)
+                                          int nroute, pg_rw_value_fn core, void *core_arg,
+                                          const struct pg_rw_options *opt)
 {
     int n = nroute;
     for (int i = 0; i < pg_plugins_count(); i++) {
@@ -113,7 +115,7 @@ struct pg_plugin_body *pg_plugin_body_new(struct pg_request *req, bool response,
     if (!b)
         return NULL;
     *b = (struct pg_plugin_body){.req = req, .response = response, .n = n, .nroute = nroute, .core = core,
-                                 .core_arg = core_arg};
+                                 .core_arg = core_arg, .room = *opt};
     b->fields = calloc((size_t)n, sizeof *b->fields);
     b->owner = calloc((size_t)n, sizeof *b->owner);
     b->selector = calloc((size_t)n, sizeof *b->selector);
@@ -149,12 +151,15 @@ const struct pg_sel_set *pg_plugin_body_set(const struct pg_plugin_body *b)
 }
 
 int pg_plugin_body_wrap(struct pg_request *req, bool response, const struct pg_phi_field *fields, int nfields,
-                        const struct pg_sel_set **set, pg_rw_value_fn *fn, void **arg)
+                        const struct pg_sel_set **set, pg_rw_value_fn *fn, void **arg, struct pg_rw_options *opt)
 {
     if (!pg_plugins_body_wanted(response))
         return 0;
+    /* The hooks' room (phiguard_plugin.h), from the rewriter's own scratch:
+     * only bodies that plugins read pay for it. */
+    opt->room_per_byte = PHG_BODY_ROOM_PER_BYTE;
     struct pg_plugin_req *pr = pg_plugin_req_of(req);
-    struct pg_plugin_body *b = pr ? pg_plugin_body_new(req, response, fields, nfields, *fn, *arg) : NULL;
+    struct pg_plugin_body *b = pr ? pg_plugin_body_new(req, response, fields, nfields, *fn, *arg, opt) : NULL;
     if (!b)
         return -1;
     pg_plugin_body_free(response ? pr->body_out : pr->body_in);
@@ -190,20 +195,29 @@ void pg_plugin_body_free(struct pg_plugin_body *b)
     free(b);
 }
 
+/* *buf holds at least need bytes (its content is not kept): a new block,
+ * the old one wiped, not realloc, which would leave its bytes behind. */
+static bool grow_wiped(char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return true;
+    size_t n = need > 2 * *cap ? need : 2 * *cap;
+    char *p = malloc(n);
+    if (!p)
+        return false;
+    if (*buf) {
+        OPENSSL_cleanse(*buf, *cap);
+        free(*buf);
+    }
+    *buf = p;
+    *cap = n;
+    return true;
+}
+
 static bool keep_in_scratch(struct pg_plugin_body *b, const char *data, size_t len)
 {
-    if (len + 1 > b->scratch_cap) { /* a new buffer, the old one wiped: not realloc, which would not */
-        size_t cap = len + 1 > 2 * b->scratch_cap ? len + 1 : 2 * b->scratch_cap;
-        char *p = malloc(cap);
-        if (!p)
-            return false;
-        if (b->scratch) {
-            OPENSSL_cleanse(b->scratch, b->scratch_cap);
-            free(b->scratch);
-        }
-        b->scratch = p;
-        b->scratch_cap = cap;
-    }
+    if (!grow_wiped(&b->scratch, &b->scratch_cap, len + 1))
+        return false;
     memmove(b->scratch, data, len);
     b->scratch[len] = '\0';
     return true;
@@ -223,6 +237,33 @@ static enum pg_rw_action hook_failed(struct pg_plugin_body *b, int plugin, const
     if (b->xform)
         pg_body_xform_refuse(b->xform, 500, "plugin_failed", "a plugin's body hook failed");
     return PG_RW_FAIL;
+}
+
+/* A request body the plugin refuses as the client's fault: 400, the way
+ * any other refusal of a body goes (nothing forwarded while it is held;
+ * the upstream connection cut once part of it went up). Not counted as
+ * the plugin's failure: the plugin did its work. */
+static enum pg_rw_action hook_rejected(struct pg_plugin_body *b, int plugin)
+{
+    struct pg_request *req = b->req;
+    struct phg_plugin_handle *h = pg_plugin_at(plugin);
+    pg_log(PG_LOG_WARN, "plugin_body_rejected", "\"request_id\":\"%s\",\"plugin\":\"%s\",\"hook\":\"request_body_value\"",
+           req->id, h->name);
+    pg_security_event(req, "plugin-rejected", "failure", req->authenticated ? req->user : NULL, NULL,
+                      "\"plugin\":\"%s\",\"hook\":\"request_body_value\"", h->name);
+    req->plugin_failed = h->name;
+    if (b->xform)
+        pg_body_xform_refuse(b->xform, 400, "plugin_rejected", "a plugin's body hook rejected the request body");
+    return PG_RW_FAIL;
+}
+
+/* Room of at least need bytes outside the rewriter's scratch and ours. */
+static char *spare_room(struct pg_plugin_body *b, size_t need, size_t *cap)
+{
+    if (!grow_wiped(&b->hook_out, &b->hook_out_cap, need))
+        return NULL;
+    *cap = b->hook_out_cap;
+    return b->hook_out;
 }
 
 /* The value as it stands after one function: kept, or replaced by tok. */
@@ -265,29 +306,25 @@ static enum pg_rw_action run_plugins(struct pg_plugin_body *b, struct current *c
         struct phg_plugin_handle *h = pg_plugin_at(b->owner[f]);
         struct phg_json_value jv = {.path = b->fields[f].logical_path, .selector = b->selector[f], .type = c->v.type,
                                     .data = c->v.data, .len = c->v.len};
-        /* The ABI promises twice the value's length and 256 bytes: a value
-         * an earlier function made longer may need more than the
-         * rewriter's room for the original. */
+        /* The rewriter sized its scratch for the value it offered (the
+         * ABI's room, pg_plugin_body_wrap); a value an earlier function
+         * made longer may need more. */
         char *room = out->data;
-        size_t cap = out->cap, need = 2 * c->v.len + 256;
-        if (cap < need) {
-            if (b->hook_out_cap < need) {
-                char *p = realloc(b->hook_out, need);
-                if (!p)
-                    return PG_RW_FAIL;
-                b->hook_out = p;
-                b->hook_out_cap = need;
-            }
-            room = b->hook_out;
-            cap = b->hook_out_cap;
-        }
+        size_t cap = out->cap, need = pg_rw_room(&b->room, c->v.len);
+        if (cap < need && !(room = spare_room(b, need, &cap)))
+            return PG_RW_FAIL;
         struct phg_json_out jo = {.data = room, .cap = cap, .len = 0, .type = 0};
         atomic_fetch_add_explicit(&h->calls, 1, memory_order_relaxed);
         enum phg_body_result r = hook_of(h, b->response)(h->hooks.state, (phg_request *)b->req, &jv, &jo);
         if (r == PHG_BODY_KEEP)
             continue;
+        if (r == PHG_BODY_REJECT && !b->response)
+            return hook_rejected(b, b->owner[f]);
         if (r != PHG_BODY_REPLACE)
-            return hook_failed(b, b->owner[f], r == PHG_BODY_FAIL ? "answered FAIL" : "answered a value the ABI does not define");
+            return hook_failed(b, b->owner[f],
+                               r == PHG_BODY_FAIL     ? "answered FAIL"
+                               : r == PHG_BODY_REJECT ? "answered REJECT for a response (the upstream's body)"
+                                                      : "answered a value the ABI does not define");
         if (jo.len > jo.cap || (jo.type != 's' && jo.type != 'n' && jo.type != 'b'))
             return hook_failed(b, b->owner[f], "replaced a value with a length or a type the ABI does not allow");
         struct pg_rw_token tok = {.type = jo.type, .data = room, .cap = cap, .len = jo.len};
@@ -329,7 +366,19 @@ enum pg_rw_action pg_plugin_body_value(void *arg, const struct pg_rw_value *v, s
          * refused as a client's planted ciphertext; say whose it is. */
         if (c.plugin_replaced && c.v.type == 's' && pg_envelope_is(c.v.data, c.v.len))
             return hook_failed(b, c.last_plugin, "returned an envelope for a field the policy seals itself");
-        return b->core(b->core_arg, &c.v, out); /* sealed as the plugins left it */
+        /* Sealed as the plugins left it, with the room the rewriter gives
+         * a value of that length: a longer one's envelope is longer. */
+        size_t need = 2 * c.v.len + 256;
+        if (c.replaced && out->cap < need) {
+            struct pg_rw_token big = {.type = 0, .len = 0};
+            if (!(big.data = spare_room(b, need, &big.cap)))
+                return PG_RW_FAIL;
+            enum pg_rw_action a2 = b->core(b->core_arg, &c.v, &big);
+            if (a2 == PG_RW_REPLACE)
+                *out = big;
+            return a2;
+        }
+        return b->core(b->core_arg, &c.v, out);
     }
     if ((phi || v->field < 0) && b->core) {
         enum pg_rw_action a = b->core(b->core_arg, v, out);

@@ -40,16 +40,18 @@ bool pg_plugins_body_wanted(bool response);
  * -1), or NULL when the body has neither. NULL on allocation failure, or
  * when the fields together pass the selector set's size. */
 struct pg_plugin_body *pg_plugin_body_new(struct pg_request *req, bool response, const struct pg_phi_field *route_fields,
-                                          int nroute, pg_rw_value_fn core, void *core_arg);
+                                          int nroute, pg_rw_value_fn core, void *core_arg,
+                                          const struct pg_rw_options *opt);
 const struct pg_sel_set *pg_plugin_body_set(const struct pg_plugin_body *b);
 /* For a body of req about to be rewritten: when plugins want this
  * direction's values, *set, *fn and *arg (the route's selector set, and
  * the PHI function for its fields and strays, or NULL) become a pass's,
- * kept with the request; otherwise they stay. 0, or -1 on allocation
- * failure. Once the rewriter exists, pg_plugin_body_xform tells the pass
+ * kept with the request, and opt (the rewriter's options, max_value_bytes
+ * set) gets the body hooks' room; otherwise they all stay. 0, or -1 on
+ * allocation failure. Once the rewriter exists, pg_plugin_body_xform tells the pass
  * where its hooks' failures go. */
 int pg_plugin_body_wrap(struct pg_request *req, bool response, const struct pg_phi_field *fields, int nfields,
-                        const struct pg_sel_set **set, pg_rw_value_fn *fn, void **arg);
+                        const struct pg_sel_set **set, pg_rw_value_fn *fn, void **arg, struct pg_rw_options *opt);
 void pg_plugin_body_xform(struct pg_request *req, bool response, struct pg_body_xform *x);
 /* The rewriter's value function; arg is the pg_plugin_body. */
 enum pg_rw_action pg_plugin_body_value(void *arg, const struct pg_rw_value *v, struct pg_rw_token *out);

@@ -35,7 +35,10 @@ struct queue_item {
 
 struct worker_queue {
     pthread_mutex_t mu;
-    bool init;
+    /* Set once, after mu is made, by the worker's thread; read without mu
+     * by any thread that posts (a plugin's alert or resume may come before
+     * the worker attached). */
+    _Atomic bool init;
     struct pg_worker *w; /* NULL once detached */
     struct event *ev;
     struct queue_item *head, *tail;
@@ -68,7 +71,7 @@ static void queue_run(evutil_socket_t fd, short what, void *arg)
 static bool queue_post(int index, struct queue_item *it)
 {
     struct worker_queue *q = index >= 0 && index < MAX_QUEUES ? &queues[index] : NULL;
-    if (!q || !q->init) {
+    if (!q || !atomic_load_explicit(&q->init, memory_order_acquire)) {
         it->drop(it);
         return false;
     }
@@ -114,12 +117,12 @@ int pg_plugin_worker_attach(struct pg_worker *w)
     if (w->index < 0 || w->index >= MAX_QUEUES)
         return -1;
     struct worker_queue *q = &queues[w->index];
-    if (!q->init) {
+    if (!atomic_load_explicit(&q->init, memory_order_acquire)) {
         /* Never destroyed: a plugin's thread may still post after the
          * worker is gone, and finds the queue detached. */
         if (pthread_mutex_init(&q->mu, NULL) != 0)
             return -1;
-        q->init = true;
+        atomic_store_explicit(&q->init, true, memory_order_release);
     }
     struct event *ev = event_new(w->base, -1, 0, queue_run, q);
     if (!ev)
@@ -144,7 +147,7 @@ int pg_plugin_worker_attach(struct pg_worker *w)
 
 void pg_plugin_worker_detach(struct pg_worker *w)
 {
-    if (w->index < 0 || w->index >= MAX_QUEUES || !queues[w->index].init)
+    if (w->index < 0 || w->index >= MAX_QUEUES || !atomic_load_explicit(&queues[w->index].init, memory_order_acquire))
         return;
     struct worker_queue *q = &queues[w->index];
     pthread_mutex_lock(&q->mu);

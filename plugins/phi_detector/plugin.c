@@ -49,9 +49,10 @@ static enum phg_body_result request_value(void *state, phg_request *r, const str
     }
     if (pd_token_any(v->data, v->len)) {
         /* Ciphertext a client cannot have made: it could be another
-         * record's, planted to be opened on the way out. */
+         * record's, planted to be opened on the way out. The client's
+         * fault, not the plugin's. */
         d->host->log(d->self, PHG_LOG_WARN, "%s: the request holds a PHI envelope; refused", name);
-        return PHG_BODY_FAIL;
+        return PHG_BODY_REJECT;
     }
     struct pd_out o;
     pd_out_init(&o, out->data, out->cap);

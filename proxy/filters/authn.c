@@ -71,18 +71,24 @@ struct token_source {
     size_t cookie_len;
 };
 
+enum token_found {
+    TOKEN_NONE,
+    TOKEN_FOUND,    /* in out */
+    TOKEN_TOO_LONG, /* a token, but longer than any of phiguard's: not one (src is set) */
+};
+
 /* The token from Authorization: Bearer, else from the session cookie. */
-static bool find_token(struct pg_request *req, char *out, size_t cap, struct token_source *src)
+static enum token_found find_token(struct pg_request *req, char *out, size_t cap, struct token_source *src)
 {
     struct pg_header *hd = pg_http_find(&req->head, "authorization");
     if (hd && hd->value_len > 7 && !strncasecmp(hd->value, "Bearer ", 7)) {
         size_t n = hd->value_len - 7;
+        *src = (struct token_source){.header = hd};
         if (n >= cap)
-            return false;
+            return TOKEN_TOO_LONG;
         memcpy(out, hd->value + 7, n);
         out[n] = '\0';
-        *src = (struct token_source){.header = hd};
-        return true;
+        return TOKEN_FOUND;
     }
     const char *name = req->worker->cfg->auth.cookie_name;
     size_t nl = strlen(name);
@@ -98,17 +104,17 @@ static bool find_token(struct pg_request *req, char *out, size_t cap, struct tok
             const char *stop = semi ? semi : end;
             if ((size_t)(stop - p) > nl && !memcmp(p, name, nl) && p[nl] == '=') {
                 size_t n = (size_t)(stop - p) - nl - 1;
+                *src = (struct token_source){.header = c, .cookie = p, .cookie_len = (size_t)(stop - p)};
                 if (n >= cap)
-                    return false;
+                    return TOKEN_TOO_LONG;
                 memcpy(out, p + nl + 1, n);
                 out[n] = '\0';
-                *src = (struct token_source){.header = c, .cookie = p, .cookie_len = (size_t)(stop - p)};
-                return true;
+                return TOKEN_FOUND;
             }
             p = stop;
         }
     }
-    return false;
+    return TOKEN_NONE;
 }
 
 /* Removes the token from what the upstream gets; the app's own cookies in
@@ -256,13 +262,16 @@ static enum pg_filter_result by_session(struct pg_request *req)
 {
     char token[2048];
     struct token_source src;
-    if (!find_token(req, token, sizeof token, &src))
+    enum token_found found = find_token(req, token, sizeof token, &src);
+    if (found == TOKEN_NONE)
         return without_session(req);
     struct pg_token_claims c;
-    size_t token_len = strlen(token);
     time_t now = time(NULL);
-    enum pg_token_result tr = PG_TOKEN_OK;
-    if (!pg_auth_token_known(req->worker, token, token_len, now, &c)) {
+    /* Too long to be phiguard's: judged as any other token that is not
+     * (an authenticator's, or refused), never taken for no token at all. */
+    enum pg_token_result tr = found == TOKEN_TOO_LONG ? PG_TOKEN_MALFORMED : PG_TOKEN_OK;
+    size_t token_len = found == TOKEN_FOUND ? strlen(token) : 0;
+    if (found == TOKEN_FOUND && !pg_auth_token_known(req->worker, token, token_len, now, &c)) {
         tr = pg_token_verify(&pg_auth_secrets()->token, token, now, &c);
         if (tr == PG_TOKEN_OK && !pg_session_id_valid(c.sid))
             tr = PG_TOKEN_MALFORMED; /* ours never look like that: a key name must not be shaped by it */

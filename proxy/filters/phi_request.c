@@ -174,7 +174,7 @@ static enum pg_filter_result start_body(struct pg_request *req, struct pg_phi_re
     pg_rw_value_fn fn = phi_fields ? seal_value : NULL;
     void *arg = p;
     if (pg_plugin_body_wrap(req, false, phi_fields ? r->phi_request : NULL, phi_fields ? r->nphi_request : 0, &set,
-                            &fn, &arg) != 0)
+                            &fn, &arg, &opt) != 0)
         return PG_ERROR;
     req->body_xform = pg_body_xform_new(set, &opt, fn, arg, (enum pg_body_coding)coding, cfg->limits.max_body_bytes);
     if (!req->body_xform)

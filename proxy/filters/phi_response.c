@@ -84,10 +84,10 @@ static enum pg_filter_result phi_response_run(struct pg_request *req)
     const struct pg_sel_set *set = fields ? route->sel_response : NULL;
     pg_rw_value_fn fn = p ? reveal_value : NULL;
     void *arg = p;
-    if (pg_plugin_body_wrap(req, true, fields ? route->phi_response : NULL, fields ? route->nphi_response : 0, &set,
-                            &fn, &arg) != 0)
-        return PG_ERROR;
     struct pg_rw_options opt = {.scan_envelopes = p != NULL, .max_value_bytes = cfg->phi.max_value_bytes};
+    if (pg_plugin_body_wrap(req, true, fields ? route->phi_response : NULL, fields ? route->nphi_response : 0, &set,
+                            &fn, &arg, &opt) != 0)
+        return PG_ERROR;
     req->resp_xform = pg_body_xform_new(set, &opt, fn, arg, (enum pg_body_coding)coding, UINT64_MAX);
     if (!req->resp_xform)
         return PG_ERROR;

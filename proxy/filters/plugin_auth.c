@@ -44,7 +44,10 @@ static bool method_ok(const char *s)
 
 /* The identity becomes the request's: copied, its roles kept when the
  * policy defines them, the identity headers added for the upstream.
- * NULL, or why it cannot be used. */
+ * NULL, or why it cannot be used. Called straight after the hook returned,
+ * before anything else runs on this thread, so strings in the plugin's
+ * state or thread-local storage are as the hook left them (the contract in
+ * phiguard_plugin.h); after resume_auth, id holds the ticket's copies. */
 static const char *take_identity(struct pg_request *req, int plugin, const struct phg_identity *id)
 {
     struct phg_plugin_handle *h = pg_plugin_at(plugin);

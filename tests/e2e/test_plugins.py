@@ -301,6 +301,16 @@ def test_with_phiguard_sessions_audit_and_keyring(make_proxy, workdir, backend, 
     assert last_seen(backend)["x-auth-method"] == "testauth"
     r = get(p, "/echo", headers={"Authorization": "Bearer not-a-token-of-anyone"})
     assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+    # Whatever its length: one too long to be phiguard's is no less a token
+    # (refused when nobody takes it, never passed on as anonymous) ...
+    for n in (2041, 2042, 5000):
+        r = get(p, "/echo", headers={"Authorization": "Bearer " + "z" * n})
+        assert r.status_code == 401 and r.json()["error"] == "invalid_token", n
+    # ... and a plugin may still take it.
+    backend.clear()
+    r = get(p, "/echo", headers={"Authorization": "Bearer ext-" + "l" * 4000})
+    assert r.status_code == 200, r.text
+    assert last_seen(backend)["x-auth-method"] == "testauth"
     r = get(p, "/echo", headers={"Authorization": "Bearer ext-bad"})
     assert r.status_code == 401 and r.json()["error"] == "invalid_credentials"
     rejected = r.json()["request_id"]
@@ -314,18 +324,27 @@ def test_with_phiguard_sessions_audit_and_keyring(make_proxy, workdir, backend, 
     assert failed.status_code == 500
     rid = failed.json()["request_id"]
     assert get(p, "/headers").status_code == 200
+    # A body the plugin rejects: 400, and an audit record naming it.
+    refused = post(p, "/echo-body", json={"note": "reject-me"})
+    assert refused.status_code == 400 and refused.json()["error"] == "plugin_rejected"
+    refused_rid = refused.json()["request_id"]
     rc = redis_server.client()
     deadline = time.time() + 20
     while time.time() < deadline:
         recs = [x for chain in records(rc).values() for x in chain]
         mine = [x for x in recs if x.get("request") == rid]
-        if len(mine) >= 2:
+        theirs = [x for x in recs if x.get("request") == refused_rid]
+        if len(mine) >= 2 and len(theirs) >= 2:
             break
         time.sleep(0.1)
     kinds = {x["type"]: x for x in mine}
     assert set(kinds) == {"plugin-failure", "rest"}, mine
     assert json.loads("{" + kinds["plugin-failure"]["details"]["info"] + "}") == {"plugin": "failing", "hook": "request_headers"}
     assert kinds["rest"]["details"]["plugin"] == "failing" and kinds["rest"]["details"]["error"] == "plugin_failed"
+    kinds = {x["type"]: x for x in theirs}
+    assert set(kinds) == {"plugin-rejected", "rest"}, theirs
+    assert json.loads("{" + kinds["plugin-rejected"]["details"]["info"] + "}") == {"plugin": "failing", "hook": "request_body_value"}
+    assert kinds["rest"]["details"]["plugin"] == "failing" and kinds["rest"]["details"]["error"] == "plugin_rejected"
     login = [x for x in recs if x.get("request") == rejected and x["type"] == "login"]
     assert login and login[0]["outcome"] != 0
     assert json.loads("{" + login[0]["details"]["info"] + "}")["plugin"] == "every_hook"
@@ -359,6 +378,17 @@ def test_body_hooks_on_any_json_request_and_response(make_proxy, workdir, backen
     (line,) = p.wait_log("plugin_hook_failed")
     assert line["plugin"] == "failing" and line["hook"] == "request_body_value"
     assert post(p, "/echo-body", json={"note": "fine"}).json() == {"note": "FINE (checked)"}
+    # One that rejects the body as the client's fault: 400, nothing forwarded.
+    backend.clear()
+    r = post(p, "/echo-body", json={"note": "reject-me"})
+    assert r.status_code == 400 and r.json()["error"] == "plugin_rejected"
+    assert not backend.requests_seen()
+    (line,) = p.wait_log("plugin_body_rejected")
+    assert line["plugin"] == "failing" and line["request_id"] == r.json()["request_id"]
+    # The short value's room: sixteenfold and 256 bytes, all of it used.
+    r = post(p, "/echo-body", json={"note": "fill-room"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"note": "x" * (16 * 9 + 256) + " (checked)"}
 
 
 def test_body_hooks_beside_the_policys_phi_fields(make_proxy, workdir, backend):

@@ -203,6 +203,15 @@ static enum phg_body_result request_body_value(void *state, phg_request *r, cons
         return PHG_BODY_KEEP;
     if (v->len > out->cap)
         return PHG_BODY_FAIL;
+    if (v->len == 9 && !memcmp(v->data, "fill-room", 9)) { /* all the room the ABI promises a short value */
+        size_t n = PHG_BODY_ROOM_PER_BYTE * v->len + 256;
+        if (out->cap < n)
+            return PHG_BODY_FAIL;
+        memset(out->data, 'x', n);
+        out->len = n;
+        out->type = 's';
+        return PHG_BODY_REPLACE;
+    }
     if (v->len == 14 && !memcmp(v->data, "plant-envelope", 14)) { /* what a hook must not do on a policy field */
         out->len = (size_t)snprintf(out->data, out->cap, "phi:v1:k1:r:AAAAAAAAAAAAAAAAAAAAAAAA");
         out->type = 's';

@@ -72,6 +72,8 @@ static enum phg_body_result body_value(void *state, phg_request *r, const struct
     (void)state;
     (void)r;
     (void)out;
+    if (v->type == 's' && v->len == 9 && !strncasecmp(v->data, "reject-me", 9))
+        return PHG_BODY_REJECT; /* the client's fault (a response's counts as a failure) */
     return v->type == 's' && v->len == 7 && !strncasecmp(v->data, "fail-me", 7) ? PHG_BODY_FAIL : PHG_BODY_KEEP;
 }
 

@@ -15,6 +15,7 @@
 #include "policy/selector.h"
 #include "proxy/conn.h"
 #include "proxy/plugin_body.h"
+#include "proxy/plugin_host.h"
 #include "proxy/plugin_loader.h"
 #include "proxy/request.h"
 #include "proxy/worker.h"
@@ -83,13 +84,15 @@ static enum pg_rw_action fake_reveal(void *arg, const struct pg_rw_value *v, str
 
 /* The rewriter gives its value and write functions one argument. */
 struct pass {
-    struct pg_plugin_body *b;
+    pg_rw_value_fn fn;
+    void *arg;
     char *out;
 };
 
 static enum pg_rw_action value(void *arg, const struct pg_rw_value *v, struct pg_rw_token *out)
 {
-    return pg_plugin_body_value(((struct pass *)arg)->b, v, out);
+    struct pass *p = arg;
+    return p->fn(p->arg, v, out);
 }
 
 static int collect(void *arg, const char *data, size_t len)
@@ -98,7 +101,8 @@ static int collect(void *arg, const char *data, size_t len)
     return 0;
 }
 
-/* Runs body through a pass; returns the rewriter's result, the output in out. */
+/* Runs body through a pass as the PHI filters set it up; returns the
+ * rewriter's result, the output in out. */
 static const char *expect_failed = "failing";
 
 static int run(bool response, int nroute, pg_rw_value_fn core, const char *body, char *out)
@@ -108,18 +112,22 @@ static int run(bool response, int nroute, pg_rw_value_fn core, const char *body,
     strcpy(conn.client_ip, "127.0.0.1");
     struct pg_request req = {.conn = &conn, .worker = &w};
     strcpy(req.id, "test-request");
-    struct pg_plugin_body *b = pg_plugin_body_new(&req, response, &route_field, nroute, core, NULL);
-    assert_non_null(b);
-    struct pg_rw_options opt = {.scan_envelopes = response && core};
+    struct pg_rw_options opt = {.scan_envelopes = response && core, .max_value_bytes = 4096};
+    const struct pg_sel_set *set = NULL;
+    pg_rw_value_fn fn = core;
+    void *arg = NULL;
+    assert_int_equal(pg_plugin_body_wrap(&req, response, &route_field, nroute, &set, &fn, &arg, &opt), 0);
+    assert_ptr_equal(fn, pg_plugin_body_value);
+    assert_int_equal(opt.room_per_byte, PHG_BODY_ROOM_PER_BYTE);
     out[0] = '\0';
-    struct pass pass = {b, out};
-    struct pg_rewriter *rw = pg_rewriter_new(pg_plugin_body_set(b), &opt, value, collect, &pass);
+    struct pass pass = {fn, arg, out};
+    struct pg_rewriter *rw = pg_rewriter_new(set, &opt, value, collect, &pass);
     assert_non_null(rw);
     int rc = pg_rewriter_feed(rw, body, strlen(body));
     if (rc == 0)
         rc = pg_rewriter_finish(rw);
     pg_rewriter_free(rw);
-    pg_plugin_body_free(b);
+    pg_plugin_req_free(req.plugin);
     if (rc != 0)
         assert_string_equal(req.plugin_failed ? req.plugin_failed : "", expect_failed);
     return rc;
@@ -155,7 +163,7 @@ static void test_request_plugins_then_sealing(void **state)
     assert_int_equal(load(names, 2), 0);
     assert_true(pg_plugins_body_wanted(false));
     assert_true(pg_plugins_body_wanted(true));
-    char out[512];
+    char out[2048];
     /* The plugin upper-cases the note, then the PHI function seals that. */
     assert_int_equal(run(false, 1, fake_seal, "{\"note\":\"hello\",\"items\":[{\"code\":2}]}", out), 0);
     assert_string_equal(out, "{\"note\":\"sealed(HELLO)\",\"items\":[{\"code\":2}]}");
@@ -166,6 +174,16 @@ static void test_request_plugins_then_sealing(void **state)
     /* A hook that fails refuses the body. */
     assert_int_equal(run(false, 0, NULL, "{\"note\":\"fail-me\"}", out), -1);
     assert_int_equal(pg_plugin_at(1)->failures, 1);
+    /* One that rejects it too, as the client's fault: not the plugin's failure. */
+    assert_int_equal(run(false, 0, NULL, "{\"note\":\"reject-me\"}", out), -1);
+    assert_int_equal(pg_plugin_at(1)->failures, 1);
+    /* A short value may grow sixteenfold, and is sealed grown. */
+    char want[2048];
+    int n = snprintf(want, sizeof want, "{\"note\":\"sealed(");
+    memset(want + n, 'x', 16 * 9 + 256);
+    snprintf(want + n + 16 * 9 + 256, sizeof want - (size_t)n - 16 * 9 - 256, ")\"}");
+    assert_int_equal(run(false, 1, fake_seal, "{\"note\":\"fill-room\"}", out), 0);
+    assert_string_equal(out, want);
     /* An envelope a hook returns for a field the policy seals fails it. */
     expect_failed = "every_hook";
     assert_int_equal(run(false, 1, fake_seal, "{\"note\":\"plant-envelope\"}", out), -1);
@@ -182,7 +200,7 @@ static void test_response_opening_then_plugins(void **state)
     (void)state;
     const char *names[] = {"every_hook"};
     assert_int_equal(load(names, 1), 0);
-    char out[512];
+    char out[2048];
     assert_int_equal(run(true, 1, fake_reveal,
                          "{\"note\":\"" ENVELOPE "\",\"items\":[{\"code\":2},{\"code\":\"x\"}],\"other\":\"" ENVELOPE
                          "\"}",
@@ -200,9 +218,12 @@ static void test_envelopes_a_plugin_keeps_are_masked(void **state)
     (void)state;
     const char *names[] = {"failing"}; /* its response hook keeps $.note */
     assert_int_equal(load(names, 1), 0);
-    char out[512];
+    char out[2048];
     assert_int_equal(run(true, 0, fake_reveal, "{\"note\":\"" ENVELOPE "\",\"n\":\"plain\"}", out), 0);
     assert_string_equal(out, "{\"note\":\"***\",\"n\":\"plain\"}");
+    /* REJECT is for a client's body: in a response, the hook failed. */
+    assert_int_equal(run(true, 0, fake_reveal, "{\"note\":\"reject-me\"}", out), -1);
+    assert_int_equal(pg_plugin_at(0)->failures, 1);
     /* Without a keyring (no PHI function), masked all the same. */
     assert_int_equal(run(true, 0, NULL, "{\"note\":\"" ENVELOPE "\"}", out), 0);
     assert_string_equal(out, "{\"note\":\"***\"}");

@@ -249,21 +249,33 @@ def test_planted_envelope_is_refused(make_proxy, certs, ring, workdir, backend):
     doc = observation(ids)
     doc["note"][2]["text"] = f"copied {token}"
     r = call(writer, "POST", "/fhir/Observation", doc)
-    assert r.status_code == 500 and r.json()["error"] == "plugin_failed"
+    assert r.status_code == 400 and r.json()["error"] == "plugin_rejected"
     assert not [x for x in backend.requests_seen() if x.get("method") == "POST"]
     assert any("holds a PHI envelope" in line.get("message", "") for line in writer.logs("plugin"))
+    assert any(line.get("plugin") == "phi_detector" for line in writer.logs("plugin_body_rejected"))
     # The proxy goes on serving.
     assert call(writer, "POST", "/fhir/Observation", observation(ids)).status_code in (200, 201)  # f001 again
 
 
 def test_dense_note_beyond_the_hooks_room_fails_closed(make_proxy, certs, ring, workdir, backend):
-    """Tokens are ~80 bytes each; ABI 1.0 promises a hook 2 * len + 256:
-    eight identifiers in a short note do not fit. The request is refused
-    whole rather than an identifier passed (docs: Limits)."""
+    """Tokens are ~80 bytes each, about seven times what they replace; a
+    hook gets 16 * len + 256 bytes, but at most phi.max_value_bytes (64 KiB
+    here) unless 2 * len + 256 is more. Eight identifiers in a short note
+    fit; 16 KiB of nothing but identifiers (about 100 KiB sealed) do not,
+    and that request is refused whole rather than an identifier passed
+    (docs: Limits)."""
     ids = identifiers()
     writer = start(make_proxy, certs, ring, "nurse", workdir=workdir)
     backend.clear()
-    dense = " ".join([ids["ssn"], ids["phone"]] * 4)
+    short = " ".join([ids["ssn"], ids["phone"]] * 4)
+    assert len(short) < 120
+    r = call(writer, "POST", "/fhir/Observation", {"resourceType": "Observation", "note": [{"text": short}]})
+    assert r.status_code in (200, 201), r.text
+    stored = backend.get(f"/fhir/Observation/{r.json()['id']}")["note"][0]["text"]
+    assert len(TOKEN.findall(stored)) == 8 and ids["ssn"] not in stored and ids["phone"] not in stored
+    backend.clear()
+    dense = " ".join([ids["ssn"], ids["phone"]] * (16384 // (len(ids["ssn"]) + len(ids["phone"]) + 2)))
+    assert 16000 < len(dense) < 65536
     r = call(writer, "POST", "/fhir/Observation", {"resourceType": "Observation", "note": [{"text": dense}]})
     assert r.status_code == 500 and r.json()["error"] == "plugin_failed"
     assert not [x for x in backend.requests_seen() if x.get("method") == "POST"]

@@ -171,9 +171,9 @@ static void test_keeps_and_fails(void **state)
     reader_has_permission = 1;
     v = string_value(NOTE, 0);
     assert_int_equal(p.response_body_value(p.state, r, &v, &out), PHG_BODY_KEEP);
-    /* A client's planted envelope is refused. */
+    /* A client's planted envelope is refused, as the client's fault. */
     v = string_value("see [ssn:phi:v1:k1:r:AAAA]", 0);
-    assert_int_equal(p.request_body_value(p.state, r, &v, &out), PHG_BODY_FAIL);
+    assert_int_equal(p.request_body_value(p.state, r, &v, &out), PHG_BODY_REJECT);
     assert_non_null(strstr(logged, "the request holds a PHI envelope"));
     /* Too little room for the envelopes, and a host that cannot seal. */
     v = string_value(NOTE, 0);
