@@ -268,7 +268,9 @@ void pg_upstream_start(struct pg_request *req)
     }
     req->t_upstream_us = pg_now_us();
     if (attach(req) != 0) {
-        pg_log(PG_LOG_ERROR, "upstream_connect_failed", "\"request_id\":\"%s\",\"errno\":%d", req->id, errno);
+        int e = errno;
+        pg_log(PG_LOG_ERROR, "upstream_connect_failed", "\"request_id\":\"%s\",\"errno\":%d,\"error\":\"%s\"",
+               req->id, e, strerror(e));
         pg_request_respond_error(req, 502, "bad_gateway");
         return;
     }
@@ -802,8 +804,9 @@ static void up_eventcb(struct pg_stream *s, int events, void *arg)
             if (retry(req))
                 return;
             pg_log(PG_LOG_WARN, "upstream_closed",
-                   "\"request_id\":\"%s\",\"connected\":%s,\"reused\":%s,\"errno\":%d", req->id,
-                   u->connected ? "true" : "false", u->reused ? "true" : "false", err);
+                   "\"request_id\":\"%s\",\"connected\":%s,\"reused\":%s,\"errno\":%d,\"error\":\"%s\"",
+                   req->id, u->connected ? "true" : "false", u->reused ? "true" : "false", err,
+                   err ? strerror(err) : "closed before a response");
             pg_request_respond_error(req, 502, "bad_gateway");
             return;
         }
