@@ -33,22 +33,21 @@ class Load:
     answer is kept as (status, request id, error code of a JSON body);
     transport errors are kept apart."""
 
-    def __init__(self, proxy, path="/echo", threads=6, seconds=60, session_factory=None):
-        self.proxy, self.path, self.seconds = proxy, path, seconds
+    def __init__(self, proxy, path="/echo", threads=6, seconds=60, headers=None):
+        self.proxy, self.path, self.seconds, self.headers = proxy, path, seconds, headers
         self.answers, self.failures = [], []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
-        self.make_session = session_factory or requests.Session
         self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
 
     def _run(self, i):
-        s = self.make_session()
+        s = requests.Session()
         deadline = time.monotonic() + self.seconds
         n = 0
         while not self.stopping.is_set() and time.monotonic() < deadline:
             n += 1
             try:
-                r = get(self.proxy, f"{self.path}?t={i}&n={n}", session=s, timeout=20)
+                r = get(self.proxy, f"{self.path}?t={i}&n={n}", session=s, timeout=20, headers=self.headers)
             except requests.RequestException as e:
                 with self.lock:
                     self.failures.append(repr(e))
