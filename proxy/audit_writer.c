@@ -121,6 +121,8 @@ struct pg_audit_writer {
     uint64_t cursor_seq;
     struct pg_audit_stats stats;
     int64_t last_spool_error_log_us;
+    int64_t spool_failing_since_us; /* 0 while the spool takes records */
+    uint64_t spool_failures;        /* writes refused since then */
 };
 
 static int64_t wall_us(void)
@@ -389,6 +391,15 @@ static void arm_sync(struct pg_audit_writer *aw)
 /* The spool's file now holds everything added: a sync soon covers it. */
 static void spool_written(struct pg_audit_writer *aw)
 {
+    if (aw->spool_failing_since_us) {
+        /* Room again (space freed, a limit raised, Redis took the backlog
+         * and the file was emptied): said once, so the outage has an end. */
+        pg_log(PG_LOG_WARN, "audit_spool_recovered", "\"chain\":\"%s\",\"failed_writes\":%" PRIu64
+               ",\"failed_for_ms\":%" PRId64, aw->chain, aw->spool_failures,
+               (wall_us() - aw->spool_failing_since_us) / 1000);
+        aw->spool_failing_since_us = 0;
+        aw->spool_failures = 0;
+    }
     aw->written = aw->tip;
     aw->spilled_at_write = aw->spilled;
     aw->stats.spool_writes++;
@@ -756,6 +767,9 @@ static void tick(evutil_socket_t fd, short what, void *arg)
 static void spool_failed(struct pg_audit_writer *aw, enum pg_spool_error code)
 {
     int64_t now = wall_us();
+    if (!aw->spool_failing_since_us)
+        aw->spool_failing_since_us = now;
+    aw->spool_failures++;
     if (now - aw->last_spool_error_log_us < 1000000)
         return; /* one line a second is enough to say the disk is full */
     aw->last_spool_error_log_us = now;
