@@ -27,6 +27,7 @@
 #include "proxy/policy_store.h"
 #include "proxy/ratelimit.h"
 #include "proxy/tls.h"
+#include "proxy/reload_alert.h"
 #include "proxy/watch.h"
 #include "proxy/worker.h"
 #include "proxy/workq.h"
@@ -122,6 +123,7 @@ static void reload_done(void *arg)
         char e[600];
         pg_log(PG_LOG_ERROR, "tls_reload_failed", "\"error\":\"%s\",\"kept\":\"previous certificate\"",
                pg_json_escape(j->err, strlen(j->err), e, sizeof e));
+        pg_reload_failed("certificate", s->cfg->tls.certificate, j->err);
     }
     free(j);
     s->reload_running = false;
@@ -146,6 +148,7 @@ static void start_reload(struct server *s)
         s->reload_running = false;
         free(j);
         pg_log(PG_LOG_ERROR, "tls_reload_failed", "\"error\":\"work queue unavailable\"");
+        pg_reload_failed("certificate", s->cfg->tls.certificate, "work queue unavailable");
     }
 }
 
@@ -395,6 +398,7 @@ int pg_server_run(const struct pg_config *cfg)
         s.running++;
     }
     recording_worker = &s.workers[0];
+    pg_reload_alert_set_worker(recording_worker);
     s.integrity = pg_audit_integrity_start(s.base, cfg);
     pg_policy_store_on_change(policy_changed, NULL);
     pg_phi_keys_on_change(keyring_changed, NULL);
@@ -433,6 +437,7 @@ out:
     pg_policy_store_on_change(NULL, NULL);
     pg_phi_keys_on_change(NULL, NULL);
     recording_worker = NULL;
+    pg_reload_alert_set_worker(NULL);
     pg_audit_integrity_stop(s.integrity);
     for (int i = 0; i < s.running; i++)
         pg_worker_join_and_free(&s.workers[i]);

@@ -18,6 +18,7 @@ struct pg_audit_writer;
 struct pg_redis;
 struct pg_rl_worker;
 struct pg_worker_metrics;
+struct pg_alert_inbox;
 
 struct pg_worker {
     int index;
@@ -43,6 +44,7 @@ struct pg_worker {
     struct pg_audit_writer *audit; /* NULL when the audit trail is off */
     struct pg_rl_worker *ratelimit; /* rate-limit counters (proxy/ratelimit.h) */
     struct pg_worker_metrics *metrics; /* this worker's counters for /metrics */
+    struct pg_alert_inbox *alert_inbox; /* alerts posted from other threads (proxy/security_event.h) */
 };
 
 /* Creates the worker's loop and listener on the main thread (so a bind
