@@ -80,6 +80,7 @@ static const struct key keys[] = {
     {"timeouts.header_read", K_DURATION, OFF(timeouts.header_read_ms), "10s", false, 1, 3600000, NULL},
     {"timeouts.body_read", K_DURATION, OFF(timeouts.body_read_ms), "30s", false, 1, 3600000, NULL},
     {"timeouts.keepalive", K_DURATION, OFF(timeouts.keepalive_ms), "60s", false, 1, 86400000, NULL},
+    {"timeouts.send", K_DURATION, OFF(timeouts.send_ms), "60s", false, 1, 86400000, NULL},
     {"timeouts.handshake", K_DURATION, OFF(timeouts.handshake_ms), "10s", false, 1, 3600000, NULL},
     {"timeouts.drain", K_DURATION, OFF(timeouts.drain_ms), "30s", false, 0, 3600000, NULL},
     SECTION("security_headers"),

@@ -39,6 +39,7 @@ struct pg_timeouts_config {
     uint32_t header_read_ms;   /* first byte of a head to its end; 408 */
     uint32_t body_read_ms;     /* no body byte from the client for this long; 408 */
     uint32_t keepalive_ms;     /* idle client connection between requests */
+    uint32_t send_ms;          /* a paused response not taken by the client for this long: closed */
     uint32_t handshake_ms;     /* TLS handshake */
     uint32_t drain_ms;         /* SIGTERM: time given to in-flight requests */
 };
