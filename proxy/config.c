@@ -75,6 +75,7 @@ static const struct key keys[] = {
     {"limits.max_response_header_bytes", K_SIZE, OFF(limits.max_response_header_bytes), "64KiB", false, 1024,
      1 << 20, NULL},
     {"limits.max_connections", K_INT, OFF(limits.max_connections), "10000", false, 1, 1000000, NULL},
+    {"limits.max_connections_per_ip", K_INT, OFF(limits.max_connections_per_ip), "0", false, 0, 1000000, NULL},
     {"limits.high_water_bytes", K_SIZE, OFF(limits.high_water_bytes), "256KiB", false, 16384, 1 << 30, NULL},
     SECTION("timeouts"),
     {"timeouts.header_read", K_DURATION, OFF(timeouts.header_read_ms), "10s", false, 1, 3600000, NULL},

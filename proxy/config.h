@@ -32,6 +32,7 @@ struct pg_limits_config {
     size_t max_body_bytes;     /* request body; 413 above */
     size_t max_response_header_bytes; /* upstream head; 502 above */
     int max_connections;       /* per worker; beyond it new connections are closed */
+    int max_connections_per_ip; /* per worker and client address; 0: no such limit */
     size_t high_water_bytes;   /* buffered bytes per direction before reading pauses */
 };
 
