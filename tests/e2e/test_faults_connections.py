@@ -120,3 +120,19 @@ def _served_from(p, certs, source):
             return s.recv(12).startswith(b"HTTP/1.1 200")
     except (OSError, ssl.SSLError):
         return False
+
+
+def test_documented_limits_example_checks(tmp_path):
+    """The example of docs/configuration.md "Limits for a hostile network"
+    is valid as written."""
+    import os
+    import re
+    import subprocess
+    from phiguard_harness import BIN, TOP
+    text = open(os.path.join(TOP, "docs", "configuration.md")).read()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "max_connections_per_ip" in b]
+    cfg = tmp_path / "phiguard.yaml"
+    cfg.write_text('listen: "127.0.0.1:8443"\ntls: {certificate: c.pem, key: k.pem}\n' +
+                   block.replace("upstream:\n", 'upstream:\n  address: "127.0.0.1:8080"\n'))
+    r = subprocess.run([BIN, "config", "check", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
