@@ -11,6 +11,13 @@ import time
 import requests
 
 from phiguard_harness import PY, TOP
+from redis_fixture import RedisServer
+
+
+def durable_redis():
+    """A Redis that keeps what it acknowledged across a restart (AOF, fsync
+    always), as a production Redis holding an audit trail must."""
+    return RedisServer(extra_args=["--appendonly", "yes", "--appendfsync", "always"]).start()
 
 
 def wait_for(cond, timeout=15, what="condition", step=0.05):

@@ -10,19 +10,14 @@ import pytest
 
 from audit_env import audit_config, verify
 from auth_env import Client, auth_config, bearer
-from fault_env import Load, assert_chains_whole, request_records, wait_for
+from fault_env import durable_redis, Load, assert_chains_whole, request_records, wait_for
 from phiguard_harness import deep_merge
-from redis_fixture import RedisServer
 
 OPEN_ROUTE = "  - {name: open, methods: [GET], path: /status/201, public: true}\n"
 OPEN_LIMIT = """rate_limits:
   - {name: open-global, key: [route], scope: global, rate: 100000/s, burst: 100000, route: open}
 """
 
-
-def durable_redis():
-    """Keeps what it acknowledged across a restart (AOF, fsync always)."""
-    return RedisServer(extra_args=["--appendonly", "yes", "--appendfsync", "always"]).start()
 
 
 @pytest.mark.parametrize("fault", ["stop", "freeze"])

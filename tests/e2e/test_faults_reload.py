@@ -92,8 +92,8 @@ def test_bad_file_before_reload_keeps_the_running_one(make_proxy, certs, workdir
     assert any(r in text for r in reasons), text
     assert "kept" in failure
     # Alerted: the log line, alert:list, the audit trail.
-    alerts = p.wait_log("alert")
-    alert = next(a for a in alerts if a["rule"] == "config_reload_failed")
+    wait_for(lambda: any(a["rule"] == "config_reload_failed" for a in p.logs("alert")), what="the alert's log line")
+    alert = next(a for a in p.logs("alert") if a["rule"] == "config_reload_failed")
     assert alert["severity"] == "high" and alert["subject"] == kind
     rc = redis_server.client()
     wait_for(lambda: any(json.loads(a)["rule"] == "config_reload_failed" for a in rc.lrange("alert:list", 0, -1)),

@@ -15,15 +15,11 @@ import time
 import pytest
 
 from audit_env import audit_config, verify
-from fault_env import Load, assert_chains_whole, request_records, wait_for
+from fault_env import durable_redis, Load, assert_chains_whole, request_records, wait_for
 from phiguard_harness import BIN, deep_merge
-from redis_fixture import RedisServer
 
 LIMIT = 96 * 1024
 
-
-def durable_redis():
-    return RedisServer(extra_args=["--appendonly", "yes", "--appendfsync", "always"]).start()
 
 
 def start_with(p, preexec=None):
