@@ -767,10 +767,13 @@ static void tick(evutil_socket_t fd, short what, void *arg)
 static void spool_failed(struct pg_audit_writer *aw, enum pg_spool_error code)
 {
     int64_t now = wall_us();
-    if (!aw->spool_failing_since_us)
+    bool first = !aw->spool_failing_since_us;
+    if (first)
         aw->spool_failing_since_us = now;
     aw->spool_failures++;
-    if (now - aw->last_spool_error_log_us < 1000000)
+    if (!first && code == PG_SPOOL_INVALID && !aw->strict)
+        return; /* async: records after a failed write wait, in memory, for Redis to take the backlog */
+    if (!first && now - aw->last_spool_error_log_us < 1000000)
         return; /* one line a second is enough to say the disk is full */
     aw->last_spool_error_log_us = now;
     pg_log(PG_LOG_ERROR, "audit_spool_failed", "\"chain\":\"%s\",\"kind\":\"%s\",\"error\":\"%s\",\"mode\":\"%s\"",
@@ -779,7 +782,12 @@ static void spool_failed(struct pg_audit_writer *aw, enum pg_spool_error code)
            : code == PG_SPOOL_DENIED ? "not writable"
                                      : "i/o",
            pg_spool_strerror(aw->spool), aw->strict ? "strict: refusing requests (503)" : "async: Redis only");
-    pg_alert_raise(aw->w, "critical", "audit_spool_failed", aw->chain, NULL);
+    /* Raised from the worker's next loop pass, not here: an alert is itself
+     * a record, and writing it from inside pg_audit_write (which is where
+     * a spool failure is found) would reuse the record buffer and the seq
+     * of the record being written. */
+    if (first) /* one alert per outage; its end is logged (audit_spool_recovered) */
+        pg_alert_post(aw->w, "critical", "audit_spool_failed", aw->chain, NULL);
 }
 
 enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r, struct pg_request *waiting,

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from audit_env import audit_config, verify
-from fault_env import durable_redis, Load, assert_chains_whole, request_records, wait_for
+from fault_env import durable_redis, get, Load, assert_chains_whole, request_records, wait_for
 from phiguard_harness import BIN, deep_merge
 
 LIMIT = 96 * 1024
@@ -143,3 +143,47 @@ def test_full_tmpfs_fails_closed_then_recovers(make_proxy, workdir):
             p.stop()
         finally:
             subprocess.run(["umount", "-l", spool], check=False)
+
+
+def test_async_mode_keeps_records_in_memory_while_the_disk_is_full(make_proxy, workdir):
+    """Async mode does not hold responses: with the spool full and Redis
+    away, records wait in memory (audit.memory_limit) and reach Redis, in
+    order and whole, once it is back."""
+    redis = durable_redis()
+    try:
+        cfg = deep_merge(cfg_for(workdir, redis), {"audit": {"mode": "async"}})
+        p = start_with(make_proxy(cfg, start=False), small_files)
+        load = Load(p, threads=4, seconds=120).start()
+        try:
+            load.wait_answers(20, 200)
+            redis.stop()
+            p.wait_log("audit_spool_failed", timeout=60)
+            load.wait_answers(200, 200)
+            redis.start()
+            load.wait_answers(20, 200)
+        finally:
+            answers = load.stop()
+        assert not load.failures, load.failures[:3]
+        assert {c for c, _, _ in answers} == {200}
+        assert "async" in p.logs("audit_spool_failed")[0]["mode"]
+        # Once Redis has every record the file missed, the file is emptied
+        # and takes records again.
+        extra = []
+        wait_for(lambda: extra.append(get(p, "/echo").headers["X-Request-Id"]) or p.logs("audit_spool_recovered"),
+                 timeout=30, what="the spool taking records again", step=0.2)
+        answers += [(200, rid, None) for rid in extra]
+        rc = redis.client()
+        ok = [rid for _, rid, _ in answers]
+        try:
+            wait_for(lambda: set(ok) <= set(request_records(rc)), timeout=30, what="every record in Redis")
+        except AssertionError:
+            missing = set(ok) - set(request_records(rc))
+            lines = [x for x in p.logs() if x["msg"] not in ("audit_checkpoint",)]
+            raise AssertionError(f"{len(missing)} of {len(ok)} missing; /audit {p.admin('/audit')[1][:600]} log {lines[-30:]}")
+        assert all(len(r) == 1 for r in request_records(rc).values())
+        assert_chains_whole(rc)
+        time.sleep(0.7)
+        v = verify(p, p.workdir)
+        assert v.returncode == 0, v.stdout + v.stderr
+    finally:
+        redis.cleanup()
