@@ -817,11 +817,20 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
      * (responses wait for the sync or Redis, which come after the write).
      * Async: written now, as the response goes at once. */
     enum pg_spool_error code = pg_spool_add(aw->spool, r->seq, c.buf, c.len);
+    if (code == PG_SPOOL_OK && !aw->strict)
+        code = pg_spool_flush(aw->spool);
     if (code != PG_SPOOL_OK) {
         spool_failed(aw, code);
         if (aw->strict)
             return PG_AUDIT_FAILED; /* the chain does not advance: the same seq is tried again */
-        aw->spilled = false; /* async: this record lives in memory only until Redis takes it */
+        /* Async: the record lives in memory only until Redis takes it. When
+         * memory is full too, or the records before it are kept only in the
+         * file (spilled: read back from there, so one after them in memory
+         * would go out of order), it has nowhere to go, and its request is
+         * refused rather than answered without a record (fail closed). */
+        if (aw->spilled || aw->mem_bytes + c.len > w->cfg->audit.memory_limit)
+            return PG_AUDIT_FAILED;
+        aw->spilled = false;
     }
     if (aw->hasher)
         pg_chain_hasher_leaf(aw->hasher, c.buf, c.len, aw->tip.head);
@@ -829,13 +838,6 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
         pg_chain_leaf_hash(c.buf, c.len, aw->tip.head);
     aw->tip.seq = r->seq;
     aw->stats.written++;
-    if (code == PG_SPOOL_OK && !aw->strict) {
-        code = pg_spool_flush(aw->spool);
-        if (code != PG_SPOOL_OK) {
-            spool_failed(aw, code);
-            aw->spilled = false;
-        }
-    }
     if (!aw->spilled && aw->mem_bytes + c.len <= w->cfg->audit.memory_limit) {
         struct pending *p = malloc(sizeof *p + c.len);
         if (p) {

@@ -145,26 +145,32 @@ def test_full_tmpfs_fails_closed_then_recovers(make_proxy, workdir):
             subprocess.run(["umount", "-l", spool], check=False)
 
 
-def test_async_mode_keeps_records_in_memory_while_the_disk_is_full(make_proxy, workdir):
+@pytest.mark.parametrize("memory", ["64MiB", "1MiB"])
+def test_async_mode_keeps_records_in_memory_while_the_disk_is_full(make_proxy, workdir, memory):
     """Async mode does not hold responses: with the spool full and Redis
     away, records wait in memory (audit.memory_limit) and reach Redis, in
-    order and whole, once it is back."""
+    order and whole, once it is back. When memory is full too, a record has
+    nowhere to go and its request is refused (503 audit_unavailable)."""
     redis = durable_redis()
     try:
-        cfg = deep_merge(cfg_for(workdir, redis), {"audit": {"mode": "async"}})
+        cfg = deep_merge(cfg_for(workdir, redis), {"audit": {"mode": "async", "memory_limit": memory}})
         p = start_with(make_proxy(cfg, start=False), small_files)
         load = Load(p, threads=4, seconds=120).start()
         try:
             load.wait_answers(20, 200)
             redis.stop()
             p.wait_log("audit_spool_failed", timeout=60)
-            load.wait_answers(200, 200)
+            if memory == "1MiB":
+                load.wait_answers(20, 503, timeout=90)  # ~1,700 records fill 1 MiB
+            else:
+                load.wait_answers(200, 200)
             redis.start()
             load.wait_answers(20, 200)
         finally:
             answers = load.stop()
         assert not load.failures, load.failures[:3]
-        assert {c for c, _, _ in answers} == {200}
+        assert {c for c, _, _ in answers} == ({200, 503} if memory == "1MiB" else {200})
+        assert {e for c, _, e in answers if c == 503} <= {"audit_unavailable"}
         assert "async" in p.logs("audit_spool_failed")[0]["mode"]
         # Once Redis has every record the file missed, the file is emptied
         # and takes records again.
@@ -173,7 +179,7 @@ def test_async_mode_keeps_records_in_memory_while_the_disk_is_full(make_proxy, w
                  timeout=30, what="the spool taking records again", step=0.2)
         answers += [(200, rid, None) for rid in extra]
         rc = redis.client()
-        ok = [rid for _, rid, _ in answers]
+        ok = [rid for c, rid, _ in answers if c == 200]
         try:
             wait_for(lambda: set(ok) <= set(request_records(rc)), timeout=30, what="every record in Redis")
         except AssertionError:
