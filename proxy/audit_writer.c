@@ -55,12 +55,20 @@ struct sent {
 };
 
 /* Up to BATCH records in one call: one command to format, one reply to
- * read, instead of one each. Their order is kept: XADD refuses an id not
- * above the stream's last. */
+ * read, instead of one each. ARGV[1] is the seq the stream must end at
+ * before the batch (the previous batch's last): XADD alone refuses only an
+ * id not above the stream's last, so a batch that overtook an earlier one
+ * (one retried after NOSCRIPT, on a fresh Redis) would be stored after a
+ * gap that nothing fills. Refused, it makes the writer read the stream's
+ * tip again and send from there. */
 #define BATCH 128
 static const char batch_lua[] =
-    "for i = 1, #ARGV, 3 do redis.call('XADD', KEYS[1], ARGV[i], 'h', ARGV[i + 1], 'r', ARGV[i + 2]) end\n"
-    "return #ARGV / 3\n";
+    "local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)\n"
+    "local at = '0'\n"
+    "if #top > 0 then at = string.match(top[1][1], '^(%d+)') end\n"
+    "if at ~= ARGV[1] then return redis.error_reply('OUTOFORDER stream ends at ' .. at .. ', not ' .. ARGV[1]) end\n"
+    "for i = 2, #ARGV, 3 do redis.call('XADD', KEYS[1], ARGV[i], 'h', ARGV[i + 1], 'r', ARGV[i + 2]) end\n"
+    "return (#ARGV - 1) / 3\n";
 static struct pg_redis_script *batch_script;
 static int batch_users;
 
@@ -92,6 +100,7 @@ struct pg_audit_writer {
     bool synced;    /* Redis's tip is known on this connection */
     bool resyncing;
     uint64_t acked_seq, sent_seq;
+    uint64_t stream_last; /* the stream ends at this seq once every batch sent is stored */
     char acked_h[PG_HASH_HEX];
     /* Unacknowledged records in memory, in seq order. When the memory limit
      * is reached the rest stays in the spool only (spilled) and is read
@@ -238,7 +247,7 @@ static size_t stream_id(uint64_t seq, char out[24])
 static struct pending *send_batch(struct pg_audit_writer *aw, struct pending *p)
 {
     size_t stream_len = strlen(aw->stream);
-    size_t room = PG_REDIS_RESP_BULK_MAX(stream_len);
+    size_t room = PG_REDIS_RESP_BULK_MAX(stream_len) + PG_REDIS_RESP_BULK_MAX(24);
     struct pending *last = NULL;
     int n = 0;
     for (struct pending *q = p; q && n < BATCH && q->seq == p->seq + (uint64_t)n; q = q->next, n++) {
@@ -255,6 +264,9 @@ static struct pending *send_batch(struct pg_audit_writer *aw, struct pending *p)
         aw->resp_cap = room;
     }
     char *o = pg_redis_resp_bulk(aw->resp, aw->stream, stream_len);
+    char prev[24];
+    int plen = snprintf(prev, sizeof prev, "%" PRIu64, aw->stream_last);
+    o = pg_redis_resp_bulk(o, prev, (size_t)plen);
     struct pending *q = p;
     for (int i = 0; i < n; i++, q = q->next) {
         char id[24];
@@ -267,11 +279,12 @@ static struct pending *send_batch(struct pg_audit_writer *aw, struct pending *p)
         return NULL;
     *s = (struct sent){.aw = aw, .gen = aw->gen, .seq = p->seq, .last = last->seq};
     memcpy(s->h, last->h, PG_HASH_HEX);
-    if (pg_redis_script_run_resp(aw->w->redis, batch_script, added, s, 1, 1 + 3 * n, aw->resp,
+    if (pg_redis_script_run_resp(aw->w->redis, batch_script, added, s, 1, 2 + 3 * n, aw->resp,
                                  (size_t)(o - aw->resp)) != PG_REDIS_OK) {
         free(s);
         return NULL; /* not sent: the next ship tries again */
     }
+    aw->stream_last = last->seq;
     aw->sent_seq = last->seq;
     aw->stats.shipped += (uint64_t)n;
     return last;
@@ -623,6 +636,7 @@ static void tip_read(enum pg_redis_status st, const redisReply *reply, void *arg
         release_waiters(aw);
     }
     aw->sent_seq = aw->acked_seq;
+    aw->stream_last = stored; /* what the stream ends at: the next batch must follow it */
     aw->synced = true;
     pg_redis_command(aw->w->redis, pg_redis_discard, NULL, "SADD audit:writers %s", aw->chain);
     ship(aw);

@@ -6,6 +6,7 @@ restart, and once Redis is back every record answered 200 reaches it and
 the chain verifies. Two ways to fill the disk: a file size limit
 (RLIMIT_FSIZE, EFBIG; works for any user) and a small tmpfs (ENOSPC; needs
 root, skipped otherwise)."""
+import json
 import os
 import resource
 import signal
@@ -15,7 +16,7 @@ import time
 import pytest
 
 from audit_env import audit_config, verify
-from fault_env import durable_redis, get, Load, assert_chains_whole, request_records, wait_for
+from fault_env import durable_redis, get, Load, assert_chains_whole, request_records, stored_records, wait_for
 from phiguard_harness import BIN, deep_merge
 
 LIMIT = 96 * 1024
@@ -185,6 +186,9 @@ def test_async_mode_keeps_records_in_memory_while_the_disk_is_full(make_proxy, w
         except AssertionError:
             missing = set(ok) - set(request_records(rc))
             lines = [x for x in p.logs() if x["msg"] not in ("audit_checkpoint",)]
+            with open("/tmp/hf-async-fail.log", "w") as f:
+                f.write(p.stderr())
+                f.write(json.dumps(sorted(s for _, s, _ in stored_records(rc))))
             raise AssertionError(f"{len(missing)} of {len(ok)} missing; /audit {p.admin('/audit')[1][:600]} log {lines[-30:]}")
         assert all(len(r) == 1 for r in request_records(rc).values())
         assert_chains_whole(rc)
