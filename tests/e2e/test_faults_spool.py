@@ -6,7 +6,6 @@ restart, and once Redis is back every record answered 200 reaches it and
 the chain verifies. Two ways to fill the disk: a file size limit
 (RLIMIT_FSIZE, EFBIG; works for any user) and a small tmpfs (ENOSPC; needs
 root, skipped otherwise)."""
-import json
 import os
 import resource
 import signal
@@ -56,6 +55,19 @@ def metric(p, name, **labels):
     return total
 
 
+def wait_records(p, rc, ids):
+    """Waits until every request id has its record in Redis; says what is
+    missing and where the chain has gaps when that does not happen."""
+    try:
+        wait_for(lambda: set(ids) <= set(request_records(rc)), timeout=30, what="every record in Redis")
+    except AssertionError:
+        missing = set(ids) - set(request_records(rc))
+        seqs = sorted(s for _, s, _ in stored_records(rc))
+        gaps = [x for x in range(1, seqs[-1] + 1) if x not in set(seqs)] if seqs else []
+        raise AssertionError(f"{len(missing)} of {len(ids)} records missing; seqs absent {gaps[:10]}; "
+                             f"/audit {p.admin('/audit')[1][:400]}")
+
+
 def run_disk_full(p, redis, fill, make_room):
     load = Load(p, threads=4, seconds=120).start()
     try:
@@ -78,20 +90,7 @@ def run_disk_full(p, redis, fill, make_room):
     assert {e for c, _, e in answers if c == 503} == {"audit_unavailable"}
     ok = [rid for c, rid, _ in answers if c == 200]
     rc = redis.client()
-    try:
-        wait_for(lambda: set(ok) <= set(request_records(rc)), timeout=30, what="every 200's record in Redis")
-    except AssertionError:
-        missing = set(ok) - set(request_records(rc))
-        import glob
-        from fault_env import stored_records
-        seqs = [s for _, s, _ in stored_records(rc)]
-        order = [rid for _, rid, _ in answers]
-        where = [(order.index(m), [c for c, _, _ in answers[max(0, order.index(m) - 5):order.index(m) + 5]]) for m in missing]
-        in_spool = {m: [f for f in glob.glob(os.path.join(p.workdir, "spool", "*")) if m.encode() in open(f, "rb").read()]
-                    for m in missing}
-        lines = [x for x in p.logs() if x["msg"] not in ("audit_checkpoint",)]
-        raise AssertionError(f"{len(missing)} of {len(ok)} missing at {where}; in spool {in_spool}; seqs {seqs[:3]}..{seqs[-3:]} "
-                             f"n={len(seqs)}; /audit: {p.admin('/audit')[1][:800]}; log: {lines[-40:]}")
+    wait_records(p, rc, ok)
     recs = request_records(rc)
     assert all(len(recs[rid]) == 1 for rid in ok)
     assert_chains_whole(rc)
@@ -122,6 +121,7 @@ def test_file_size_limit_fails_closed_then_recovers(make_proxy, workdir, child_s
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root; the file size limit variant covers the rest")
 def test_full_tmpfs_fails_closed_then_recovers(make_proxy, workdir):
     redis = durable_redis()
+    p = None
     spool = os.path.join(workdir, "spool")
     os.makedirs(spool)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", spool], check=True)
@@ -141,7 +141,8 @@ def test_full_tmpfs_fails_closed_then_recovers(make_proxy, workdir):
     finally:
         redis.cleanup()
         try:
-            p.stop()
+            if p:
+                p.stop()  # before the unmount: its files are there
         finally:
             subprocess.run(["umount", "-l", spool], check=False)
 
@@ -181,15 +182,7 @@ def test_async_mode_keeps_records_in_memory_while_the_disk_is_full(make_proxy, w
         answers += [(200, rid, None) for rid in extra]
         rc = redis.client()
         ok = [rid for c, rid, _ in answers if c == 200]
-        try:
-            wait_for(lambda: set(ok) <= set(request_records(rc)), timeout=30, what="every record in Redis")
-        except AssertionError:
-            missing = set(ok) - set(request_records(rc))
-            lines = [x for x in p.logs() if x["msg"] not in ("audit_checkpoint",)]
-            with open("/tmp/hf-async-fail.log", "w") as f:
-                f.write(p.stderr())
-                f.write(json.dumps(sorted(s for _, s, _ in stored_records(rc))))
-            raise AssertionError(f"{len(missing)} of {len(ok)} missing; /audit {p.admin('/audit')[1][:600]} log {lines[-30:]}")
+        wait_records(p, rc, ok)
         assert all(len(r) == 1 for r in request_records(rc).values())
         assert_chains_whole(rc)
         time.sleep(0.7)
