@@ -212,11 +212,15 @@ struct phg_plugin {
      * the headers going upstream, or answer. */
     enum phg_result (*request_headers)(void *state, phg_request *r);
     /* The upstream's response head, before phiguard's security headers
-     * are added. */
+     * are added (not phiguard's own answers). While it is suspended, the
+     * response is held and reading from the upstream pauses. */
     enum phg_result (*response_headers)(void *state, phg_request *r);
     /* In the authentication phase, for requests that carry no phiguard
      * session and no client certificate identity, in the order of the
-     * config; the first that answers OK or REJECT decides. */
+     * config; the first that answers OK or REJECT decides. A Bearer token
+     * that is not a valid phiguard token is offered too, its
+     * Authorization header still readable (remove it if the upstream must
+     * not see it); when every authenticator declines it, it is refused. */
     enum phg_auth_result (*authenticate)(void *state, phg_request *r, struct phg_identity *identity);
 
     /* Selectors (the policy's syntax: $.a.b, [*], ..name) of JSON body

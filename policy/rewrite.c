@@ -611,7 +611,7 @@ static int offer(struct pg_rewriter *rw, int field, char type, const char *data,
     /* The function may write anywhere in the scratch: all of it is wiped. */
     rw->scratch.high = rw->scratch.cap;
     *tok = (struct pg_rw_token){.type = 0, .data = rw->scratch.data, .cap = rw->scratch.cap, .len = 0};
-    struct pg_rw_value v = {.field = field, .type = type, .data = data, .len = len};
+    struct pg_rw_value v = {.field = field, .type = type, .data = data, .len = len, .cursor = &rw->cur};
     *act = rw->value(rw->arg, &v, tok);
     if (*act == PG_RW_FAIL)
         return fail(rw, "a PHI value was refused");

@@ -37,6 +37,10 @@ struct pg_rw_value {
     char type;        /* 's' string, 'n' number, 'b' boolean; 'o' / 'a': a selected container */
     const char *data; /* a string's decoded UTF-8 bytes, a number's text, "true" / "false"; NULL for o/a */
     size_t len;
+    /* The reader's position: every field selecting it, not only the
+     * first (pg_sel_cursor_fields), for a caller whose fields overlap
+     * (a plugin's beside the policy's). */
+    const struct pg_sel_cursor *cursor;
 };
 
 /* The replacement a value function writes: into data (the rewriter's

@@ -78,6 +78,9 @@ void pg_sel_cursor_pop(struct pg_sel_cursor *c);
  * set was built from; the first in file order when several select it), or
  * -1. */
 int pg_sel_cursor_field(const struct pg_sel_cursor *c);
+/* Every field selected at the current position, in file order, into out
+ * (up to cap); returns how many there are. */
+int pg_sel_cursor_fields(const struct pg_sel_cursor *c, int *out, int cap);
 /* False when no selector can match here or below: skip the subtree. */
 bool pg_sel_cursor_live(const struct pg_sel_cursor *c);
 

@@ -13,6 +13,7 @@
 #include "policy/checkpoint.h"
 #include "proxy/cli_audit.h"
 #include "proxy/log.h"
+#include "proxy/plugin_loader.h"
 #include "proxy/redis.h"
 #include "proxy/redis_script.h"
 #include "proxy/request.h"
@@ -844,7 +845,6 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
          * refused rather than answered without a record (fail closed). */
         if (aw->spilled || aw->mem_bytes + c.len > w->cfg->audit.memory_limit)
             return PG_AUDIT_FAILED;
-        aw->spilled = false;
     }
     if (aw->hasher)
         pg_chain_hasher_leaf(aw->hasher, c.buf, c.len, aw->tip.head);
@@ -852,6 +852,8 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
         pg_chain_leaf_hash(c.buf, c.len, aw->tip.head);
     aw->tip.seq = r->seq;
     aw->stats.written++;
+    /* Sealed: the audit sinks of plugins get the exact bytes chained. */
+    pg_plugins_audit_record(aw->chain, r->seq, c.buf, c.len);
     if (!aw->spilled && aw->mem_bytes + c.len <= w->cfg->audit.memory_limit) {
         struct pending *p = malloc(sizeof *p + c.len);
         if (p) {

@@ -99,6 +99,7 @@ struct pg_audit_config {
     enum pg_audit_mode mode;    /* strict: a response waits until its record is durable */
     char *signing_key_file;     /* Ed25519 private key (PEM) for checkpoints */
     char *key_name;             /* the name in checkpoint signatures */
+    char *previous_public_keys; /* PEM public keys of earlier signing keys, still trusted */
     int checkpoint_records;     /* a checkpoint after this many records ... */
     uint32_t checkpoint_interval_ms; /* ... or this long after the last one, when records came */
     uint32_t heartbeat_ms;      /* a checkpoint this often even when idle */
@@ -150,6 +151,12 @@ struct pg_ratelimit_config {
     int local_max_keys; /* clients remembered at once for local limits, all workers together */
 };
 
+/* A plugin to load at start (docs/plugins.md). */
+struct pg_plugin_config {
+    char *path;        /* the shared object, absolute */
+    char *config_json; /* its config block as JSON text; "{}" when it has none */
+};
+
 struct pg_config {
     char *path;                /* the file it was loaded from */
     struct pg_addr listen;
@@ -173,6 +180,8 @@ struct pg_config {
     struct pg_ratelimit_config ratelimit;
     struct pg_alerts_config alerts;
     struct pg_detect_rule_config detection[PG_DETECT_RULES]; /* by enum pg_detect_rule */
+    struct pg_plugin_config *plugins; /* in the order of the file: hooks run in that order */
+    int nplugins;
 };
 
 /* Loads and validates FILE. On error returns -1 and writes every error, one

@@ -13,6 +13,7 @@
 #include "proxy/audit_request.h"
 #include "proxy/body_xform.h"
 #include "proxy/conn.h"
+#include "proxy/filters/filters.h"
 #include "proxy/log.h"
 #include "proxy/phi_request.h"
 #include "proxy/request.h"
@@ -635,10 +636,11 @@ static bool relay_response(struct pg_request *req)
     struct pg_conn *c = req->conn;
     const struct pg_config *cfg = req->worker->cfg;
     if (!req->resp_head_done) {
-        if (!req->audited) {
+        if (!req->resp_head_read) {
             int r = read_response_head(req);
             if (r <= 0)
                 return r == 0;
+            req->resp_head_read = true; /* a held response comes back here with its head already read */
             /* The outcome is known: the record is sealed now, and in
              * strict mode nothing goes to the client before it is durable. */
             switch (pg_audit_seal_request(req, req->resp.status, release_upstream)) {
@@ -655,6 +657,16 @@ static bool relay_response(struct pg_request *req)
         }
         if (req->audit_held)
             return true;
+        switch (pg_plugins_response_headers(req)) {
+        case 0:
+            break;
+        case 1: /* a plugin's hook waits: held as for the audit record */
+            req->audit_held = true;
+            pg_stream_read_disable(u->s);
+            return true;
+        default:
+            return false;
+        }
         req->resp_head_done = true;
         req->resp_left = req->resp.content_length;
         int st = pg_request_response_headers(req);
@@ -759,6 +771,11 @@ static void release_upstream(struct pg_request *req, bool durable)
     }
     if (relay_response(req)) /* what arrived before the close */
         up_eventcb(u->s, eof, u);
+}
+
+void pg_upstream_release_held(struct pg_request *req)
+{
+    release_upstream(req, true);
 }
 
 void pg_upstream_pump_response(struct pg_request *req)

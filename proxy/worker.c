@@ -17,6 +17,7 @@
 #include "proxy/security_event.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
+#include "proxy/plugin_host.h"
 #include "proxy/upstream.h"
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
@@ -147,6 +148,10 @@ int pg_worker_init(struct pg_worker *w, int index, const struct pg_config *cfg, 
     }
     if (pg_audit_writer_init(w) != 0)
         return -1; /* logged */
+    if (pg_plugin_worker_attach(w) != 0) {
+        pg_log(PG_LOG_ERROR, "startup_failed", "\"worker\":%d,\"error\":\"cannot set up the plugins' queue\"", index);
+        return -1;
+    }
     if (pg_blocks_subscribe(w) != 0) {
         pg_log(PG_LOG_ERROR, "startup_failed", "\"worker\":%d,\"error\":\"cannot subscribe to blocks\"", index);
         return -1;
@@ -185,6 +190,7 @@ void pg_worker_join_and_free(struct pg_worker *w)
     while (w->conns)
         pg_conn_abort(w->conns);
     pg_upstream_pool_clear(w);
+    pg_plugin_worker_detach(w); /* every request is gone: a late resume only frees its ticket */
     pg_auth_worker_free(w);
     pg_audit_writer_stop(w); /* its Redis replies from here on are only counted */
     if (w->redis)

@@ -3,7 +3,8 @@
  * request is then authenticated by a verified client certificate named in
  * client_identities, or by a session token (the __Host- cookie, or
  * Authorization: Bearer) naming a live session in Redis. Requests under
- * /auth/ go on to the login endpoints. */
+ * /auth/ go on to the login endpoints. A request with neither is offered
+ * to the plugins' authenticators (proxy/filters/plugin_auth.c). */
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "proxy/filters/auth_internal.h"
 #include "proxy/filters/filters.h"
 #include "proxy/log.h"
+#include "proxy/plugin_loader.h"
 #include "proxy/policy_store.h"
 #include "proxy/request.h"
 #include "proxy/security_event.h"
@@ -144,13 +146,22 @@ static bool is_security_api(const struct pg_request *req)
     return req->head.path_len >= 17 && !memcmp(req->head.target, "/api/v1/security/", 17);
 }
 
-static enum pg_filter_result after_session(struct pg_request *req)
+enum pg_filter_result pg_authn_finish(struct pg_request *req)
 {
     if (pg_auth_enabled() && is_auth_path(req))
         return pg_auth_endpoint(req) ? PG_RESPOND : PG_NEXT;
     if (pg_auth_enabled() && is_security_api(req))
         return pg_security_api(req) ? PG_RESPOND : PG_NEXT;
     return PG_NEXT;
+}
+
+/* No phiguard session: the plugins' authenticators may know the request
+ * (not phiguard's own endpoints, which need no identity of theirs). */
+static enum pg_filter_result without_session(struct pg_request *req)
+{
+    if (pg_plugins_authenticate_any() && !(pg_auth_enabled() && is_auth_path(req)))
+        return pg_plugin_authenticate(req, false);
+    return pg_authn_finish(req);
 }
 
 static void refuse(struct pg_request *req, const char *code)
@@ -182,11 +193,11 @@ static enum pg_filter_result accept_session(struct pg_request *req, struct pg_se
                 refuse(req, "session_ended");
                 return PG_RESPOND;
             }
-            return after_session(req);
+            return pg_authn_finish(req);
         }
     }
     pg_auth_set_identity(req, ref);
-    return after_session(req);
+    return pg_authn_finish(req);
 }
 
 static void resume_with(struct pg_request *req, enum pg_filter_result r)
@@ -223,7 +234,7 @@ static void fetched(enum pg_redis_status st, const redisReply *reply, void *arg)
     if (!pg_session_from_reply(reply, &s)) {
         pg_security_event(req, "session_rejected", "failure", s.uid, NULL, "\"reason\":\"ended or expired\"");
         if (is_auth_path(req))
-            resume_with(req, after_session(req));
+            resume_with(req, pg_authn_finish(req));
         else
             refuse(req, "session_expired");
         return;
@@ -246,8 +257,7 @@ static enum pg_filter_result by_session(struct pg_request *req)
     char token[2048];
     struct token_source src;
     if (!find_token(req, token, sizeof token, &src))
-        return after_session(req);
-    hide_token(req, &src);
+        return without_session(req);
     struct pg_token_claims c;
     size_t token_len = strlen(token);
     time_t now = time(NULL);
@@ -259,10 +269,16 @@ static enum pg_filter_result by_session(struct pg_request *req)
         if (tr == PG_TOKEN_OK)
             pg_auth_token_remember(req->worker, token, token_len, &c);
     }
+    /* phiguard's session tokens are Bearer tokens too: one that is not
+     * phiguard's may be an authenticator plugin's (an IdP's JWT), which
+     * then judges it with the header still in place. */
+    if (tr != PG_TOKEN_OK && !src.cookie && pg_plugins_authenticate_any() && !is_auth_path(req))
+        return pg_plugin_authenticate(req, true);
+    hide_token(req, &src);
     if (tr != PG_TOKEN_OK) {
         pg_security_event(req, "token_rejected", "failure", NULL, NULL, "\"reason\":\"%s\"", pg_token_result_name(tr));
         if (is_auth_path(req))
-            return after_session(req);
+            return pg_authn_finish(req);
         refuse(req, "invalid_token");
         return PG_RESPOND;
     }
@@ -304,9 +320,9 @@ static enum pg_filter_result authn_run(struct pg_request *req)
     if (!req->policy && pg_policy_store_configured())
         req->policy = pg_policy_store_get();
     if (by_certificate(req))
-        return after_session(req);
+        return pg_authn_finish(req);
     if (!pg_auth_enabled())
-        return PG_NEXT;
+        return without_session(req);
     return by_session(req);
 }
 

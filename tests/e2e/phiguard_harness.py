@@ -24,6 +24,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_for(cond, timeout=10, what="condition"):
+    """Polls cond every 50 ms until it holds; fails after timeout seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, **kw)
 
