@@ -32,6 +32,7 @@ struct pg_limits_config {
     size_t max_body_bytes;     /* request body; 413 above */
     size_t max_response_header_bytes; /* upstream head; 502 above */
     int max_connections;       /* per worker; beyond it new connections are closed */
+    int max_connections_per_ip; /* per worker and client address; 0: no such limit */
     size_t high_water_bytes;   /* buffered bytes per direction before reading pauses */
 };
 
@@ -39,6 +40,7 @@ struct pg_timeouts_config {
     uint32_t header_read_ms;   /* first byte of a head to its end; 408 */
     uint32_t body_read_ms;     /* no body byte from the client for this long; 408 */
     uint32_t keepalive_ms;     /* idle client connection between requests */
+    uint32_t send_ms;          /* a paused response not taken by the client for this long: closed */
     uint32_t handshake_ms;     /* TLS handshake */
     uint32_t drain_ms;         /* SIGTERM: time given to in-flight requests */
 };

@@ -28,6 +28,7 @@
 #include "proxy/policy_store.h"
 #include "proxy/ratelimit.h"
 #include "proxy/tls.h"
+#include "proxy/reload_alert.h"
 #include "proxy/watch.h"
 #include "proxy/worker.h"
 #include "proxy/workq.h"
@@ -123,6 +124,7 @@ static void reload_done(void *arg)
         char e[600];
         pg_log(PG_LOG_ERROR, "tls_reload_failed", "\"error\":\"%s\",\"kept\":\"previous certificate\"",
                pg_json_escape(j->err, strlen(j->err), e, sizeof e));
+        pg_reload_failed("certificate", s->cfg->tls.certificate, j->err);
     }
     free(j);
     s->reload_running = false;
@@ -147,6 +149,7 @@ static void start_reload(struct server *s)
         s->reload_running = false;
         free(j);
         pg_log(PG_LOG_ERROR, "tls_reload_failed", "\"error\":\"work queue unavailable\"");
+        pg_reload_failed("certificate", s->cfg->tls.certificate, "work queue unavailable");
     }
 }
 
@@ -403,6 +406,7 @@ int pg_server_run(const struct pg_config *cfg)
         s.running++;
     }
     recording_worker = &s.workers[0];
+    pg_reload_alert_set_worker(recording_worker);
     s.integrity = pg_audit_integrity_start(s.base, cfg);
     pg_policy_store_on_change(policy_changed, NULL);
     pg_phi_keys_on_change(keyring_changed, NULL);
@@ -441,6 +445,7 @@ out:
     pg_policy_store_on_change(NULL, NULL);
     pg_phi_keys_on_change(NULL, NULL);
     recording_worker = NULL;
+    pg_reload_alert_set_worker(NULL);
     pg_audit_integrity_stop(s.integrity);
     for (int i = 0; i < s.running; i++)
         pg_worker_join_and_free(&s.workers[i]);

@@ -196,6 +196,15 @@ static void up_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct pg_request *req = arg;
+    if (req->resp_paused) {
+        /* The client took nothing of what waits for it within
+         * timeouts.send: it holds a connection, an upstream connection and
+         * the buffers, so it is cut (as a client that left). */
+        pg_log(PG_LOG_WARN, "client_send_timeout", "\"request_id\":\"%s\",\"client\":\"%s\",\"queued_bytes\":%zu",
+               req->id, req->conn->client_ip, evbuffer_get_length(req->conn->s->out));
+        pg_conn_abort(req->conn);
+        return;
+    }
     pg_log(PG_LOG_WARN, "upstream_timeout", "\"request_id\":\"%s\",\"connected\":%s,\"response_started\":%s",
            req->id, req->up && req->up->connected ? "true" : "false", req->resp_head_done ? "true" : "false");
     if (!req->resp_head_done)
@@ -269,7 +278,9 @@ void pg_upstream_start(struct pg_request *req)
     }
     req->t_upstream_us = pg_now_us();
     if (attach(req) != 0) {
-        pg_log(PG_LOG_ERROR, "upstream_connect_failed", "\"request_id\":\"%s\",\"errno\":%d", req->id, errno);
+        int e = errno;
+        pg_log(PG_LOG_ERROR, "upstream_connect_failed", "\"request_id\":\"%s\",\"errno\":%d,\"error\":\"%s\"",
+               req->id, e, strerror(e));
         pg_request_respond_error(req, 502, "bad_gateway");
         return;
     }
@@ -735,7 +746,7 @@ static bool relay_response(struct pg_request *req)
     if (evbuffer_get_length(c->s->out) > cfg->limits.high_water_bytes) {
         req->resp_paused = true;
         pg_stream_read_disable(u->s);
-        evtimer_del(req->up_timer);
+        arm_up_timer(req, cfg->timeouts.send_ms); /* now the client's time to read, not the app's */
     } else if (c->state != PG_CONN_TUNNEL) {
         arm_up_timer(req, cfg->upstream.response_timeout_ms);
     }
@@ -819,8 +830,9 @@ static void up_eventcb(struct pg_stream *s, int events, void *arg)
             if (retry(req))
                 return;
             pg_log(PG_LOG_WARN, "upstream_closed",
-                   "\"request_id\":\"%s\",\"connected\":%s,\"reused\":%s,\"errno\":%d", req->id,
-                   u->connected ? "true" : "false", u->reused ? "true" : "false", err);
+                   "\"request_id\":\"%s\",\"connected\":%s,\"reused\":%s,\"errno\":%d,\"error\":\"%s\"",
+                   req->id, u->connected ? "true" : "false", u->reused ? "true" : "false", err,
+                   err ? strerror(err) : "closed before a response");
             pg_request_respond_error(req, 502, "bad_gateway");
             return;
         }
