@@ -7,6 +7,7 @@
 # system in a chroot.)
 
 FROM debian:12 AS build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config \
@@ -22,10 +23,13 @@ COPY plugins plugins
 COPY tests tests
 COPY bench bench
 COPY scripts scripts
+# The in-tree plugins (plugins/*/) go to /usr/lib/phiguard/plugins.
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
- && cmake --build build -j "$(nproc)" --target phiguard \
+ && cmake --build build -j "$(nproc)" --target phiguard phiguard_plugins \
  && strip --strip-debug build/phiguard \
- && bash scripts/container-rootfs.sh build/phiguard /rootfs
+ && shopt -s nullglob && plugins=(build/plugins/*.so) \
+ && if [ ${#plugins[@]} -gt 0 ]; then strip --strip-debug "${plugins[@]}"; fi \
+ && bash scripts/container-rootfs.sh build/phiguard /rootfs "${plugins[@]}"
 
 FROM scratch
 COPY --from=build /rootfs/ /

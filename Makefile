@@ -20,11 +20,13 @@ asan: deps
 	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Sanitize >/dev/null
 	@cmake --build $(ASAN_DIR) -j $(JOBS)
 
-# The whole suite, then the whole suite again under ASan+UBSan.
+# The whole suite, then the whole suite again under ASan+UBSan, then each
+# fuzz target for FUZZ_SECONDS (60 s in CI).
 test: build asan
 	cd $(BUILD_DIR) && ctest $(CTEST_FLAGS)
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_FLAGS)
+	@$(MAKE) --no-print-directory fuzz
 
 test-unit: build
 	cd $(BUILD_DIR) && ctest $(CTEST_FLAGS) -L unit

@@ -36,6 +36,18 @@
  * host->event_base, and the hook answers PHG_SUSPEND; the plugin resumes
  * the request later with host->resume.
  *
+ * Which host function may be called from where:
+ *   any thread, at any time after the entry point was called (the entry
+ *   point itself, a hook, a thread of the plugin's, a libevent callback):
+ *       log, alert, resume, resume_auth
+ *   only on the request's loop, while phiguard has lent the request to a
+ *   hook (inside the hook, or inside a libevent callback on
+ *   host->event_base(r) of a request between suspend and its resume):
+ *       every function taking a phg_request (request_id ... event_base),
+ *       and phi_seal / phi_open (inside a hook)
+ * Called from another thread, a function of the second kind races with the
+ * request's own loop: the request may be freed under it.
+ *
  * Memory: what the host lends (a phg_request, strings it returns, a JSON
  * value offered to a hook, an audit record) is valid only during the call
  * that lent it, except a request between PHG_SUSPEND and its resume (see
@@ -81,10 +93,15 @@ enum phg_auth_result {
     PHG_AUTH_FAIL = -1,   /* cannot decide (e.g. no keys loaded): 500, fail closed */
 };
 
-/* The identity an authenticator hands over. The host copies every string
- * before the hook returns (or before resume_auth returns). Roles are
- * names of the policy's roles; names the policy does not define are
- * dropped and logged, so a user with none left holds no permission. */
+/* The identity an authenticator hands over. Its strings must stay valid
+ * until the hook has returned to the host, which copies them then: keep
+ * them in the plugin's state, in thread-local storage, or in a string the
+ * host lent for the request (NUL-terminated: not a header's value), never
+ * on the hook's own stack, which is gone once it returns. An identity given to resume_auth
+ * is copied before resume_auth returns: after that the plugin may free or
+ * reuse it. Roles are names of the policy's roles; names the policy does
+ * not define are dropped and logged, so a user with none left holds no
+ * permission. */
 #define PHG_MAX_ROLES 16
 struct phg_identity {
     const char *user_id;  /* stable id, e.g. the IdP's "iss|sub"; required */
@@ -107,8 +124,18 @@ struct phg_json_value {
 
 /* Where a body hook writes a replacement: up to cap bytes into data, the
  * length into *len, the type into *type ('s' string content, unescaped;
- * 'n' number text; 'b' "true"/"false"). cap is at least 2 * value length +
- * 256. */
+ * 'n' number text; 'b' "true"/"false").
+ *
+ * For a value of len bytes, cap is at least
+ *     max(2 * len + 256, min(PHG_BODY_ROOM_PER_BYTE * len + 256, M))
+ * where M is the proxy's limit on one value (phi.max_value_bytes, 64 KiB
+ * by default): a short value may grow sixteenfold (a free-text detector
+ * putting a ~100-byte token in place of each identifier), a long one
+ * twofold, and no value costs more memory than twice its length. A
+ * replacement that needs more cannot be made: the hook answers
+ * PHG_BODY_FAIL (or PHG_BODY_REJECT) rather than pass the value as it
+ * came. cap may be larger than that: use what it says. */
+#define PHG_BODY_ROOM_PER_BYTE 16
 struct phg_json_out {
     char *data;
     size_t cap;
@@ -119,6 +146,12 @@ struct phg_json_out {
 enum phg_body_result {
     PHG_BODY_KEEP = 0,    /* the value goes on as it came */
     PHG_BODY_REPLACE = 1, /* out holds the replacement */
+    PHG_BODY_REJECT = 2,  /* the client sent what must not pass (e.g. ciphertext it
+                             cannot have made): the request is refused as the client's fault, 400
+                             {"error": "plugin_rejected"}, audited naming the plugin; nothing of it
+                             forwarded when it is held whole, the upstream connection cut
+                             otherwise. In a response hook (the upstream's body, no client's
+                             fault) it counts as PHG_BODY_FAIL. */
     PHG_BODY_FAIL = -1,   /* the body cannot be passed: the request is refused (500), nothing
                              of it forwarded when it is held whole (docs/phi.md, phi.hold_bytes),
                              the upstream connection cut otherwise */
@@ -138,7 +171,7 @@ struct phg_host {
     const char *version; /* phiguard's version text */
 
     /* One log line, prefixed with the plugin's name. Never log a value of
-     * a PHI field or a credential. */
+     * a PHI field or a credential. Any thread. */
     void (*log)(phg_plugin_handle *p, enum phg_log_level level, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
     /* An alert (docs/monitoring.md): rule is a short name, detail a text
@@ -176,9 +209,12 @@ struct phg_host {
     /* Asynchronous hooks. suspend gives a ticket for r; the hook returns
      * PHG_SUSPEND (or PHG_AUTH_SUSPEND). Later, from any thread, exactly
      * one of resume or resume_auth redeems the ticket: the request goes on
-     * on its own loop with that result. If the client left meanwhile, the
-     * redeem only frees the ticket. r may be used again only inside the
-     * hook's continuation, never from another thread. */
+     * on its own loop with that result (resume may come before the hook
+     * has even returned: the request goes on only after). If the client
+     * left meanwhile, or phiguard is stopping, the redeem only frees the
+     * ticket. suspend is the loop's; resume and resume_auth any thread's,
+     * and r may be used again only inside the hook's continuation, never
+     * from another thread. */
     phg_pending *(*suspend)(phg_request *r);
     void (*resume)(phg_pending *t, enum phg_result result);
     /* id is copied before it returns; NULL unless result is PHG_AUTH_OK. */
@@ -212,11 +248,15 @@ struct phg_plugin {
      * the headers going upstream, or answer. */
     enum phg_result (*request_headers)(void *state, phg_request *r);
     /* The upstream's response head, before phiguard's security headers
-     * are added. */
+     * are added (not phiguard's own answers). While it is suspended, the
+     * response is held and reading from the upstream pauses. */
     enum phg_result (*response_headers)(void *state, phg_request *r);
     /* In the authentication phase, for requests that carry no phiguard
      * session and no client certificate identity, in the order of the
-     * config; the first that answers OK or REJECT decides. */
+     * config; the first that answers OK or REJECT decides. A Bearer token
+     * that is not a valid phiguard token is offered too, its
+     * Authorization header still readable (remove it if the upstream must
+     * not see it); when every authenticator declines it, it is refused. */
     enum phg_auth_result (*authenticate)(void *state, phg_request *r, struct phg_identity *identity);
 
     /* Selectors (the policy's syntax: $.a.b, [*], ..name) of JSON body

@@ -79,6 +79,16 @@ static size_t fault(struct pg_json_scan *s, size_t at, enum pg_json_fault f, con
     return HALT;
 }
 
+/* A byte where the grammar allows none such. A vertical tab or form feed
+ * is named: yajl (and so many a JSON reader) takes both for whitespace,
+ * RFC 8259 does not, and a strict backend would refuse the body. */
+static size_t unexpected(struct pg_json_scan *s, size_t i, unsigned char c, enum pg_json_fault f, const char *why)
+{
+    if (c == '\v' || c == '\f')
+        return fault(s, i + 1, PG_JSON_FAULT_SYNTAX, "a vertical tab or form feed outside a string");
+    return fault(s, i + 1, f, why);
+}
+
 static bool buf_add(struct pg_json_scan *s, const unsigned char *p, size_t n)
 {
     if (s->buf_len + n > s->buf_cap) {
@@ -632,7 +642,7 @@ static size_t value(struct pg_json_scan *s, const unsigned char *p, size_t i, si
         return scan_literal(s, p, i + 1, n);
     default:
         if (c != '-' && !digit(c))
-            return fault(s, i + 1, PG_JSON_FAULT_SYNTAX, "a value was expected");
+            return unexpected(s, i, c, PG_JSON_FAULT_SYNTAX, "a value was expected");
         s->lex = L_NUMBER;
         s->in_buf = false;
         s->buf_len = 0;
@@ -652,7 +662,7 @@ static size_t structure(struct pg_json_scan *s, const unsigned char *p, size_t i
         switch (s->state) {
         case S_DONE:
             if (!s->multiple)
-                return fault(s, i + 1, PG_JSON_FAULT_TRAILING, "something follows the document");
+                return unexpected(s, i, c, PG_JSON_FAULT_TRAILING, "something follows the document");
             i = value(s, p, i, n);
             break;
         case S_ARR_FIRST:
@@ -671,7 +681,7 @@ static size_t structure(struct pg_json_scan *s, const unsigned char *p, size_t i
         case S_KEY:
         key:
             if (c != '"')
-                return fault(s, i + 1, PG_JSON_FAULT_SYNTAX, "an object member's name was expected");
+                return unexpected(s, i, c, PG_JSON_FAULT_SYNTAX, "an object member's name was expected");
             i = start_string(s, p, i, n, true);
             if (i == HALT || s->lex != L_NONE)
                 break;
@@ -684,7 +694,7 @@ static size_t structure(struct pg_json_scan *s, const unsigned char *p, size_t i
             /* fallthrough */
         case S_COLON:
             if (c != ':')
-                return fault(s, i + 1, PG_JSON_FAULT_SYNTAX, "':' was expected");
+                return unexpected(s, i, c, PG_JSON_FAULT_SYNTAX, "':' was expected");
             s->state = S_VALUE;
             i = skip_space(p, i + 1, n);
             if (i == n)
@@ -708,8 +718,8 @@ static size_t structure(struct pg_json_scan *s, const unsigned char *p, size_t i
             } else if (c == (array ? ']' : '}')) {
                 i = close_container(s, i, array);
             } else {
-                return fault(s, i + 1, PG_JSON_FAULT_SYNTAX,
-                             array ? "',' or ']' was expected" : "',' or '}' was expected");
+                return unexpected(s, i, c, PG_JSON_FAULT_SYNTAX,
+                                  array ? "',' or ']' was expected" : "',' or '}' was expected");
             }
         }
         }

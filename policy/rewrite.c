@@ -584,18 +584,29 @@ static int emit_token(struct pg_rewriter *rw, const struct pg_rw_token *t)
     return fail(rw, "a replacement has no JSON type");
 }
 
+size_t pg_rw_room(const struct pg_rw_options *opt, size_t len)
+{
+    size_t base = 2 * len + 256;
+    size_t k = opt ? opt->room_per_byte : 0;
+    if (k <= 2 || len > (SIZE_MAX - 256) / k)
+        return base;
+    size_t limit = opt->max_value_bytes ? opt->max_value_bytes : DEFAULT_MAX_VALUE;
+    size_t wide = k * len + 256 < limit ? k * len + 256 : limit;
+    return wide > base ? wide : base;
+}
+
 /* Asks the value function; *act gets its answer and tok the replacement. */
 static int offer(struct pg_rewriter *rw, int field, char type, const char *data, size_t len,
                  enum pg_rw_action *act, struct pg_rw_token *tok)
 {
     if (len > rw->opt.max_value_bytes)
         return fail(rw, "a PHI value is longer than the rewriter's limit");
-    if (buf_reserve(rw, &rw->scratch, 2 * len + 256) != 0)
+    if (buf_reserve(rw, &rw->scratch, pg_rw_room(&rw->opt, len)) != 0)
         return fail(rw, "out of memory");
     /* The function may write anywhere in the scratch: all of it is wiped. */
     rw->scratch.high = rw->scratch.cap;
     *tok = (struct pg_rw_token){.type = 0, .data = rw->scratch.data, .cap = rw->scratch.cap, .len = 0};
-    struct pg_rw_value v = {.field = field, .type = type, .data = data, .len = len};
+    struct pg_rw_value v = {.field = field, .type = type, .data = data, .len = len, .cursor = &rw->cur};
     *act = rw->value(rw->arg, &v, tok);
     if (*act == PG_RW_FAIL)
         return fail(rw, "a PHI value was refused");

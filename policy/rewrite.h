@@ -38,10 +38,14 @@ struct pg_rw_value {
     char type;        /* 's' string, 'n' number, 'b' boolean; 'o' / 'a': a selected container */
     const char *data; /* a string's decoded UTF-8 bytes, a number's text, "true" / "false"; NULL for o/a */
     size_t len;
+    /* The reader's position: every field selecting it, not only the
+     * first (pg_sel_cursor_fields), for a caller whose fields overlap
+     * (a plugin's beside the policy's). */
+    const struct pg_sel_cursor *cursor;
 };
 
 /* The replacement a value function writes: into data (the rewriter's
- * scratch, cap >= 2 * value length + 256 bytes) len bytes of type 's' (a
+ * scratch, cap >= pg_rw_room(options, value length) bytes) len bytes of type 's' (a
  * string's content, which the rewriter escapes), 'n' (a JSON number's
  * text, checked before it is emitted) or 'b' ("true" or "false"). */
 struct pg_rw_token {
@@ -66,7 +70,17 @@ struct pg_rw_options {
     bool scan_envelopes;    /* offer stray envelopes with field -1 */
     bool multiple_values;   /* a stream of documents (NDJSON: one per line on output) */
     size_t max_value_bytes; /* a value offered to the function may be at most this long; 0: 1 MiB */
+    /* The function's room for a replacement, per byte of the value (see
+     * pg_rw_room); 0: 2. More only where a function needs it (plugins'
+     * body hooks): the scratch is wiped whole after each body. */
+    unsigned room_per_byte;
 };
+
+/* The scratch a value of len bytes gets: 2 * len + 256, or with a larger
+ * room_per_byte k, max(2 * len + 256, min(k * len + 256, max_value_bytes))
+ * (a short value may grow k-fold, none costs more than twice its length
+ * or the value limit). */
+size_t pg_rw_room(const struct pg_rw_options *opt, size_t len);
 
 struct pg_rewriter;
 

@@ -285,3 +285,19 @@ int pg_sel_cursor_push_live(struct pg_sel_cursor *c, const char *key, size_t key
     return 0;
 }
 
+int pg_sel_cursor_fields(const struct pg_sel_cursor *c, int *out, int cap)
+{
+    if (c->dead_depth > 0 || !c->set)
+        return 0;
+    int n = 0;
+    for (int w = 0; w < c->set->nwords; w++)
+        for (uint64_t hit = c->st[c->depth].w[w] & c->set->accept.w[w]; hit; hit &= hit - 1) {
+            int f = c->set->field[w * 64 + __builtin_ctzll(hit)];
+            bool seen = false;
+            for (int i = 0; i < n && i < cap; i++)
+                seen = seen || out[i] == f;
+            if (!seen && n++ < cap)
+                out[n - 1] = f;
+        }
+    return n;
+}

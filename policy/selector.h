@@ -111,6 +111,9 @@ static inline int pg_sel_cursor_field(const struct pg_sel_cursor *c)
 {
     return c->dead_depth > 0 ? -1 : c->field[c->depth];
 }
+/* Every field selected at the current position, in file order, into out
+ * (up to cap); returns how many there are. */
+int pg_sel_cursor_fields(const struct pg_sel_cursor *c, int *out, int cap);
 /* False when no selector can match here or below: skip the subtree. */
 static inline bool pg_sel_cursor_live(const struct pg_sel_cursor *c)
 {

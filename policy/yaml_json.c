@@ -216,3 +216,24 @@ int pg_yaml_to_json(const char *text, size_t len, int (*fn)(void *ctx, const cha
     yaml_parser_delete(&parser);
     return rc;
 }
+
+char *pg_yaml_node_to_json(struct yaml_document_s *doc, struct yaml_node_s *n, char *why, size_t whylen)
+{
+    struct conv c = {.doc = doc, .g = yajl_gen_alloc(NULL), .why = why, .whylen = whylen};
+    char *json = NULL;
+    const unsigned char *buf;
+    size_t blen;
+    if (!c.g) {
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    why[0] = '\0';
+    if (node(&c, n, 0) == 0 && yajl_gen_get_buf(c.g, &buf, &blen) == yajl_gen_status_ok && (json = malloc(blen + 1))) {
+        memcpy(json, buf, blen);
+        json[blen] = '\0';
+    } else if (!why[0]) {
+        snprintf(why, whylen, "out of memory");
+    }
+    yajl_gen_free(c.g);
+    return json;
+}

@@ -21,4 +21,12 @@
 int pg_yaml_to_json(const char *text, size_t len, int (*fn)(void *ctx, const char *json, size_t len), void *ctx,
                     char *why, size_t whylen);
 
+/* One node of a document already loaded (a section of a file another
+ * reader parsed, e.g. a plugin's config block in phiguard.yaml), resolved
+ * the same way. Returns a malloc'd NUL-terminated JSON text, or NULL with
+ * why (line:column of the node). */
+struct yaml_document_s;
+struct yaml_node_s;
+char *pg_yaml_node_to_json(struct yaml_document_s *doc, struct yaml_node_s *node, char *why, size_t whylen);
+
 #endif

@@ -25,6 +25,8 @@ struct pg_audit_integrity {
     bool ok;
 };
 
+#define PG_INTEGRITY_MAX_KEYS 16
+
 static void verify_work(void *arg)
 {
     struct pg_audit_integrity *ai = arg;
@@ -34,18 +36,21 @@ static void verify_work(void *arg)
     clock_gettime(CLOCK_REALTIME, &ts);
     pg_record_format_time((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, when);
     ai->ok = false;
-    EVP_PKEY *key = pg_audit_key_read_private(cfg->audit.signing_key_file, err, sizeof err);
-    struct pg_audit_reader rd = {.rc = key ? pg_audit_redis_connect(cfg, err, sizeof err) : NULL};
+    /* The signing key and, after a rotation, the earlier ones: checkpoints
+     * signed before it still verify. */
+    struct pg_checkpoint_key keys[PG_INTEGRITY_MAX_KEYS];
+    int nkeys = pg_audit_config_keys(cfg, keys, PG_INTEGRITY_MAX_KEYS, err, sizeof err);
+    struct pg_audit_reader rd = {.rc = nkeys > 0 ? pg_audit_redis_connect(cfg, err, sizeof err) : NULL};
     if (!rd.rc || pg_audit_reader_load(&rd, NULL) != 0) {
         char e[600];
         const char *why = rd.rc ? rd.err : err;
         snprintf(ai->result, sizeof ai->result, "{\"time\":\"%s\",\"status\":\"error\",\"error\":\"%s\"}", when,
                  pg_json_escape(why, strlen(why), e, sizeof e));
         pg_audit_reader_free(&rd);
-        EVP_PKEY_free(key);
+        for (int i = 0; i < nkeys; i++)
+            EVP_PKEY_free(keys[i].pub);
         return;
     }
-    struct pg_checkpoint_key keys[1] = {{.name = cfg->audit.key_name, .pub = key}};
     size_t used = 0, failed = 0;
     uint64_t records = 0;
     char chains[6000] = "";
@@ -55,7 +60,7 @@ static void verify_work(void *arg)
                                           .checkpoints = (const char *const *)c->notes, .ncheckpoints = c->nnotes};
         struct pg_audit_result res;
         records += c->n;
-        if (pg_auditverify_chain(&in, keys, 1, &res) == 0)
+        if (pg_auditverify_chain(&in, keys, (size_t)nkeys, &res) == 0)
             continue;
         failed++;
         char e[300], d[600];
@@ -84,7 +89,8 @@ static void verify_work(void *arg)
         }
     }
     pg_audit_reader_free(&rd);
-    EVP_PKEY_free(key);
+    for (int i = 0; i < nkeys; i++)
+        EVP_PKEY_free(keys[i].pub);
 }
 
 static void verify_done(void *arg)

@@ -95,6 +95,64 @@ static char *dup_bytes(const char *s, size_t n)
     return d;
 }
 
+struct pg_audit_stored_chain *pg_audit_reader_chain(struct pg_audit_reader *rd, const char *name)
+{
+    for (size_t i = 0; i < rd->n; i++)
+        if (!strcmp(rd->chains[i].name, name))
+            return &rd->chains[i];
+    if (rd->n == rd->cap) {
+        size_t cap = rd->cap ? rd->cap * 2 : 8;
+        struct pg_audit_stored_chain *grown = realloc(rd->chains, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        rd->chains = grown;
+        rd->cap = cap;
+    }
+    struct pg_audit_stored_chain *c = &rd->chains[rd->n];
+    *c = (struct pg_audit_stored_chain){.name = strdup(name)};
+    if (!c->name)
+        return NULL;
+    rd->n++;
+    return c;
+}
+
+int pg_audit_chain_add_entry(struct pg_audit_stored_chain *c, uint64_t seq, const char *bytes, size_t len,
+                             const char *h, size_t hlen)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 1024;
+        struct pg_audit_entry *grown = realloc(c->entries, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        c->entries = grown;
+        c->cap = cap;
+    }
+    char *b = dup_bytes(bytes, len), *hd = dup_bytes(h, hlen);
+    if (!b || !hd) {
+        free(b);
+        free(hd);
+        return -1;
+    }
+    c->entries[c->n++] = (struct pg_audit_entry){.seq = seq, .bytes = b, .len = len, .h = hd};
+    return 0;
+}
+
+int pg_audit_chain_add_note(struct pg_audit_stored_chain *c, const char *note, size_t len)
+{
+    if (c->nnotes == c->notes_cap) {
+        size_t cap = c->notes_cap ? c->notes_cap * 2 : 16;
+        char **grown = realloc(c->notes, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        c->notes = grown;
+        c->notes_cap = cap;
+    }
+    if (!(c->notes[c->nnotes] = dup_bytes(note, len)))
+        return -1;
+    c->nnotes++;
+    return 0;
+}
+
 /* Every record of a chain, in stored order, paged with XRANGE. */
 static int load_chain(struct pg_audit_reader *rd, struct pg_audit_stored_chain *c)
 {
@@ -111,18 +169,10 @@ static int load_chain(struct pg_audit_reader *rd, struct pg_audit_stored_chain *
             const redisReply *e = r->element[i];
             if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
                 continue;
-            if (c->n == c->cap) {
-                c->cap = c->cap ? c->cap * 2 : 1024;
-                c->entries = realloc(c->entries, c->cap * sizeof *c->entries);
-                if (!c->entries)
-                    abort();
-            }
             const redisReply *rec = field(e->element[1], "r"), *h = field(e->element[1], "h");
-            struct pg_audit_entry *en = &c->entries[c->n++];
-            en->seq = seq_of_id(e->element[0]);
-            en->bytes = rec ? dup_bytes(rec->str, rec->len) : dup_bytes("", 0);
-            en->len = rec ? rec->len : 0;
-            en->h = h ? dup_bytes(h->str, h->len) : dup_bytes("", 0);
+            if (pg_audit_chain_add_entry(c, seq_of_id(e->element[0]), rec ? rec->str : "", rec ? rec->len : 0,
+                                         h ? h->str : "", h ? h->len : 0) != 0)
+                abort();
             snprintf(start, sizeof start, "(%s", e->element[0]->str); /* exclusive: after the last one read */
         }
         size_t got = r->elements;
@@ -131,13 +181,10 @@ static int load_chain(struct pg_audit_reader *rd, struct pg_audit_stored_chain *
             break;
     }
     redisReply *r = redisCommand(rd->rc, "XRANGE audit:checkpoints:%s - +", c->name);
-    if (r && r->type == REDIS_REPLY_ARRAY) {
-        c->notes = calloc(r->elements + 1, sizeof *c->notes);
-        for (size_t i = 0; c->notes && i < r->elements; i++) {
-            const redisReply *n = r->element[i]->elements == 2 ? field(r->element[i]->element[1], "n") : NULL;
-            if (n)
-                c->notes[c->nnotes++] = dup_bytes(n->str, n->len);
-        }
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *n = r->element[i]->elements == 2 ? field(r->element[i]->element[1], "n") : NULL;
+        if (n && pg_audit_chain_add_note(c, n->str, n->len) != 0)
+            abort();
     }
     freeReplyObject(r);
     return 0;
@@ -152,9 +199,9 @@ int pg_audit_reader_load(struct pg_audit_reader *rd, const char *only)
         return -1;
     }
     size_t n = only ? 1 : r->elements;
-    rd->chains = calloc(n ? n : 1, sizeof *rd->chains);
     for (size_t i = 0; i < n; i++)
-        rd->chains[rd->n++].name = strdup(only ? only : r->element[i]->str);
+        if (!pg_audit_reader_chain(rd, only ? only : r->element[i]->str))
+            abort();
     freeReplyObject(r);
     for (size_t i = 0; i < rd->n; i++)
         if (load_chain(rd, &rd->chains[i]) != 0)

@@ -9,6 +9,7 @@
 #include "policy/policy.h"
 #include "proxy/conn.h"
 #include "proxy/phi_request.h"
+#include "proxy/plugin_host.h"
 #include "proxy/track.h"
 #include "proxy/request.h"
 #include "proxy/session.h"
@@ -80,6 +81,8 @@ static void fill_request(struct pg_request *req, int status, struct request_view
             r->agent.username = req->session->s.username;
             pg_chain_session_hash(req->session->s.sid, v->session_hash);
             r->agent.session_hash = v->session_hash;
+        } else if (req->plugin && req->plugin->username) {
+            r->agent.username = req->plugin->username; /* an authenticator plugin's identity */
         }
     }
     r->http.method = h->method_name;
@@ -100,12 +103,16 @@ enum pg_audit_seal pg_audit_seal_request(struct pg_request *req, int status, pg_
     fill_request(req, status, &v, &r);
     /* The fields the request body had sealed (names and counts). */
     r.nphi = pg_phi_req_sealed(req->phi, &r.phi);
-    struct pg_audit_detail details[3];
+    struct pg_audit_detail details[5];
     size_t nd = 0;
+    if (req->plugin && req->plugin->method) /* who vouched for the user: an authenticator plugin */
+        details[nd++] = (struct pg_audit_detail){"auth_method", req->plugin->method};
     if (req->break_glass)
         details[nd++] = (struct pg_audit_detail){"break_glass", "true"};
     if (req->error)
         details[nd++] = (struct pg_audit_detail){"error", req->error};
+    if (req->plugin_failed) /* the plugin whose hook failed (error is plugin_failed) */
+        details[nd++] = (struct pg_audit_detail){"plugin", req->plugin_failed};
     if (req->rate_limit[0]) /* which limit refused it (error is rate_limited) */
         details[nd++] = (struct pg_audit_detail){"rate_limit", req->rate_limit};
     r.details = nd ? details : NULL;

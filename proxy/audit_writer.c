@@ -13,6 +13,7 @@
 #include "policy/checkpoint.h"
 #include "proxy/cli_audit.h"
 #include "proxy/log.h"
+#include "proxy/plugin_loader.h"
 #include "proxy/redis.h"
 #include "proxy/redis_script.h"
 #include "proxy/request.h"
@@ -55,12 +56,20 @@ struct sent {
 };
 
 /* Up to BATCH records in one call: one command to format, one reply to
- * read, instead of one each. Their order is kept: XADD refuses an id not
- * above the stream's last. */
+ * read, instead of one each. ARGV[1] is the seq the stream must end at
+ * before the batch (the previous batch's last): XADD alone refuses only an
+ * id not above the stream's last, so a batch that overtook an earlier one
+ * (one retried after NOSCRIPT, on a fresh Redis) would be stored after a
+ * gap that nothing fills. Refused, it makes the writer read the stream's
+ * tip again and send from there. */
 #define BATCH 128
 static const char batch_lua[] =
-    "for i = 1, #ARGV, 3 do redis.call('XADD', KEYS[1], ARGV[i], 'h', ARGV[i + 1], 'r', ARGV[i + 2]) end\n"
-    "return #ARGV / 3\n";
+    "local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)\n"
+    "local at = '0'\n"
+    "if #top > 0 then at = string.match(top[1][1], '^(%d+)') end\n"
+    "if at ~= ARGV[1] then return redis.error_reply('OUTOFORDER stream ends at ' .. at .. ', not ' .. ARGV[1]) end\n"
+    "for i = 2, #ARGV, 3 do redis.call('XADD', KEYS[1], ARGV[i], 'h', ARGV[i + 1], 'r', ARGV[i + 2]) end\n"
+    "return (#ARGV - 1) / 3\n";
 static struct pg_redis_script *batch_script;
 static int batch_users;
 
@@ -92,6 +101,7 @@ struct pg_audit_writer {
     bool synced;    /* Redis's tip is known on this connection */
     bool resyncing;
     uint64_t acked_seq, sent_seq;
+    uint64_t stream_last; /* the stream ends at this seq once every batch sent is stored */
     char acked_h[PG_HASH_HEX];
     /* Unacknowledged records in memory, in seq order. When the memory limit
      * is reached the rest stays in the spool only (spilled) and is read
@@ -121,6 +131,8 @@ struct pg_audit_writer {
     uint64_t cursor_seq;
     struct pg_audit_stats stats;
     int64_t last_spool_error_log_us;
+    int64_t spool_failing_since_us; /* 0 while the spool takes records */
+    uint64_t spool_failures;        /* writes refused since then */
 };
 
 static int64_t wall_us(void)
@@ -236,7 +248,7 @@ static size_t stream_id(uint64_t seq, char out[24])
 static struct pending *send_batch(struct pg_audit_writer *aw, struct pending *p)
 {
     size_t stream_len = strlen(aw->stream);
-    size_t room = PG_REDIS_RESP_BULK_MAX(stream_len);
+    size_t room = PG_REDIS_RESP_BULK_MAX(stream_len) + PG_REDIS_RESP_BULK_MAX(24);
     struct pending *last = NULL;
     int n = 0;
     for (struct pending *q = p; q && n < BATCH && q->seq == p->seq + (uint64_t)n; q = q->next, n++) {
@@ -253,6 +265,9 @@ static struct pending *send_batch(struct pg_audit_writer *aw, struct pending *p)
         aw->resp_cap = room;
     }
     char *o = pg_redis_resp_bulk(aw->resp, aw->stream, stream_len);
+    char prev[24];
+    int plen = snprintf(prev, sizeof prev, "%" PRIu64, aw->stream_last);
+    o = pg_redis_resp_bulk(o, prev, (size_t)plen);
     struct pending *q = p;
     for (int i = 0; i < n; i++, q = q->next) {
         char id[24];
@@ -265,11 +280,12 @@ static struct pending *send_batch(struct pg_audit_writer *aw, struct pending *p)
         return NULL;
     *s = (struct sent){.aw = aw, .gen = aw->gen, .seq = p->seq, .last = last->seq};
     memcpy(s->h, last->h, PG_HASH_HEX);
-    if (pg_redis_script_run_resp(aw->w->redis, batch_script, added, s, 1, 1 + 3 * n, aw->resp,
+    if (pg_redis_script_run_resp(aw->w->redis, batch_script, added, s, 1, 2 + 3 * n, aw->resp,
                                  (size_t)(o - aw->resp)) != PG_REDIS_OK) {
         free(s);
         return NULL; /* not sent: the next ship tries again */
     }
+    aw->stream_last = last->seq;
     aw->sent_seq = last->seq;
     aw->stats.shipped += (uint64_t)n;
     return last;
@@ -389,6 +405,15 @@ static void arm_sync(struct pg_audit_writer *aw)
 /* The spool's file now holds everything added: a sync soon covers it. */
 static void spool_written(struct pg_audit_writer *aw)
 {
+    if (aw->spool_failing_since_us) {
+        /* Room again (space freed, a limit raised, Redis took the backlog
+         * and the file was emptied): said once, so the outage has an end. */
+        pg_log(PG_LOG_WARN, "audit_spool_recovered", "\"chain\":\"%s\",\"failed_writes\":%" PRIu64
+               ",\"failed_for_ms\":%" PRId64, aw->chain, aw->spool_failures,
+               (wall_us() - aw->spool_failing_since_us) / 1000);
+        aw->spool_failing_since_us = 0;
+        aw->spool_failures = 0;
+    }
     aw->written = aw->tip;
     aw->spilled_at_write = aw->spilled;
     aw->stats.spool_writes++;
@@ -612,6 +637,7 @@ static void tip_read(enum pg_redis_status st, const redisReply *reply, void *arg
         release_waiters(aw);
     }
     aw->sent_seq = aw->acked_seq;
+    aw->stream_last = stored; /* what the stream ends at: the next batch must follow it */
     aw->synced = true;
     pg_redis_command(aw->w->redis, pg_redis_discard, NULL, "SADD audit:writers %s", aw->chain);
     ship(aw);
@@ -756,7 +782,13 @@ static void tick(evutil_socket_t fd, short what, void *arg)
 static void spool_failed(struct pg_audit_writer *aw, enum pg_spool_error code)
 {
     int64_t now = wall_us();
-    if (now - aw->last_spool_error_log_us < 1000000)
+    bool first = !aw->spool_failing_since_us;
+    if (first)
+        aw->spool_failing_since_us = now;
+    aw->spool_failures++;
+    if (!first && code == PG_SPOOL_INVALID && !aw->strict)
+        return; /* async: records after a failed write wait, in memory, for Redis to take the backlog */
+    if (!first && now - aw->last_spool_error_log_us < 1000000)
         return; /* one line a second is enough to say the disk is full */
     aw->last_spool_error_log_us = now;
     pg_log(PG_LOG_ERROR, "audit_spool_failed", "\"chain\":\"%s\",\"kind\":\"%s\",\"error\":\"%s\",\"mode\":\"%s\"",
@@ -765,7 +797,12 @@ static void spool_failed(struct pg_audit_writer *aw, enum pg_spool_error code)
            : code == PG_SPOOL_DENIED ? "not writable"
                                      : "i/o",
            pg_spool_strerror(aw->spool), aw->strict ? "strict: refusing requests (503)" : "async: Redis only");
-    pg_alert_raise(aw->w, "critical", "audit_spool_failed", aw->chain, NULL);
+    /* Raised from the worker's next loop pass, not here: an alert is itself
+     * a record, and writing it from inside pg_audit_write (which is where
+     * a spool failure is found) would reuse the record buffer and the seq
+     * of the record being written. */
+    if (first) /* one alert per outage; its end is logged (audit_spool_recovered) */
+        pg_alert_post(aw->w, "critical", "audit_spool_failed", aw->chain, NULL);
 }
 
 enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r, struct pg_request *waiting,
@@ -795,11 +832,19 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
      * (responses wait for the sync or Redis, which come after the write).
      * Async: written now, as the response goes at once. */
     enum pg_spool_error code = pg_spool_add(aw->spool, r->seq, c.buf, c.len);
+    if (code == PG_SPOOL_OK && !aw->strict)
+        code = pg_spool_flush(aw->spool);
     if (code != PG_SPOOL_OK) {
         spool_failed(aw, code);
         if (aw->strict)
             return PG_AUDIT_FAILED; /* the chain does not advance: the same seq is tried again */
-        aw->spilled = false; /* async: this record lives in memory only until Redis takes it */
+        /* Async: the record lives in memory only until Redis takes it. When
+         * memory is full too, or the records before it are kept only in the
+         * file (spilled: read back from there, so one after them in memory
+         * would go out of order), it has nowhere to go, and its request is
+         * refused rather than answered without a record (fail closed). */
+        if (aw->spilled || aw->mem_bytes + c.len > w->cfg->audit.memory_limit)
+            return PG_AUDIT_FAILED;
     }
     if (aw->hasher)
         pg_chain_hasher_leaf(aw->hasher, c.buf, c.len, aw->tip.head);
@@ -807,13 +852,8 @@ enum pg_audit_seal pg_audit_write(struct pg_worker *w, struct pg_audit_record *r
         pg_chain_leaf_hash(c.buf, c.len, aw->tip.head);
     aw->tip.seq = r->seq;
     aw->stats.written++;
-    if (code == PG_SPOOL_OK && !aw->strict) {
-        code = pg_spool_flush(aw->spool);
-        if (code != PG_SPOOL_OK) {
-            spool_failed(aw, code);
-            aw->spilled = false;
-        }
-    }
+    /* Sealed: the audit sinks of plugins get the exact bytes chained. */
+    pg_plugins_audit_record(aw->chain, r->seq, c.buf, c.len);
     if (!aw->spilled && aw->mem_bytes + c.len <= w->cfg->audit.memory_limit) {
         struct pending *p = malloc(sizeof *p + c.len);
         if (p) {

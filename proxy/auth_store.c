@@ -13,6 +13,7 @@
 
 #include "policy/secretbox.h"
 #include "proxy/log.h"
+#include "proxy/reload_alert.h"
 #include "proxy/secret_file.h"
 #include "proxy/workq.h"
 
@@ -20,7 +21,7 @@ static pthread_mutex_t store_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pg_users *current;
 static char *users_file;
 static struct pg_auth_secrets secrets;
-static bool enabled, reloading;
+static bool enabled, reloading, reload_again;
 
 static void log_problem(const char *event, const char *file, const char *why)
 {
@@ -80,12 +81,14 @@ static int load_assertion_key(const char *path)
     return 0;
 }
 
-static struct pg_users *load_users(const char *file)
+/* The first reason it failed goes to why. */
+static struct pg_users *load_users(const char *file, char *why, size_t whylen)
 {
     struct pg_policy_errors errs = {0};
     struct pg_users *u = pg_users_load(file, &errs);
     for (int i = 0; i < errs.count; i++)
         log_problem("users_error", file, errs.items[i]);
+    snprintf(why, whylen, "%s", errs.count ? errs.items[0] : "not loaded");
     pg_policy_errors_free(&errs);
     return u;
 }
@@ -121,7 +124,7 @@ int pg_auth_store_init(const struct pg_config *cfg)
     }
     if (a->assertion_key_file && load_assertion_key(a->assertion_key_file) != 0)
         rc = -1;
-    struct pg_users *u = load_users(a->users_file);
+    struct pg_users *u = load_users(a->users_file, why, sizeof why);
     if (!u)
         rc = -1;
     if (rc != 0) {
@@ -155,13 +158,15 @@ const struct pg_auth_secrets *pg_auth_secrets(void)
 }
 
 struct reload_job {
+    struct event_base *base;
     struct pg_users *u;
+    char why[256];
 };
 
 static void reload_work(void *arg)
 {
     struct reload_job *j = arg;
-    j->u = load_users(users_file);
+    j->u = load_users(users_file, j->why, sizeof j->why);
 }
 
 static void reload_done(void *arg)
@@ -175,24 +180,38 @@ static void reload_done(void *arg)
         pg_users_unref(old);
         pg_log(PG_LOG_INFO, "users_loaded", "\"file\":\"%s\",\"users\":%d", users_file, j->u->count);
     } else {
-        pg_log(PG_LOG_ERROR, "users_reload_failed", "\"file\":\"%s\",\"kept\":\"the running users file\"",
-               users_file);
+        char e[600];
+        pg_log(PG_LOG_ERROR, "users_reload_failed", "\"file\":\"%s\",\"error\":\"%s\",\"kept\":\"the running users file\"",
+               users_file, pg_json_escape(j->why, strlen(j->why), e, sizeof e));
+        pg_reload_failed("users", users_file, j->why);
     }
+    struct event_base *base = j->base;
     free(j);
     reloading = false;
+    if (reload_again) { /* changed while it was read: read the last version */
+        reload_again = false;
+        pg_auth_store_reload(base);
+    }
 }
 
 void pg_auth_store_reload(struct event_base *base)
 {
-    if (!enabled || reloading)
+    if (!enabled)
         return;
+    if (reloading) {
+        reload_again = true;
+        return;
+    }
     struct reload_job *j = calloc(1, sizeof *j);
     if (!j)
         return;
+    j->base = base;
     reloading = true;
     if (pg_workq_submit(PG_POOL_IO, base, reload_work, reload_done, j) != 0) {
         reloading = false;
         free(j);
+        pg_log(PG_LOG_ERROR, "users_reload_failed", "\"error\":\"work queue unavailable\"");
+        pg_reload_failed("users", users_file, "work queue unavailable");
     }
 }
 

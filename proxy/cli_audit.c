@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,65 @@ EVP_PKEY *pg_audit_key_read_private(const char *path, char *err, size_t errlen)
 EVP_PKEY *pg_audit_key_read_public(const char *path, char *err, size_t errlen)
 {
     return read_key(path, 0, err, errlen);
+}
+
+int pg_audit_config_keys(const struct pg_config *cfg, struct pg_checkpoint_key *keys, int max, char *err,
+                         size_t errlen)
+{
+    if (!cfg->audit.signing_key_file) {
+        snprintf(err, errlen, "audit.signing_key_file is not set");
+        return -1;
+    }
+    EVP_PKEY *signer = max > 0 ? pg_audit_key_read_private(cfg->audit.signing_key_file, err, errlen) : NULL;
+    if (!signer)
+        return -1;
+    keys[0] = (struct pg_checkpoint_key){.name = cfg->audit.key_name, .pub = signer};
+    if (!cfg->audit.previous_public_keys)
+        return 1;
+    EVP_PKEY *earlier[64];
+    int n = pg_audit_keys_read_public(cfg->audit.previous_public_keys, earlier, max - 1 < 64 ? max - 1 : 64, err,
+                                      errlen);
+    if (n < 0) {
+        EVP_PKEY_free(signer);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        keys[1 + i] = (struct pg_checkpoint_key){.name = cfg->audit.key_name, .pub = earlier[i]};
+    return 1 + n;
+}
+
+int pg_audit_keys_read_public(const char *path, EVP_PKEY **out, int max, char *err, size_t errlen)
+{
+    static const char begin[] = "-----BEGIN PUBLIC KEY-----";
+    size_t len;
+    char *pem = read_small_file(path, &len, err, errlen);
+    if (!pem)
+        return -1;
+    int n = 0;
+    bool bad = false;
+    for (const char *p = strstr(pem, begin); p && !bad;) {
+        const char *next = strstr(p + 1, begin);
+        if (n == max) {
+            snprintf(err, errlen, "%s: more than %d public keys", path, max);
+            bad = true;
+        } else if (!(out[n] = pg_checkpoint_public_from_pem(p, (size_t)((next ? next : pem + len) - p)))) {
+            snprintf(err, errlen, "%s: key %d: not an Ed25519 public key in PEM", path, n + 1);
+            bad = true;
+        } else {
+            n++;
+        }
+        p = next;
+    }
+    if (!bad && n == 0) {
+        snprintf(err, errlen, "%s: not an Ed25519 public key in PEM", path);
+        bad = true;
+    }
+    free(pem);
+    if (!bad)
+        return n;
+    for (int i = 0; i < n; i++)
+        EVP_PKEY_free(out[i]);
+    return -1;
 }
 
 char *pg_audit_verifier_key(EVP_PKEY *key, const char *name)

@@ -1,6 +1,7 @@
-/* `phiguard audit verify|export|disclosures`: reading the trail back from
- * Redis (docs/audit.md, "Reading the trail"). A command-line tool, so it
- * uses hiredis's blocking API. */
+/* `phiguard audit verify|export|disclosures|trim`: reading the trail back
+ * from Redis (docs/audit.md, "Reading the trail"), or verifying an export
+ * file (docs/operations.md). A command-line tool, so it uses hiredis's
+ * blocking API. */
 #include "proxy/cli_audit_read.h"
 
 #include <getopt.h>
@@ -13,6 +14,7 @@
 
 #include "policy/auditverify.h"
 #include "policy/record.h"
+#include "proxy/audit_export_file.h"
 #include "proxy/audit_reader.h"
 #include "proxy/cli_audit.h"
 #include "proxy/config.h"
@@ -39,12 +41,21 @@ static int parse_when(const char *s, int64_t *out)
     return 0;
 }
 
+#define MAX_KEYS 16 /* trusted checkpoint keys at most, from every source */
+
 struct options {
-    const char *config, *chain, *format, *patient, *name;
-    const char *keys[8];
+    const char *config, *chain, *format, *patient, *name, *input;
+    bool checkpoints;
+    const char *keys[MAX_KEYS];
     int nkeys;
     int64_t since, until;
 };
+
+static void free_keys(struct pg_checkpoint_key *keys, int n)
+{
+    for (int i = 0; i < n; i++)
+        EVP_PKEY_free(keys[i].pub);
+}
 
 static int parse_options(int argc, char **argv, struct options *o)
 {
@@ -54,6 +65,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"since", required_argument, NULL, 's'},  {"until", required_argument, NULL, 'u'},
         {"patient", required_argument, NULL, 'p'}, {"name", required_argument, NULL, 'n'},
         {"before", required_argument, NULL, 'u'},
+        {"input", required_argument, NULL, 'i'},  {"checkpoints", no_argument, NULL, 'P'},
         {NULL, 0, NULL, 0}};
     *o = (struct options){.format = "json", .since = INT64_MIN, .until = INT64_MAX};
     int ch;
@@ -62,13 +74,18 @@ static int parse_options(int argc, char **argv, struct options *o)
         switch (ch) {
         case 'c': o->config = optarg; break;
         case 'k':
-            if (o->nkeys < 8)
-                o->keys[o->nkeys++] = optarg;
+            if (o->nkeys == MAX_KEYS) {
+                fprintf(stderr, "phiguard audit: --public at most %d times\n", MAX_KEYS);
+                return -1;
+            }
+            o->keys[o->nkeys++] = optarg;
             break;
         case 'C': o->chain = optarg; break;
         case 'f': o->format = optarg; break;
         case 'p': o->patient = optarg; break;
         case 'n': o->name = optarg; break;
+        case 'i': o->input = optarg; break;
+        case 'P': o->checkpoints = true; break;
         case 's':
         case 'u':
             if (parse_when(optarg, ch == 's' ? &o->since : &o->until) != 0) {
@@ -80,38 +97,53 @@ static int parse_options(int argc, char **argv, struct options *o)
         default: return -1;
         }
     }
-    if (!o->config) {
+    if (!o->config && !o->input) {
         fprintf(stderr, "phiguard audit: -c FILE (the proxy's configuration, for Redis) is required\n");
         return -1;
     }
     return 0;
 }
 
+/* Each --public file's keys (one, or a bundle of several) appended to
+ * keys[] after the n there already. The new count, or -1 having said why
+ * (the keys read so far are then freed). */
+static int add_public_keys(const struct options *o, const char *cmd, const char *name,
+                           struct pg_checkpoint_key keys[MAX_KEYS], int n)
+{
+    for (int i = 0; i < o->nkeys; i++) {
+        EVP_PKEY *found[MAX_KEYS];
+        char err[512];
+        int got = pg_audit_keys_read_public(o->keys[i], found, MAX_KEYS - n, err, sizeof err);
+        if (got < 0) {
+            fprintf(stderr, "phiguard audit %s: %s\n", cmd, err);
+            free_keys(keys, n);
+            return -1;
+        }
+        for (int k = 0; k < got; k++)
+            keys[n++] = (struct pg_checkpoint_key){.name = name, .pub = found[k]};
+    }
+    return n;
+}
+
+/* cfg is NULL when an export file is verified without the configuration. */
 static int cmd_verify(struct pg_audit_reader *rd, const struct options *o, const struct pg_config *cfg)
 {
     if (o->nkeys == 0) {
         fprintf(stderr, "phiguard audit verify: --public KEY (the checkpoint public key) is required\n");
         return 2;
     }
-    struct pg_checkpoint_key keys[8];
-    const char *name = o->name ? o->name : cfg->audit.key_name;
-    for (int i = 0; i < o->nkeys; i++) {
-        char err[512];
-        keys[i] = (struct pg_checkpoint_key){.name = name, .pub = pg_audit_key_read_public(o->keys[i], err, sizeof err)};
-        if (!keys[i].pub) {
-            fprintf(stderr, "phiguard audit verify: %s\n", err);
-            for (int k = 0; k < i; k++)
-                EVP_PKEY_free(keys[k].pub);
-            return 2;
-        }
-    }
+    struct pg_checkpoint_key keys[MAX_KEYS];
+    const char *name = o->name ? o->name : cfg ? cfg->audit.key_name : "phiguard-audit";
+    int nkeys = add_public_keys(o, "verify", name, keys, 0);
+    if (nkeys < 0)
+        return 2;
     struct pg_audit_chain_input *in = calloc(rd->n ? rd->n : 1, sizeof *in);
     struct pg_audit_result *res = calloc(rd->n ? rd->n : 1, sizeof *res);
     for (size_t i = 0; i < rd->n; i++) {
         struct pg_audit_stored_chain *c = &rd->chains[i];
         in[i] = (struct pg_audit_chain_input){.chain = c->name, .entries = c->entries, .nentries = c->n,
                                               .checkpoints = (const char *const *)c->notes, .ncheckpoints = c->nnotes};
-        pg_auditverify_chain(&in[i], keys, (size_t)o->nkeys, &res[i]);
+        pg_auditverify_chain(&in[i], keys, (size_t)nkeys, &res[i]);
     }
     pg_auditverify_epochs(in, rd->n, res);
     int bad = 0;
@@ -129,8 +161,7 @@ static int cmd_verify(struct pg_audit_reader *rd, const struct options *o, const
     if (rd->n == 0)
         printf("no audit chains in Redis\n");
     printf("%zu chains, %d failed\n", rd->n, bad);
-    for (int k = 0; k < o->nkeys; k++)
-        EVP_PKEY_free(keys[k].pub);
+    free_keys(keys, nkeys);
     free(in);
     free(res);
     return bad ? 1 : 0;
@@ -168,6 +199,26 @@ static void print_json_line(const struct pg_record_parsed *p, const struct pg_au
     (void)ctx;
     fwrite(e->bytes, 1, e->len, stdout);
     fputc('\n', stdout);
+}
+
+/* After the records, each chain's signed checkpoints, so that an export
+ * verifies on its own (audit verify --input) as the trail in Redis does. */
+static int print_checkpoint_lines(const struct pg_audit_reader *rd)
+{
+    for (size_t i = 0; i < rd->n; i++) {
+        for (size_t k = 0; k < rd->chains[i].nnotes; k++) {
+            size_t len;
+            char *line = pg_audit_export_checkpoint_line(rd->chains[i].name, rd->chains[i].notes[k], &len);
+            if (!line) {
+                fprintf(stderr, "phiguard audit export: out of memory\n");
+                return 1;
+            }
+            fwrite(line, 1, len, stdout);
+            fputc('\n', stdout);
+            free(line);
+        }
+    }
+    return 0;
 }
 
 static const char *interaction_code(const char *subtype)
@@ -287,22 +338,26 @@ static int cmd_trim(struct pg_audit_reader *rd, const struct options *o, const s
         fprintf(stderr, "phiguard audit trim: --before DATE is required\n");
         return 2;
     }
+    /* The signing key, the earlier ones of the configuration
+     * (audit.previous_public_keys) and any --public: the chains are
+     * verified before they are cut. */
     char err[512];
-    EVP_PKEY *key = cfg->audit.signing_key_file ? pg_audit_key_read_private(cfg->audit.signing_key_file, err, sizeof err)
-                                                : NULL;
-    if (!key) {
-        fprintf(stderr, "phiguard audit trim: the chains are verified before trimming, with audit.signing_key_file: %s\n",
-                cfg->audit.signing_key_file ? err : "not set");
+    struct pg_checkpoint_key keys[MAX_KEYS];
+    int nkeys = pg_audit_config_keys(cfg, keys, MAX_KEYS, err, sizeof err);
+    if (nkeys < 0) {
+        fprintf(stderr, "phiguard audit trim: the chains are verified before trimming: %s\n", err);
         return 2;
     }
-    struct pg_checkpoint_key keys[1] = {{.name = cfg->audit.key_name, .pub = key}};
+    nkeys = add_public_keys(o, "trim", cfg->audit.key_name, keys, nkeys);
+    if (nkeys < 0)
+        return 2;
     int bad = 0;
     for (size_t i = 0; i < rd->n; i++) {
         struct pg_audit_stored_chain *c = &rd->chains[i];
         struct pg_audit_chain_input in = {.chain = c->name, .entries = c->entries, .nentries = c->n,
                                           .checkpoints = (const char *const *)c->notes, .ncheckpoints = c->nnotes};
         struct pg_audit_result res;
-        if (pg_auditverify_chain(&in, keys, 1, &res) != 0) {
+        if (pg_auditverify_chain(&in, keys, (size_t)nkeys, &res) != 0) {
             printf("%s: not trimmed: it does not verify (seq %" PRIu64 ": %s)\n", c->name, res.bad_seq, pg_audit_fault_code(res.fault));
             bad++;
             continue;
@@ -323,7 +378,7 @@ static int cmd_trim(struct pg_audit_reader *rd, const struct options *o, const s
         uint64_t cut = 0;
         for (size_t k = 0; k < c->nnotes; k++) {
             struct pg_checkpoint cp;
-            if (pg_checkpoint_verify(keys, 1, c->notes[k], &cp) == PG_CHECKPOINT_OK && cp.count <= old_seq &&
+            if (pg_checkpoint_verify(keys, (size_t)nkeys, c->notes[k], &cp) == PG_CHECKPOINT_OK && cp.count <= old_seq &&
                 cp.count > cut && cp.count >= res.first_seq)
                 cut = cp.count;
         }
@@ -352,7 +407,7 @@ static int cmd_trim(struct pg_audit_reader *rd, const struct options *o, const s
                ", vouched for by the checkpoint counting %s\n",
                c->name, removed, res.first_seq, count, cut + 1, count);
     }
-    EVP_PKEY_free(key);
+    free_keys(keys, nkeys);
     return bad ? 1 : 0;
 }
 
@@ -386,10 +441,37 @@ static void print_disclosure(const struct pg_record_parsed *p, const struct pg_a
     printf("%s\n", r->nphi ? "" : "-");
 }
 
+/* audit verify --input FILE [-c CONFIG]: a backup checked offline; the
+ * configuration, when given, only names the key (audit.key_name). */
+static int verify_export_file(const struct options *o)
+{
+    struct pg_config cfg;
+    char err[4096];
+    if (o->config && pg_config_load(o->config, &cfg, err, sizeof err) != 0) {
+        fputs(err, stderr);
+        return 2;
+    }
+    struct pg_audit_reader rd = {0};
+    int rc = 2;
+    if (pg_audit_reader_load_export(&rd, o->input, o->chain) != 0) {
+        fprintf(stderr, "phiguard audit verify: %s: %s\n", o->input, rd.err);
+    } else if (rd.n == 0) {
+        /* An empty backup proves nothing: it must not pass for a good one. */
+        printf("no audit chains in %s\n", o->input);
+        rc = 1;
+    } else {
+        rc = cmd_verify(&rd, o, o->config ? &cfg : NULL);
+    }
+    pg_audit_reader_free(&rd);
+    if (o->config)
+        pg_config_free(&cfg);
+    return rc;
+}
+
 int pg_cli_audit_read(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: phiguard audit verify|export|disclosures -c FILE [options] (phiguard --help)\n");
+        fprintf(stderr, "usage: phiguard audit verify|export|disclosures|trim -c FILE [options] (phiguard --help)\n");
         return 2;
     }
     const char *sub = argv[1];
@@ -408,6 +490,16 @@ int pg_cli_audit_read(int argc, char **argv)
         fprintf(stderr, "phiguard audit: unknown command '%s' (verify, export, disclosures, trim)\n", sub);
         return 2;
     }
+    if (o.input && strcmp(sub, "verify")) {
+        fprintf(stderr, "phiguard audit %s: --input is for audit verify (an export file)\n", sub);
+        return 2;
+    }
+    if (o.checkpoints && (strcmp(sub, "export") || strcmp(o.format, "json"))) {
+        fprintf(stderr, "phiguard audit: --checkpoints is for audit export --format json\n");
+        return 2;
+    }
+    if (o.input)
+        return verify_export_file(&o);
     struct pg_config cfg;
     char err[4096];
     if (pg_config_load(o.config, &cfg, err, sizeof err) != 0) {
@@ -427,6 +519,8 @@ int pg_cli_audit_read(int argc, char **argv)
             rc = cmd_trim(&rd, &o, &cfg);
         } else if (!strcmp(sub, "export") && !strcmp(o.format, "json")) {
             rc = each_record(&rd, &o, print_json_line, NULL);
+            if (o.checkpoints)
+                rc |= print_checkpoint_lines(&rd);
         } else if (!strcmp(sub, "export")) {
             int count = 0;
             printf("{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[\n");

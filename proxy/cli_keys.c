@@ -19,6 +19,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: phiguard keys generate --keyring FILE [--id ID]\n"
                     "       phiguard keys rotate --keyring FILE [--id ID]\n"
+                    "       phiguard keys retire --keyring FILE --id ID\n"
                     "       phiguard keys rewrap --keyring FILE --policy POLICY [-i IN] [-o OUT]\n");
     return 2;
 }
@@ -79,23 +80,53 @@ static int generate(const char *path, const char *id)
     return rc;
 }
 
-static int rotate(const char *path, const char *want_id)
+/* The keyring file's text and its parse; NULL having said why. */
+static char *read_ring(const char *path, size_t *len, struct pg_keyring *ring)
 {
     char why[256];
-    size_t len = 0;
-    char *text = pg_secret_file_read(path, 65536, &len, why, sizeof why);
+    char *text = pg_secret_file_read(path, 65536, len, why, sizeof why);
     if (!text) {
         fprintf(stderr, "phiguard keys: %s: %s\n", path, why);
-        return 1;
+        return NULL;
     }
-    struct pg_keyring ring;
     struct pg_policy_errors errs = {0};
-    int rc = 1;
-    if (pg_keyring_parse(path, text, len, &ring, &errs) != 0) {
+    if (pg_keyring_parse(path, text, *len, ring, &errs) != 0) {
         for (int i = 0; i < errs.count; i++)
             fprintf(stderr, "%s\n", errs.items[i]);
-        goto out;
+        pg_policy_errors_free(&errs);
+        OPENSSL_cleanse(text, *len);
+        free(text);
+        return NULL;
     }
+    return text;
+}
+
+/* Writes out as the keyring at path only if it parses: never a keyring
+ * that cannot be read. Its key count, or -1. */
+static int write_ring(const char *path, const char *out)
+{
+    struct pg_keyring check;
+    struct pg_policy_errors errs = {0};
+    int n = -1;
+    if (pg_keyring_parse(path, out, strlen(out), &check, &errs) != 0) {
+        for (int i = 0; i < errs.count; i++)
+            fprintf(stderr, "%s\n", errs.items[i]);
+    } else if (replace_file(path, out, 0) == 0) {
+        n = check.n;
+    }
+    pg_keyring_wipe(&check);
+    pg_policy_errors_free(&errs);
+    return n;
+}
+
+static int rotate(const char *path, const char *want_id)
+{
+    size_t len = 0;
+    struct pg_keyring ring;
+    char *text = read_ring(path, &len, &ring);
+    if (!text)
+        return 1;
+    int rc = 1;
     char id[PG_ENVELOPE_KID_MAX + 1];
     for (int k = ring.n + 1; !want_id; k++) { /* the first free k<N> */
         snprintf(id, sizeof id, "k%d", k);
@@ -127,24 +158,60 @@ static int rotate(const char *path, const char *want_id)
         p += n;
     }
     snprintf(out + used, cap - used, "%s", line);
-    /* The result must parse: never write a keyring that cannot be read. */
-    struct pg_keyring check;
-    struct pg_policy_errors e2 = {0};
-    if (pg_keyring_parse(path, out, strlen(out), &check, &e2) != 0) {
-        for (int i = 0; i < e2.count; i++)
-            fprintf(stderr, "%s\n", e2.items[i]);
-    } else if (replace_file(path, out, 0) == 0) {
-        printf("%s: added %s and made it active (%d keys)\n", path, id, check.n);
+    int n = write_ring(path, out);
+    if (n > 0) {
+        printf("%s: added %s and made it active (%d keys)\n", path, id, n);
         rc = 0;
     }
-    pg_keyring_wipe(&check);
-    pg_policy_errors_free(&e2);
     OPENSSL_cleanse(out, cap);
     OPENSSL_cleanse(line, sizeof line);
     free(out);
 out:
     pg_keyring_wipe(&ring);
-    pg_policy_errors_free(&errs);
+    OPENSSL_cleanse(text, len);
+    free(text);
+    return rc;
+}
+
+/* Drops a key that no longer encrypts, once what it sealed has been
+ * rewrapped (docs/operations.md): what is still sealed under it cannot be
+ * opened afterwards, so the active key is refused. */
+static int retire(const char *path, const char *id)
+{
+    size_t len = 0;
+    struct pg_keyring ring;
+    char *text = read_ring(path, &len, &ring);
+    if (!text)
+        return 1;
+    int rc = 1, found = -1;
+    for (int i = 0; i < ring.n; i++)
+        if (!strcmp(ring.keys[i].kid, id))
+            found = i;
+    char *out = found >= 0 && found != ring.active ? malloc(len + 2) : NULL;
+    if (found < 0) {
+        fprintf(stderr, "phiguard keys: %s: no key %s\n", path, id);
+    } else if (found == ring.active) {
+        fprintf(stderr, "phiguard keys: %s: %s is the active key (rotate first, then rewrap)\n", path, id);
+    } else if (out) {
+        /* Every line but the key's own ("ID SECRET"). */
+        size_t used = 0, idlen = strlen(id);
+        for (const char *p = text, *end = text + len; p < end;) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            size_t n = (size_t)((nl ? nl + 1 : end) - p);
+            if (!(n > idlen && !strncmp(p, id, idlen) && (p[idlen] == ' ' || p[idlen] == '\t')))
+                memcpy(out + used, p, n), used += n;
+            p += n;
+        }
+        out[used] = '\0';
+        int left = write_ring(path, out);
+        if (left > 0) {
+            printf("%s: removed %s (%d keys left)\n", path, id, left);
+            rc = 0;
+        }
+        OPENSSL_cleanse(out, len + 2);
+    }
+    free(out);
+    pg_keyring_wipe(&ring);
     OPENSSL_cleanse(text, len);
     free(text);
     return rc;
@@ -152,7 +219,7 @@ out:
 
 bool pg_cli_is_phi_keys(const char *sub)
 {
-    static const char *const subs[] = {"generate", "rotate", "rewrap", "phi-generate", "phi-rotate", NULL};
+    static const char *const subs[] = {"generate", "rotate", "retire", "rewrap", "phi-generate", "phi-rotate", NULL};
     for (int i = 0; subs[i]; i++)
         if (!strcmp(sub, subs[i]))
             return true;
@@ -195,5 +262,7 @@ int pg_cli_phi_keys(int argc, char **argv)
         return generate(path, id ? id : "k1");
     if (!strcmp(sub, "rotate"))
         return rotate(path, id);
+    if (!strcmp(sub, "retire"))
+        return id ? retire(path, id) : usage();
     return usage();
 }

@@ -16,9 +16,10 @@
 #include <yaml.h>
 
 #include "policy/units.h"
+#include "policy/yaml_json.h"
 #include "proxy/redis.h"
 
-enum kind { K_SECTION, K_STRING, K_PATH, K_NULLABLE, K_BOOL, K_INT, K_SIZE, K_DURATION, K_ADDR, K_ENUM, K_IDENTITIES };
+enum kind { K_SECTION, K_STRING, K_PATH, K_NULLABLE, K_BOOL, K_INT, K_SIZE, K_DURATION, K_ADDR, K_ENUM, K_IDENTITIES, K_PLUGINS };
 
 struct enum_value {
     const char *name;
@@ -75,11 +76,13 @@ static const struct key keys[] = {
     {"limits.max_response_header_bytes", K_SIZE, OFF(limits.max_response_header_bytes), "64KiB", false, 1024,
      1 << 20, NULL},
     {"limits.max_connections", K_INT, OFF(limits.max_connections), "10000", false, 1, 1000000, NULL},
+    {"limits.max_connections_per_ip", K_INT, OFF(limits.max_connections_per_ip), "0", false, 0, 1000000, NULL},
     {"limits.high_water_bytes", K_SIZE, OFF(limits.high_water_bytes), "256KiB", false, 16384, 1 << 30, NULL},
     SECTION("timeouts"),
     {"timeouts.header_read", K_DURATION, OFF(timeouts.header_read_ms), "10s", false, 1, 3600000, NULL},
     {"timeouts.body_read", K_DURATION, OFF(timeouts.body_read_ms), "30s", false, 1, 3600000, NULL},
     {"timeouts.keepalive", K_DURATION, OFF(timeouts.keepalive_ms), "60s", false, 1, 86400000, NULL},
+    {"timeouts.send", K_DURATION, OFF(timeouts.send_ms), "60s", false, 1, 86400000, NULL},
     {"timeouts.handshake", K_DURATION, OFF(timeouts.handshake_ms), "10s", false, 1, 3600000, NULL},
     {"timeouts.drain", K_DURATION, OFF(timeouts.drain_ms), "30s", false, 0, 3600000, NULL},
     SECTION("security_headers"),
@@ -94,6 +97,7 @@ static const struct key keys[] = {
     {"security_headers.referrer_policy", K_NULLABLE, OFF(security_headers.referrer_policy), "no-referrer", false,
      0, 0, NULL},
     {"client_identities", K_IDENTITIES, 0, NULL, false, 0, 0, NULL},
+    {"plugins", K_PLUGINS, 0, NULL, false, 0, 0, NULL},
     SECTION("policy"),
     {"policy.file", K_PATH, OFF(policy_file), NULL, false, 0, 0, NULL},
     SECTION("redis"),
@@ -131,6 +135,7 @@ static const struct key keys[] = {
     {"audit.mode", K_ENUM, OFF(audit.mode), "strict", false, 0, 0, audit_modes},
     {"audit.signing_key_file", K_PATH, OFF(audit.signing_key_file), NULL, false, 0, 0, NULL},
     {"audit.key_name", K_STRING, OFF(audit.key_name), "phiguard-audit", false, 0, 0, NULL},
+    {"audit.previous_public_keys", K_PATH, OFF(audit.previous_public_keys), NULL, false, 0, 0, NULL},
     {"audit.checkpoint_records", K_INT, OFF(audit.checkpoint_records), "1000", false, 1, 10000000, NULL},
     {"audit.checkpoint_interval", K_DURATION, OFF(audit.checkpoint_interval_ms), "1s", false, 100, 3600000, NULL},
     {"audit.heartbeat", K_DURATION, OFF(audit.heartbeat_ms), "30s", false, 1000, 86400000, NULL},
@@ -244,6 +249,22 @@ static const char *kind_expectation(const struct key *k)
     }
 }
 
+/* v made absolute against the config file's directory; malloc'd, or NULL
+ * after reporting. */
+static char *absolute_path(struct loader *L, const char *v, const yaml_mark_t *mark, const char *key)
+{
+    if (v[0] == '/')
+        return strdup(v);
+    char full[PATH_MAX * 2];
+    size_t dlen = strlen(L->dir);
+    int n = snprintf(full, sizeof full, "%s%s%s", L->dir, dlen && L->dir[dlen - 1] == '/' ? "" : "/", v);
+    if (n < 0 || (size_t)n >= sizeof full) {
+        report(L, mark, key, "path too long");
+        return NULL;
+    }
+    return strdup(full);
+}
+
 /* Converts the scalar text v for key k into the config. mark may be NULL
  * (a built-in default). Returns 0, or -1 after reporting. */
 static int set_value(struct loader *L, const struct key *k, const char *v, bool is_null, const yaml_mark_t *mark)
@@ -253,6 +274,7 @@ static int set_value(struct loader *L, const struct key *k, const char *v, bool 
     switch (k->kind) {
     case K_SECTION:
     case K_IDENTITIES: /* read by load_identities */
+    case K_PLUGINS:    /* read by load_plugins */
         return 0;
     case K_NULLABLE:
     case K_STRING:
@@ -266,18 +288,7 @@ static int set_value(struct loader *L, const struct key *k, const char *v, bool 
             report(L, mark, k->path, "expected a non-empty string");
             return -1;
         }
-        if (k->kind == K_PATH && v[0] != '/') {
-            char full[PATH_MAX * 2];
-            size_t dlen = strlen(L->dir);
-            int n = snprintf(full, sizeof full, "%s%s%s", L->dir, dlen && L->dir[dlen - 1] == '/' ? "" : "/", v);
-            if (n < 0 || (size_t)n >= sizeof full) {
-                report(L, mark, k->path, "path too long");
-                return -1;
-            }
-            *dst = strdup(full);
-        } else {
-            *dst = strdup(v);
-        }
+        *dst = k->kind == K_PATH ? absolute_path(L, v, mark, k->path) : strdup(v);
         return *dst ? 0 : -1;
     }
     case K_BOOL:
@@ -413,6 +424,54 @@ static void load_identities(struct loader *L, yaml_document_t *doc, yaml_node_t 
     }
 }
 
+/* plugins: [{path, config}]: the config block goes to the plugin as JSON,
+ * whatever its shape inside; the plugin checks it. */
+static void load_plugins(struct loader *L, yaml_document_t *doc, yaml_node_t *list)
+{
+    if (list->type != YAML_SEQUENCE_NODE) {
+        report(L, &list->start_mark, "plugins", "expected a list of {path, config}");
+        return;
+    }
+    int count = (int)(list->data.sequence.items.top - list->data.sequence.items.start);
+    L->cfg->plugins = calloc((size_t)count + 1, sizeof *L->cfg->plugins);
+    if (!L->cfg->plugins) {
+        report(L, &list->start_mark, "plugins", "out of memory");
+        return;
+    }
+    for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top; it++) {
+        yaml_node_t *m = yaml_document_get_node(doc, *it), *path_node = NULL, *config_node = NULL;
+        if (m->type != YAML_MAPPING_NODE) {
+            report(L, &m->start_mark, "plugins", "expected {path, config}");
+            continue;
+        }
+        for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
+            const char *name = k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
+            yaml_node_t **slot = !strcmp(name, "path") ? &path_node : !strcmp(name, "config") ? &config_node : NULL;
+            if (!slot)
+                report(L, &k->start_mark, "plugins", "unknown key '%s' (path, config)", name);
+            else if (*slot)
+                report(L, &k->start_mark, "plugins", "duplicate key '%s'", name);
+            else
+                *slot = v;
+        }
+        if (!path_node || path_node->type != YAML_SCALAR_NODE || is_null_scalar(path_node)) {
+            report(L, path_node ? &path_node->start_mark : &m->start_mark, "plugins.path",
+                   "expected the path of the plugin's shared object");
+            continue;
+        }
+        struct pg_plugin_config *pc = &L->cfg->plugins[L->cfg->nplugins++];
+        pc->path = absolute_path(L, (const char *)path_node->data.scalar.value, &path_node->start_mark, "plugins.path");
+        char why[256];
+        if (!config_node || (config_node->type == YAML_SCALAR_NODE && is_null_scalar(config_node)))
+            pc->config_json = strdup("{}");
+        else if (config_node->type != YAML_MAPPING_NODE)
+            report(L, &config_node->start_mark, "plugins.config", "expected a mapping (the plugin's settings)");
+        else if (!(pc->config_json = pg_yaml_node_to_json(doc, config_node, why, sizeof why)))
+            report(L, &config_node->start_mark, "plugins.config", "%s", why);
+    }
+}
+
 static void load_mapping(struct loader *L, yaml_document_t *doc, yaml_node_t *map, const char *prefix)
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
@@ -446,6 +505,10 @@ static void load_mapping(struct loader *L, yaml_document_t *doc, yaml_node_t *ma
         }
         if (k->kind == K_IDENTITIES) {
             load_identities(L, doc, vn);
+            continue;
+        }
+        if (k->kind == K_PLUGINS) {
+            load_plugins(L, doc, vn);
             continue;
         }
         if (vn->type != YAML_SCALAR_NODE) {
@@ -579,20 +642,56 @@ static int config_dir(const char *file, char *dir, size_t len)
     return 0;
 }
 
-int pg_config_load(const char *file, struct pg_config *out, char *err, size_t errlen)
+/* Starts a load of FILE: defaults applied, the directory resolved. */
+static int load_begin(struct loader *L, const char *file, struct pg_config *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (errlen)
         err[0] = '\0';
-    struct loader L = {.file = file, .cfg = out, .err = err, .errlen = errlen};
+    *L = (struct loader){.file = file, .cfg = out, .err = err, .errlen = errlen};
     out->path = strdup(file);
-    apply_defaults(&L);
-    if (config_dir(file, L.dir, sizeof L.dir) != 0) {
-        report(&L, NULL, NULL, "cannot resolve the directory of the file: %s", strerror(errno));
+    apply_defaults(L);
+    if (config_dir(file, L->dir, sizeof L->dir) != 0) {
+        report(L, NULL, NULL, "cannot resolve the directory of the file: %s", strerror(errno));
         pg_config_free(out);
         return -1;
     }
+    return 0;
+}
 
+/* Reads the document from parser (its input set) and finishes the load. */
+static int load_parsed(struct loader *L, yaml_parser_t *parser)
+{
+    yaml_document_t doc;
+    if (!yaml_parser_load(parser, &doc)) {
+        report(L, &parser->problem_mark, NULL, "YAML syntax error: %s", parser->problem ? parser->problem : "?");
+        pg_config_free(L->cfg);
+        return -1;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    yaml_mark_t top = {0};
+    if (!root) {
+        report(L, NULL, NULL, "the file is empty; expected a mapping of settings");
+    } else if (root->type != YAML_MAPPING_NODE) {
+        report(L, &root->start_mark, NULL, "expected a mapping of settings at the top level");
+    } else {
+        top = root->start_mark;
+        load_mapping(L, &doc, root, "");
+        finish(L, &top);
+    }
+    yaml_document_delete(&doc);
+    if (L->nerrors) {
+        pg_config_free(L->cfg);
+        return -1;
+    }
+    return 0;
+}
+
+int pg_config_load(const char *file, struct pg_config *out, char *err, size_t errlen)
+{
+    struct loader L;
+    if (load_begin(&L, file, out, err, errlen) != 0)
+        return -1;
     FILE *f = fopen(file, "rb");
     struct stat st;
     if (f && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -606,35 +705,26 @@ int pg_config_load(const char *file, struct pg_config *out, char *err, size_t er
         return -1;
     }
     yaml_parser_t parser;
-    yaml_document_t doc;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_file(&parser, f);
-    if (!yaml_parser_load(&parser, &doc)) {
-        report(&L, &parser.problem_mark, NULL, "YAML syntax error: %s", parser.problem ? parser.problem : "?");
-        yaml_parser_delete(&parser);
-        fclose(f);
-        pg_config_free(out);
-        return -1;
-    }
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    yaml_mark_t top = {0};
-    if (!root) {
-        report(&L, NULL, NULL, "the file is empty; expected a mapping of settings");
-    } else if (root->type != YAML_MAPPING_NODE) {
-        report(&L, &root->start_mark, NULL, "expected a mapping of settings at the top level");
-    } else {
-        top = root->start_mark;
-        load_mapping(&L, &doc, root, "");
-        finish(&L, &top);
-    }
-    yaml_document_delete(&doc);
+    int rc = load_parsed(&L, &parser);
     yaml_parser_delete(&parser);
     fclose(f);
-    if (L.nerrors) {
-        pg_config_free(out);
+    return rc;
+}
+
+int pg_config_load_buffer(const char *file, const char *data, size_t len, struct pg_config *out, char *err,
+                          size_t errlen)
+{
+    struct loader L;
+    if (load_begin(&L, file, out, err, errlen) != 0)
         return -1;
-    }
-    return 0;
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+    int rc = load_parsed(&L, &parser);
+    yaml_parser_delete(&parser);
+    return rc;
 }
 
 void pg_config_free(struct pg_config *cfg)
@@ -657,6 +747,13 @@ void pg_config_free(struct pg_config *cfg)
     }
     free(cfg->cert_identities);
     cfg->cert_identities = NULL;
+    for (int i = 0; i < cfg->nplugins; i++) {
+        free(cfg->plugins[i].path);
+        free(cfg->plugins[i].config_json);
+    }
+    free(cfg->plugins);
+    cfg->plugins = NULL;
+    cfg->nplugins = 0;
     cfg->n_cert_identities = 0;
     free(cfg->path);
     cfg->path = NULL;

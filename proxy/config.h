@@ -32,6 +32,7 @@ struct pg_limits_config {
     size_t max_body_bytes;     /* request body; 413 above */
     size_t max_response_header_bytes; /* upstream head; 502 above */
     int max_connections;       /* per worker; beyond it new connections are closed */
+    int max_connections_per_ip; /* per worker and client address; 0: no such limit */
     size_t high_water_bytes;   /* buffered bytes per direction before reading pauses */
 };
 
@@ -39,6 +40,7 @@ struct pg_timeouts_config {
     uint32_t header_read_ms;   /* first byte of a head to its end; 408 */
     uint32_t body_read_ms;     /* no body byte from the client for this long; 408 */
     uint32_t keepalive_ms;     /* idle client connection between requests */
+    uint32_t send_ms;          /* a paused response not taken by the client for this long: closed */
     uint32_t handshake_ms;     /* TLS handshake */
     uint32_t drain_ms;         /* SIGTERM: time given to in-flight requests */
 };
@@ -97,6 +99,7 @@ struct pg_audit_config {
     enum pg_audit_mode mode;    /* strict: a response waits until its record is durable */
     char *signing_key_file;     /* Ed25519 private key (PEM) for checkpoints */
     char *key_name;             /* the name in checkpoint signatures */
+    char *previous_public_keys; /* PEM public keys of earlier signing keys, still trusted */
     int checkpoint_records;     /* a checkpoint after this many records ... */
     uint32_t checkpoint_interval_ms; /* ... or this long after the last one, when records came */
     uint32_t heartbeat_ms;      /* a checkpoint this often even when idle */
@@ -148,6 +151,12 @@ struct pg_ratelimit_config {
     int local_max_keys; /* clients remembered at once for local limits, all workers together */
 };
 
+/* A plugin to load at start (docs/plugins.md). */
+struct pg_plugin_config {
+    char *path;        /* the shared object, absolute */
+    char *config_json; /* its config block as JSON text; "{}" when it has none */
+};
+
 struct pg_config {
     char *path;                /* the file it was loaded from */
     struct pg_addr listen;
@@ -171,11 +180,17 @@ struct pg_config {
     struct pg_ratelimit_config ratelimit;
     struct pg_alerts_config alerts;
     struct pg_detect_rule_config detection[PG_DETECT_RULES]; /* by enum pg_detect_rule */
+    struct pg_plugin_config *plugins; /* in the order of the file: hooks run in that order */
+    int nplugins;
 };
 
 /* Loads and validates FILE. On error returns -1 and writes every error, one
  * per line, each as "FILE:LINE:COL: KEY: what was expected", into err. */
 int pg_config_load(const char *file, struct pg_config *out, char *err, size_t errlen);
+/* The same for the len bytes at data, read as if from FILE (which names it
+ * in errors and anchors its relative paths); the file is not opened. */
+int pg_config_load_buffer(const char *file, const char *data, size_t len, struct pg_config *out, char *err,
+                          size_t errlen);
 void pg_config_free(struct pg_config *cfg);
 
 #endif

@@ -1,6 +1,7 @@
 #include "proxy/conn.h"
 
 #include <event2/buffer.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/ssl.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "proxy/addr.h"
+#include "proxy/ip_count.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/request.h"
@@ -48,18 +50,48 @@ static void conn_free(struct pg_conn *c)
         w->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    if (c->ip_counted)
+        pg_ip_count_release(w->ip_conns, c->client_ip);
     free(c);
     w->nconns--;
     pg_worker_conn_closed(w);
+}
+
+/* A connection over a limit is closed before its handshake: nothing is
+ * spent on it, and TLS gives no way to say why before one. The log says
+ * so at most once a second per worker, with the count, so that a flood
+ * does not flood the log too. */
+static void refuse(struct pg_worker *w, int fd, const char *limit, const char *ip)
+{
+    w->stat_rejected_conns++;
+    close(fd);
+    w->rejected_unlogged++;
+    uint64_t now = pg_now_us();
+    if (w->reject_logged_us && now - w->reject_logged_us < 1000000)
+        return;
+    pg_log(PG_LOG_WARN, "connection_refused", "\"worker\":%d,\"limit\":\"%s\",\"client\":\"%s\",\"open\":%d,\"refused\":%" PRIu64,
+           w->index, limit, ip, w->nconns, w->rejected_unlogged);
+    w->reject_logged_us = now;
+    w->rejected_unlogged = 0;
 }
 
 void pg_conn_accept(struct pg_worker *w, int fd, const struct sockaddr *sa, int salen)
 {
     (void)salen;
     const struct pg_config *cfg = w->cfg;
-    if (w->draining || w->nconns >= cfg->limits.max_connections) {
+    char ip[sizeof ((struct pg_conn *)0)->client_ip];
+    pg_addr_ip_string(sa, ip, sizeof ip);
+    if (w->draining) {
         w->stat_rejected_conns++;
         close(fd);
+        return;
+    }
+    if (w->nconns >= cfg->limits.max_connections) {
+        refuse(w, fd, "max_connections", ip);
+        return;
+    }
+    if (w->ip_conns && !pg_ip_count_acquire(w->ip_conns, ip, cfg->limits.max_connections_per_ip)) {
+        refuse(w, fd, "max_connections_per_ip", ip);
         return;
     }
     int one = 1;
@@ -70,11 +102,14 @@ void pg_conn_accept(struct pg_worker *w, int fd, const struct sockaddr *sa, int 
         SSL_free(ssl);
         free(c);
         close(fd);
+        if (w->ip_conns)
+            pg_ip_count_release(w->ip_conns, ip);
         return;
     }
     c->worker = w;
     c->fd = fd;
-    pg_addr_ip_string(sa, c->client_ip, sizeof c->client_ip);
+    c->ip_counted = w->ip_conns != NULL;
+    memcpy(c->client_ip, ip, sizeof c->client_ip);
     c->s = pg_stream_accept_tls(w->base, fd, ssl); /* owns fd and ssl from here */
     c->timer = evtimer_new(w->base, conn_timeout, c);
     c->kick = event_new(w->base, -1, 0, conn_kick, c);

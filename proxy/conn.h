@@ -36,6 +36,7 @@ struct pg_conn {
     bool client_eof;      /* the client closed its side (half-close) */
     bool shutdown_sent;   /* close_notify and FIN sent while lingering */
     bool read_paused;     /* client reading paused: the upstream side is full */
+    bool ip_counted;      /* counted in the worker's per-address table */
     bool linger;          /* the client may still be sending: read before closing */
     size_t head_seen;     /* bytes of a partial head already known to hold no new line */
 };

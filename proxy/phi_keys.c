@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "proxy/log.h"
+#include "proxy/reload_alert.h"
 #include "proxy/secret_file.h"
 #include "proxy/workq.h"
 
@@ -14,7 +15,7 @@
 static pthread_mutex_t store_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct pg_phi_ring *current;
 static char *keyring_file;
-static bool reloading;
+static bool reloading, reload_again;
 static void (*change_fn)(const struct pg_keyring *, const struct pg_keyring *, void *);
 static void *change_arg;
 
@@ -25,12 +26,12 @@ static void log_problem(const char *event, const char *file, const char *why)
            pg_json_escape(why, strlen(why), e2, sizeof e2));
 }
 
-/* Reads and parses file; blocking (start-up or the work queue). */
-static struct pg_phi_ring *load_ring(const char *file)
+/* Reads and parses file; blocking (start-up or the work queue). The first
+ * reason it failed goes to why. */
+static struct pg_phi_ring *load_ring(const char *file, char *why, size_t whylen)
 {
-    char why[256];
     size_t len = 0;
-    char *text = pg_secret_file_read(file, KEYRING_MAX_BYTES, &len, why, sizeof why);
+    char *text = pg_secret_file_read(file, KEYRING_MAX_BYTES, &len, why, whylen);
     if (!text) {
         log_problem("phi_keyring_error", file, why);
         return NULL;
@@ -42,6 +43,7 @@ static struct pg_phi_ring *load_ring(const char *file)
     } else {
         for (int i = 0; i < errs.count; i++)
             log_problem("phi_keyring_error", file, errs.items[i]);
+        snprintf(why, whylen, "%s", errs.count ? errs.items[0] : "out of memory");
         if (!r)
             log_problem("phi_keyring_error", file, "out of memory");
         free(r);
@@ -65,7 +67,8 @@ int pg_phi_keys_init(const char *file)
 {
     if (!file)
         return 0;
-    struct pg_phi_ring *r = load_ring(file);
+    char why[256];
+    struct pg_phi_ring *r = load_ring(file, why, sizeof why);
     if (!r)
         return -1;
     keyring_file = strdup(file);
@@ -112,23 +115,41 @@ static bool same_ring(const struct pg_keyring *a, const struct pg_keyring *b)
 }
 
 struct reload_job {
+    struct event_base *base;
     struct pg_phi_ring *r;
+    char why[256];
 };
 
 static void reload_work(void *arg)
 {
     struct reload_job *j = arg;
-    j->r = load_ring(keyring_file);
+    j->r = load_ring(keyring_file, j->why, sizeof j->why);
+}
+
+/* A change noticed while a reload ran is read once that one ends, so the
+ * keyring that runs is the file's last version. */
+static void reload_finished(struct event_base *base)
+{
+    reloading = false;
+    if (reload_again) {
+        reload_again = false;
+        pg_phi_keys_reload(base);
+    }
 }
 
 static void reload_done(void *arg)
 {
     struct reload_job *j = arg;
-    reloading = false;
+    struct event_base *base = j->base;
     if (!j->r) {
-        pg_log(PG_LOG_ERROR, "phi_keyring_reload_failed", "\"file\":\"%s\",\"kept\":\"the running keyring\"",
-               keyring_file);
+        char e[600], ef[600];
+        pg_log(PG_LOG_ERROR, "phi_keyring_reload_failed",
+               "\"file\":\"%s\",\"error\":\"%s\",\"kept\":\"the running keyring\"",
+               pg_json_escape(keyring_file, strlen(keyring_file), ef, sizeof ef),
+               pg_json_escape(j->why, strlen(j->why), e, sizeof e));
+        pg_reload_failed("keyring", keyring_file, j->why);
         free(j);
+        reload_finished(base);
         return;
     }
     pthread_mutex_lock(&store_mu);
@@ -146,19 +167,27 @@ static void reload_done(void *arg)
         pg_phi_ring_unref(j->r);
     }
     free(j);
+    reload_finished(base);
 }
 
 void pg_phi_keys_reload(struct event_base *base)
 {
-    if (!keyring_file || reloading)
+    if (!keyring_file)
         return;
+    if (reloading) {
+        reload_again = true;
+        return;
+    }
     struct reload_job *j = calloc(1, sizeof *j);
     if (!j)
         return;
+    j->base = base;
     reloading = true;
     if (pg_workq_submit(PG_POOL_IO, base, reload_work, reload_done, j) != 0) {
         reloading = false;
         free(j);
+        pg_log(PG_LOG_ERROR, "phi_keyring_reload_failed", "\"error\":\"work queue unavailable\"");
+        pg_reload_failed("keyring", keyring_file, "work queue unavailable");
     }
 }
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "proxy/log.h"
+#include "proxy/reload_alert.h"
 #include "proxy/workq.h"
 
 static pthread_mutex_t store_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -83,6 +84,7 @@ static void reload_done(void *arg)
         log_errors(&j->errs);
         pg_log(PG_LOG_ERROR, "policy_reload_failed", "\"file\":\"%s\",\"errors\":%d,\"kept\":\"%s\"", store_file,
                j->errs.count, current ? current->sha256 : "");
+        pg_reload_failed("policy", store_file, j->errs.count ? j->errs.items[0] : "not loaded");
     }
     pg_policy_errors_free(&j->errs);
     struct event_base *base = j->base;
@@ -111,6 +113,7 @@ void pg_policy_store_reload(struct event_base *base)
         reloading = false;
         free(j);
         pg_log(PG_LOG_ERROR, "policy_reload_failed", "\"error\":\"work queue unavailable\"");
+        pg_reload_failed("policy", store_file, "work queue unavailable");
     }
 }
 

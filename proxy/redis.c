@@ -662,6 +662,10 @@ static void on_ping(enum pg_redis_status st, const redisReply *reply, void *arg)
     struct cmd *c = arg; /* the ping's own bookkeeping: see health_tick */
     struct pg_redis *r = c->r;
     if (st == PG_REDIS_TIMEOUT) {
+        /* Said once per stall: a hung Redis (connected, answering nothing)
+         * shows in the log at its first missed PING, before the link drops. */
+        if (r->ping_ok)
+            log_link(PG_LOG_WARN, &r->cmd_link, "redis_unhealthy", "health check unanswered");
         r->ping_ok = false;
         if (++r->ping_misses >= PING_MISSES_BEFORE_DROP)
             link_drop(&r->cmd_link, "health checks unanswered");
@@ -669,6 +673,8 @@ static void on_ping(enum pg_redis_status st, const redisReply *reply, void *arg)
     }
     if (st == PG_REDIS_OK) {
         r->stats.last_ping_us = (int64_t)(now_us() - c->sent_us);
+        if (!r->ping_ok)
+            log_link(PG_LOG_INFO, &r->cmd_link, "redis_healthy", NULL);
         r->ping_ok = true;
         r->ping_misses = 0;
     }

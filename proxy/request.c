@@ -11,6 +11,7 @@
 #include "proxy/audit_request.h"
 #include "proxy/body_xform.h"
 #include "proxy/phi_request.h"
+#include "proxy/plugin_host.h"
 #include "proxy/track.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
@@ -72,6 +73,7 @@ void pg_request_free(struct pg_request *req)
     pg_body_xform_free(req->resp_xform);
     pg_phi_req_free(req->phi);
     pg_track_free(req->track);
+    pg_plugin_req_free(req->plugin);
     if (req->local_headers)
         evbuffer_free(req->local_headers);
     if (req->held)

@@ -17,6 +17,7 @@ struct pg_ticket;
 struct pg_body_xform;
 struct pg_phi_req;
 struct pg_track;
+struct pg_plugin_req;
 
 struct pg_request {
     struct pg_conn *conn;
@@ -60,6 +61,7 @@ struct pg_request {
     uint64_t t_upstream_us;
     uint64_t t_resp_head_us; /* the upstream's response head arrived */
     struct pg_http_head resp;
+    bool resp_head_read; /* parsed (the response may still be held before it goes on) */
     bool resp_head_done;
     enum pg_body_kind resp_out; /* framing towards the client */
     uint64_t resp_left;
@@ -69,6 +71,8 @@ struct pg_request {
     struct pg_body_xform *resp_xform; /* the response body is rewritten on its way (PHI) */
     struct pg_phi_req *phi;           /* PHI state of this request (proxy/phi_request.h) */
     struct pg_track *track;           /* modification tracking (proxy/filters/track.c) */
+    struct pg_plugin_req *plugin;     /* what plugins' hooks keep for this request (proxy/plugin_host.h) */
+    const char *plugin_failed;        /* the plugin whose hook failed it, for the audit record */
 
     /* Who and what decided (authn and authz phases). */
     struct pg_policy *policy; /* the snapshot this request is decided under */

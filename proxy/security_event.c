@@ -1,7 +1,10 @@
 #include "proxy/security_event.h"
 
+#include <event2/event.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy/record.h"
@@ -101,4 +104,95 @@ void pg_alert_raise(struct pg_worker *w, const char *severity, const char *rule,
         pg_log(PG_LOG_ERROR, "alert_not_stored", "\"id\":\"%s\",\"rule\":\"%s\",\"reason\":\"redis unavailable\"",
                a.id, rule);
     pg_notifier_post(&a, alert, (size_t)n);
+}
+
+/* ---- alerts posted from other threads ---- */
+
+struct posted_alert {
+    struct posted_alert *next;
+    char severity[16], rule[64], subject[256], details[1024];
+};
+
+struct pg_alert_inbox {
+    pthread_mutex_t mu;
+    struct posted_alert *head, *tail;
+    struct event *ev;
+};
+
+static void inbox_drain(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pg_worker *w = arg;
+    struct pg_alert_inbox *in = w->alert_inbox;
+    pthread_mutex_lock(&in->mu);
+    struct posted_alert *p = in->head;
+    in->head = in->tail = NULL;
+    pthread_mutex_unlock(&in->mu);
+    while (p) {
+        struct posted_alert *next = p->next;
+        pg_alert_raise(w, p->severity, p->rule, p->subject[0] ? p->subject : NULL, p->details[0] ? "%s" : NULL,
+                       p->details);
+        free(p);
+        p = next;
+    }
+}
+
+int pg_alert_inbox_init(struct pg_worker *w)
+{
+    struct pg_alert_inbox *in = calloc(1, sizeof *in);
+    if (!in)
+        return -1;
+    pthread_mutex_init(&in->mu, NULL);
+    in->ev = event_new(w->base, -1, 0, inbox_drain, w);
+    if (!in->ev) {
+        pthread_mutex_destroy(&in->mu);
+        free(in);
+        return -1;
+    }
+    w->alert_inbox = in;
+    return 0;
+}
+
+void pg_alert_inbox_free(struct pg_worker *w)
+{
+    struct pg_alert_inbox *in = w->alert_inbox;
+    if (!in)
+        return;
+    while (in->head) {
+        struct posted_alert *p = in->head;
+        in->head = p->next;
+        free(p);
+    }
+    event_free(in->ev);
+    pthread_mutex_destroy(&in->mu);
+    free(in);
+    w->alert_inbox = NULL;
+}
+
+void pg_alert_post(struct pg_worker *w, const char *severity, const char *rule, const char *subject,
+                   const char *details_fmt, ...)
+{
+    struct pg_alert_inbox *in = w ? w->alert_inbox : NULL;
+    struct posted_alert *p = in ? calloc(1, sizeof *p) : NULL;
+    if (!p) {
+        pg_log(PG_LOG_ERROR, "alert_not_raised", "\"rule\":\"%s\",\"reason\":\"%s\"", rule,
+               in ? "out of memory" : "no worker");
+        return;
+    }
+    snprintf(p->severity, sizeof p->severity, "%s", severity);
+    snprintf(p->rule, sizeof p->rule, "%s", rule);
+    snprintf(p->subject, sizeof p->subject, "%s", subject ? subject : "");
+    va_list ap;
+    va_start(ap, details_fmt);
+    vformat(p->details, sizeof p->details, details_fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&in->mu);
+    if (in->tail)
+        in->tail->next = p;
+    else
+        in->head = p;
+    in->tail = p;
+    pthread_mutex_unlock(&in->mu);
+    event_active(in->ev, 0, 0); /* thread-safe: evthread locking is on */
 }

@@ -16,5 +16,14 @@ void pg_security_event(struct pg_request *req, const char *type, const char *out
 /* severity: "low", "medium", "high" or "critical". */
 void pg_alert_raise(struct pg_worker *w, const char *severity, const char *rule, const char *subject,
                     const char *details_fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The same, from any thread (the main loop's reloads): the alert is queued
+ * and raised on w's own loop, where its Redis client and audit chain live.
+ * An alert still queued when the worker stops is dropped (it was logged
+ * when posted). */
+void pg_alert_post(struct pg_worker *w, const char *severity, const char *rule, const char *subject,
+                   const char *details_fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The worker's queue of posted alerts: made with its loop, freed with it. */
+int pg_alert_inbox_init(struct pg_worker *w);
+void pg_alert_inbox_free(struct pg_worker *w);
 
 #endif

@@ -22,11 +22,13 @@
 #include "proxy/mfa_store.h"
 #include "proxy/notifier.h"
 #include "proxy/phi_keys.h"
+#include "proxy/plugin_loader.h"
 #include "proxy/session.h"
 #include "proxy/session_admin.h"
 #include "proxy/policy_store.h"
 #include "proxy/ratelimit.h"
 #include "proxy/tls.h"
+#include "proxy/reload_alert.h"
 #include "proxy/watch.h"
 #include "proxy/worker.h"
 #include "proxy/workq.h"
@@ -122,6 +124,7 @@ static void reload_done(void *arg)
         char e[600];
         pg_log(PG_LOG_ERROR, "tls_reload_failed", "\"error\":\"%s\",\"kept\":\"previous certificate\"",
                pg_json_escape(j->err, strlen(j->err), e, sizeof e));
+        pg_reload_failed("certificate", s->cfg->tls.certificate, j->err);
     }
     free(j);
     s->reload_running = false;
@@ -146,6 +149,7 @@ static void start_reload(struct server *s)
         s->reload_running = false;
         free(j);
         pg_log(PG_LOG_ERROR, "tls_reload_failed", "\"error\":\"work queue unavailable\"");
+        pg_reload_failed("certificate", s->cfg->tls.certificate, "work queue unavailable");
     }
 }
 
@@ -280,6 +284,7 @@ static void describe_metrics(struct evbuffer *out, void *arg)
     pg_metrics_header(out, "phiguard_workers", "gauge", "Worker threads running.");
     evbuffer_add_printf(out, "phiguard_workers %d\n", s->running);
     pg_metrics_render_workers(out, s->workers, s->running);
+    pg_plugins_metrics(out);
     struct pg_notifier_stats ns;
     pg_notifier_get_stats(&ns);
     if (ns.configured) {
@@ -360,8 +365,14 @@ int pg_server_run(const struct pg_config *cfg)
         goto out_workq;
     }
 
-    if (pg_ratelimit_start((size_t)cfg->ratelimit.local_max_keys) != 0) {
-        pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"cannot set up rate limiting\"");
+    /* Plugins after the keyring (a plugin may seal at its entry) and before
+     * the workers (their hooks must be in place when the first request
+     * comes). */
+    const char *failed = pg_ratelimit_start((size_t)cfg->ratelimit.local_max_keys) != 0 ? "cannot set up rate limiting"
+                         : pg_plugins_load(cfg) != 0 ? "a plugin could not be loaded (see above)"
+                                                     : NULL;
+    if (failed) {
+        pg_log(PG_LOG_ERROR, "startup_failed", "\"error\":\"%s\"", failed);
         pg_tls_shutdown();
         pg_policy_store_shutdown();
         pg_auth_store_shutdown();
@@ -395,6 +406,7 @@ int pg_server_run(const struct pg_config *cfg)
         s.running++;
     }
     recording_worker = &s.workers[0];
+    pg_reload_alert_set_worker(recording_worker);
     s.integrity = pg_audit_integrity_start(s.base, cfg);
     pg_policy_store_on_change(policy_changed, NULL);
     pg_phi_keys_on_change(keyring_changed, NULL);
@@ -433,10 +445,12 @@ out:
     pg_policy_store_on_change(NULL, NULL);
     pg_phi_keys_on_change(NULL, NULL);
     recording_worker = NULL;
+    pg_reload_alert_set_worker(NULL);
     pg_audit_integrity_stop(s.integrity);
     for (int i = 0; i < s.running; i++)
         pg_worker_join_and_free(&s.workers[i]);
     free(s.workers);
+    pg_plugins_unload(); /* the workers are stopped: plugins release everything */
     pg_admin_free(s.admin);
     pg_watch_free(s.tls_watch);
     pg_watch_free(s.policy_watch);

@@ -571,7 +571,10 @@ int pg_spool_request_sync(struct pg_spool *sp)
 
 enum pg_spool_error pg_spool_ack(struct pg_spool *sp, uint64_t seq, const char *h)
 {
-    if (!pg_chain_is_hash(h) || seq > sp->last_seq) {
+    /* seq may lie past the file's last record: in async mode, records
+     * that could not be written (a full disk) went to Redis from memory.
+     * Opening then finds a cursor beyond the file, and goes on from it. */
+    if (!pg_chain_is_hash(h) || seq == 0) {
         snprintf(sp->err, sizeof sp->err, "audit spool %s: ack of seq %" PRIu64 " refused (last is %" PRIu64 ")",
                  sp->path, seq, sp->last_seq);
         return PG_SPOOL_INVALID;
@@ -607,12 +610,20 @@ enum pg_spool_error pg_spool_ack(struct pg_spool *sp, uint64_t seq, const char *
 
 enum pg_spool_error pg_spool_trim(struct pg_spool *sp)
 {
-    if (!sp->first_seq || sp->acked_seq != sp->last_seq || sp->sync_in_flight || sp->wlen)
-        return PG_SPOOL_OK; /* something is still unacknowledged, or the file is already empty */
-    if (ftruncate(sp->fd, 0) != 0)
+    if (sp->acked_seq < sp->last_seq || sp->sync_in_flight || sp->wlen)
+        return PG_SPOOL_OK; /* something is still unacknowledged */
+    if (sp->first_seq && ftruncate(sp->fd, 0) != 0)
         return fail(sp, errno, "truncate", sp->path);
     sp->size = 0;
     sp->first_seq = 0;
+    if (sp->acked_seq > sp->last_seq) {
+        /* Redis holds records the file never got (async mode, a full
+         * disk): the chain's tip on disk is now the cursor, so the next
+         * record after it can be written again. */
+        sp->last_seq = sp->acked_seq;
+        atomic_store(&sp->written_seq, sp->last_seq);
+        atomic_store(&sp->durable_seq, sp->last_seq);
+    }
     return PG_SPOOL_OK;
 }
 

@@ -78,11 +78,15 @@ uint64_t pg_spool_durable_seq(struct pg_spool *sp);
 /* A sync is on the work queue (its done has not run yet). */
 bool pg_spool_sync_in_flight(const struct pg_spool *sp);
 
-/* Records that Redis stored seq (whose hash is h). Blocking (a small file,
- * fsync, rename): call it off the loop. */
+/* Records that Redis stored seq (whose hash is h), which may be past the
+ * file's last record (async mode: records the file could not take went to
+ * Redis from memory). Blocking (a small file, fsync, rename): call it off
+ * the loop. */
 enum pg_spool_error pg_spool_ack(struct pg_spool *sp, uint64_t seq, const char *h);
 /* Empties the file when every record in it is acknowledged (the cursor
- * then carries the chain's tip). Loop thread, no sync in flight. */
+ * then carries the chain's tip); when the cursor is past the file's last
+ * record, the next record after the cursor may be added. Loop thread, no
+ * sync in flight. */
 enum pg_spool_error pg_spool_trim(struct pg_spool *sp);
 
 struct pg_spool_stats {

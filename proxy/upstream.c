@@ -13,6 +13,7 @@
 #include "proxy/audit_request.h"
 #include "proxy/body_xform.h"
 #include "proxy/conn.h"
+#include "proxy/filters/filters.h"
 #include "proxy/log.h"
 #include "proxy/phi_request.h"
 #include "proxy/request.h"
@@ -195,6 +196,15 @@ static void up_timeout(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct pg_request *req = arg;
+    if (req->resp_paused) {
+        /* The client took nothing of what waits for it within
+         * timeouts.send: it holds a connection, an upstream connection and
+         * the buffers, so it is cut (as a client that left). */
+        pg_log(PG_LOG_WARN, "client_send_timeout", "\"request_id\":\"%s\",\"client\":\"%s\",\"queued_bytes\":%zu",
+               req->id, req->conn->client_ip, evbuffer_get_length(req->conn->s->out));
+        pg_conn_abort(req->conn);
+        return;
+    }
     pg_log(PG_LOG_WARN, "upstream_timeout", "\"request_id\":\"%s\",\"connected\":%s,\"response_started\":%s",
            req->id, req->up && req->up->connected ? "true" : "false", req->resp_head_done ? "true" : "false");
     if (!req->resp_head_done)
@@ -268,7 +278,9 @@ void pg_upstream_start(struct pg_request *req)
     }
     req->t_upstream_us = pg_now_us();
     if (attach(req) != 0) {
-        pg_log(PG_LOG_ERROR, "upstream_connect_failed", "\"request_id\":\"%s\",\"errno\":%d", req->id, errno);
+        int e = errno;
+        pg_log(PG_LOG_ERROR, "upstream_connect_failed", "\"request_id\":\"%s\",\"errno\":%d,\"error\":\"%s\"",
+               req->id, e, strerror(e));
         pg_request_respond_error(req, 502, "bad_gateway");
         return;
     }
@@ -624,10 +636,11 @@ static bool relay_response(struct pg_request *req)
     struct pg_conn *c = req->conn;
     const struct pg_config *cfg = req->worker->cfg;
     if (!req->resp_head_done) {
-        if (!req->audited) {
+        if (!req->resp_head_read) {
             int r = read_response_head(req);
             if (r <= 0)
                 return r == 0;
+            req->resp_head_read = true; /* a held response comes back here with its head already read */
             /* The outcome is known: the record is sealed now, and in
              * strict mode nothing goes to the client before it is durable. */
             switch (pg_audit_seal_request(req, req->resp.status, release_upstream)) {
@@ -644,6 +657,16 @@ static bool relay_response(struct pg_request *req)
         }
         if (req->audit_held)
             return true;
+        switch (pg_plugins_response_headers(req)) {
+        case 0:
+            break;
+        case 1: /* a plugin's hook waits: held as for the audit record */
+            req->audit_held = true;
+            pg_stream_read_disable(u->s);
+            return true;
+        default:
+            return false;
+        }
         req->resp_head_done = true;
         req->resp_left = req->resp.content_length;
         int st = pg_request_response_headers(req);
@@ -723,7 +746,7 @@ static bool relay_response(struct pg_request *req)
     if (evbuffer_get_length(c->s->out) > cfg->limits.high_water_bytes) {
         req->resp_paused = true;
         pg_stream_read_disable(u->s);
-        evtimer_del(req->up_timer);
+        arm_up_timer(req, cfg->timeouts.send_ms); /* now the client's time to read, not the app's */
     } else if (c->state != PG_CONN_TUNNEL) {
         arm_up_timer(req, cfg->upstream.response_timeout_ms);
     }
@@ -748,6 +771,11 @@ static void release_upstream(struct pg_request *req, bool durable)
     }
     if (relay_response(req)) /* what arrived before the close */
         up_eventcb(u->s, eof, u);
+}
+
+void pg_upstream_release_held(struct pg_request *req)
+{
+    release_upstream(req, true);
 }
 
 void pg_upstream_pump_response(struct pg_request *req)
@@ -802,8 +830,9 @@ static void up_eventcb(struct pg_stream *s, int events, void *arg)
             if (retry(req))
                 return;
             pg_log(PG_LOG_WARN, "upstream_closed",
-                   "\"request_id\":\"%s\",\"connected\":%s,\"reused\":%s,\"errno\":%d", req->id,
-                   u->connected ? "true" : "false", u->reused ? "true" : "false", err);
+                   "\"request_id\":\"%s\",\"connected\":%s,\"reused\":%s,\"errno\":%d,\"error\":\"%s\"",
+                   req->id, u->connected ? "true" : "false", u->reused ? "true" : "false", err,
+                   err ? strerror(err) : "closed before a response");
             pg_request_respond_error(req, 502, "bad_gateway");
             return;
         }

@@ -33,6 +33,9 @@ void pg_upstream_pump_response(struct pg_request *req);
 /* The request is going away before the exchange completed: close the
  * upstream connection (it cannot be reused mid-message). */
 void pg_upstream_abort(struct pg_request *req);
+/* A response held before its head went to the client (a plugin's
+ * response_headers hook suspended) goes on. */
+void pg_upstream_release_held(struct pg_request *req);
 /* Tunnel relays after an upgrade. */
 void pg_upstream_tunnel_to_upstream(struct pg_request *req);
 /* Tunnel: the client half-closed; pass the FIN on after the queued bytes. */

@@ -12,9 +12,12 @@
 #include "proxy/auth_worker.h"
 #include "proxy/ratelimit.h"
 #include "proxy/blocks.h"
+#include "proxy/ip_count.h"
 #include "proxy/redis.h"
+#include "proxy/security_event.h"
 #include "proxy/conn.h"
 #include "proxy/log.h"
+#include "proxy/plugin_host.h"
 #include "proxy/upstream.h"
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
@@ -114,7 +117,10 @@ int pg_worker_init(struct pg_worker *w, int index, const struct pg_config *cfg, 
     w->listener = evconnlistener_new_bind(
         w->base, accept_cb, w, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
         1024, (const struct sockaddr *)&cfg->listen.ss, (int)cfg->listen.len);
-    if (!w->stage || !w->metrics || !w->drain_ev || !w->stop_ev || !w->listener) {
+    if (cfg->limits.max_connections_per_ip > 0)
+        w->ip_conns = pg_ip_count_new();
+    if (!w->stage || !w->metrics || !w->drain_ev || !w->stop_ev || !w->listener || pg_alert_inbox_init(w) != 0 ||
+        (cfg->limits.max_connections_per_ip > 0 && !w->ip_conns)) {
         int err = errno;
         pg_log(PG_LOG_ERROR, "listen_failed", "\"worker\":%d,\"address\":\"%s\",\"error\":\"%s\"", index,
                cfg->listen.text, strerror(err));
@@ -142,6 +148,10 @@ int pg_worker_init(struct pg_worker *w, int index, const struct pg_config *cfg, 
     }
     if (pg_audit_writer_init(w) != 0)
         return -1; /* logged */
+    if (pg_plugin_worker_attach(w) != 0) {
+        pg_log(PG_LOG_ERROR, "startup_failed", "\"worker\":%d,\"error\":\"cannot set up the plugins' queue\"", index);
+        return -1;
+    }
     if (pg_blocks_subscribe(w) != 0) {
         pg_log(PG_LOG_ERROR, "startup_failed", "\"worker\":%d,\"error\":\"cannot subscribe to blocks\"", index);
         return -1;
@@ -180,6 +190,7 @@ void pg_worker_join_and_free(struct pg_worker *w)
     while (w->conns)
         pg_conn_abort(w->conns);
     pg_upstream_pool_clear(w);
+    pg_plugin_worker_detach(w); /* every request is gone: a late resume only frees its ticket */
     pg_auth_worker_free(w);
     pg_audit_writer_stop(w); /* its Redis replies from here on are only counted */
     if (w->redis)
@@ -191,6 +202,8 @@ void pg_worker_join_and_free(struct pg_worker *w)
     if (w->stage)
         evbuffer_free(w->stage);
     free(w->metrics);
+    pg_alert_inbox_free(w);
+    pg_ip_count_free(w->ip_conns); /* after the connections: each released its address */
     if (w->drain_ev)
         event_free(w->drain_ev);
     if (w->stop_ev)

@@ -18,6 +18,8 @@ struct pg_audit_writer;
 struct pg_redis;
 struct pg_rl_worker;
 struct pg_worker_metrics;
+struct pg_alert_inbox;
+struct pg_ip_count;
 
 struct pg_worker {
     int index;
@@ -38,11 +40,15 @@ struct pg_worker {
     uint64_t request_seq;
     char request_prefix[17]; /* random per start: ids are unique across restarts */
     uint64_t stat_requests, stat_rejected_conns;
+    uint64_t rejected_unlogged;  /* refused since the last connection_refused line */
+    uint64_t reject_logged_us;   /* when that line was written */
+    struct pg_ip_count *ip_conns; /* open connections per client address; NULL without the limit */
     struct pg_redis *redis;        /* NULL when no redis.address is configured */
     struct pg_auth_worker *auth;   /* NULL when password logins are off */
     struct pg_audit_writer *audit; /* NULL when the audit trail is off */
     struct pg_rl_worker *ratelimit; /* rate-limit counters (proxy/ratelimit.h) */
     struct pg_worker_metrics *metrics; /* this worker's counters for /metrics */
+    struct pg_alert_inbox *alert_inbox; /* alerts posted from other threads (proxy/security_event.h) */
 };
 
 /* Creates the worker's loop and listener on the main thread (so a bind

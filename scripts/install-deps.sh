@@ -9,8 +9,11 @@ packages=(
   liboath-dev libhttp-parser-dev libyajl-dev libjwt-dev libqrencode-dev
   zlib1g-dev libcmocka-dev
   redis-server redis-tools nginx-light wrk curl openssl oathtool
-  python3 python3-pytest python3-jsonschema python3-requests python3-redis python3-argon2 python3-jwt python3-prometheus-client
+  jq gnupg
+  python3 python3-pytest python3-jsonschema python3-requests python3-redis python3-argon2 python3-jwt python3-cryptography python3-prometheus-client
+  python3-yaml
   chromium nodejs
+  clang libclang-rt-14-dev testssl.sh
 )
 
 # The browser test drives Chromium with playwright-core from npm (pinned in

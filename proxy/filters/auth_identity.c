@@ -29,16 +29,22 @@ void pg_auth_set_identity(struct pg_request *req, struct pg_session_ref *ref)
     if (!ref->s.headers_len) /* rendered when cached; only an uncached ref is not */
         pg_session_render_headers(&ref->s, a);
     evbuffer_add(add, ref->s.headers, ref->s.headers_len);
+    pg_auth_add_assertion(req, ref->s.uid, ref->s.username);
+}
+
+void pg_auth_add_assertion(struct pg_request *req, const char *uid, const char *username)
+{
     const struct pg_auth_secrets *sec = pg_auth_secrets();
-    if (sec->assertion_pem) {
-        char jwt[4096];
-        if (pg_assertion_sign(sec->assertion_pem, sec->assertion_pem_len, a->issuer, ref->s.uid, ref->s.username,
-                              req->role_names, req->nrole_names, req->id, time(NULL),
-                              (int)(a->assertion_ttl_ms / 1000), jwt, sizeof jwt) == 0)
-            pg_add_header(add, a->header_assertion, jwt, strlen(jwt));
-        else
-            pg_log(PG_LOG_ERROR, "assertion_failed", "\"request_id\":\"%s\"", req->id);
-    }
+    if (!sec || !sec->assertion_pem)
+        return;
+    const struct pg_auth_config *a = &req->worker->cfg->auth;
+    char jwt[4096];
+    if (pg_assertion_sign(sec->assertion_pem, sec->assertion_pem_len, a->issuer, uid, username, req->role_names,
+                          req->nrole_names, req->id, time(NULL), (int)(a->assertion_ttl_ms / 1000), jwt,
+                          sizeof jwt) == 0)
+        pg_add_header(req->up_add_headers, a->header_assertion, jwt, strlen(jwt));
+    else
+        pg_log(PG_LOG_ERROR, "assertion_failed", "\"request_id\":\"%s\"", req->id);
 }
 
 bool pg_auth_wants_html(struct pg_request *req)

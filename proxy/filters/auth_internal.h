@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "proxy/filter.h"
 #include "proxy/session.h"
 
 struct pg_request;
@@ -34,5 +35,17 @@ void pg_auth_redirect(struct pg_request *req, const char *location);
 void pg_auth_start_session(struct pg_request *req, const struct pg_user *u, const char *next, bool html);
 /* The permissions of the request's session roles include perm. */
 bool pg_auth_session_has_perm(struct pg_request *req, const char *perm);
+
+/* The authentication phase's last step, once the request's identity (or
+ * none) is known: the /auth/ endpoints and the security API, else on. */
+enum pg_filter_result pg_authn_finish(struct pg_request *req);
+/* Offers the request to the plugins' authenticators, in the order of the
+ * configuration (proxy/filters/plugin_auth.c). required: the request
+ * carried a Bearer token phiguard did not issue, refused (401) when no
+ * plugin takes it; otherwise a request none takes goes on anonymous. */
+enum pg_filter_result pg_plugin_authenticate(struct pg_request *req, bool required);
+/* The identity assertion header (auth.assertion_key_file), when one is
+ * configured. */
+void pg_auth_add_assertion(struct pg_request *req, const char *uid, const char *username);
 
 #endif

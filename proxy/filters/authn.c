@@ -3,7 +3,8 @@
  * request is then authenticated by a verified client certificate named in
  * client_identities, or by a session token (the __Host- cookie, or
  * Authorization: Bearer) naming a live session in Redis. Requests under
- * /auth/ go on to the login endpoints. */
+ * /auth/ go on to the login endpoints. A request with neither is offered
+ * to the plugins' authenticators (proxy/filters/plugin_auth.c). */
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "proxy/filters/auth_internal.h"
 #include "proxy/filters/filters.h"
 #include "proxy/log.h"
+#include "proxy/plugin_loader.h"
 #include "proxy/policy_store.h"
 #include "proxy/request.h"
 #include "proxy/security_event.h"
@@ -69,18 +71,24 @@ struct token_source {
     size_t cookie_len;
 };
 
+enum token_found {
+    TOKEN_NONE,
+    TOKEN_FOUND,    /* in out */
+    TOKEN_TOO_LONG, /* a token, but longer than any of phiguard's: not one (src is set) */
+};
+
 /* The token from Authorization: Bearer, else from the session cookie. */
-static bool find_token(struct pg_request *req, char *out, size_t cap, struct token_source *src)
+static enum token_found find_token(struct pg_request *req, char *out, size_t cap, struct token_source *src)
 {
     struct pg_header *hd = pg_http_find(&req->head, "authorization");
     if (hd && hd->value_len > 7 && !strncasecmp(hd->value, "Bearer ", 7)) {
         size_t n = hd->value_len - 7;
+        *src = (struct token_source){.header = hd};
         if (n >= cap)
-            return false;
+            return TOKEN_TOO_LONG;
         memcpy(out, hd->value + 7, n);
         out[n] = '\0';
-        *src = (struct token_source){.header = hd};
-        return true;
+        return TOKEN_FOUND;
     }
     const char *name = req->worker->cfg->auth.cookie_name;
     size_t nl = strlen(name);
@@ -96,17 +104,17 @@ static bool find_token(struct pg_request *req, char *out, size_t cap, struct tok
             const char *stop = semi ? semi : end;
             if ((size_t)(stop - p) > nl && !memcmp(p, name, nl) && p[nl] == '=') {
                 size_t n = (size_t)(stop - p) - nl - 1;
+                *src = (struct token_source){.header = c, .cookie = p, .cookie_len = (size_t)(stop - p)};
                 if (n >= cap)
-                    return false;
+                    return TOKEN_TOO_LONG;
                 memcpy(out, p + nl + 1, n);
                 out[n] = '\0';
-                *src = (struct token_source){.header = c, .cookie = p, .cookie_len = (size_t)(stop - p)};
-                return true;
+                return TOKEN_FOUND;
             }
             p = stop;
         }
     }
-    return false;
+    return TOKEN_NONE;
 }
 
 /* Removes the token from what the upstream gets; the app's own cookies in
@@ -144,13 +152,22 @@ static bool is_security_api(const struct pg_request *req)
     return req->head.path_len >= 17 && !memcmp(req->head.target, "/api/v1/security/", 17);
 }
 
-static enum pg_filter_result after_session(struct pg_request *req)
+enum pg_filter_result pg_authn_finish(struct pg_request *req)
 {
     if (pg_auth_enabled() && is_auth_path(req))
         return pg_auth_endpoint(req) ? PG_RESPOND : PG_NEXT;
     if (pg_auth_enabled() && is_security_api(req))
         return pg_security_api(req) ? PG_RESPOND : PG_NEXT;
     return PG_NEXT;
+}
+
+/* No phiguard session: the plugins' authenticators may know the request
+ * (not phiguard's own endpoints, which need no identity of theirs). */
+static enum pg_filter_result without_session(struct pg_request *req)
+{
+    if (pg_plugins_authenticate_any() && !(pg_auth_enabled() && is_auth_path(req)))
+        return pg_plugin_authenticate(req, false);
+    return pg_authn_finish(req);
 }
 
 static void refuse(struct pg_request *req, const char *code)
@@ -182,11 +199,11 @@ static enum pg_filter_result accept_session(struct pg_request *req, struct pg_se
                 refuse(req, "session_ended");
                 return PG_RESPOND;
             }
-            return after_session(req);
+            return pg_authn_finish(req);
         }
     }
     pg_auth_set_identity(req, ref);
-    return after_session(req);
+    return pg_authn_finish(req);
 }
 
 static void resume_with(struct pg_request *req, enum pg_filter_result r)
@@ -223,7 +240,7 @@ static void fetched(enum pg_redis_status st, const redisReply *reply, void *arg)
     if (!pg_session_from_reply(reply, &s)) {
         pg_security_event(req, "session_rejected", "failure", s.uid, NULL, "\"reason\":\"ended or expired\"");
         if (is_auth_path(req))
-            resume_with(req, after_session(req));
+            resume_with(req, pg_authn_finish(req));
         else
             refuse(req, "session_expired");
         return;
@@ -245,24 +262,32 @@ static enum pg_filter_result by_session(struct pg_request *req)
 {
     char token[2048];
     struct token_source src;
-    if (!find_token(req, token, sizeof token, &src))
-        return after_session(req);
-    hide_token(req, &src);
+    enum token_found found = find_token(req, token, sizeof token, &src);
+    if (found == TOKEN_NONE)
+        return without_session(req);
     struct pg_token_claims c;
-    size_t token_len = strlen(token);
     time_t now = time(NULL);
-    enum pg_token_result tr = PG_TOKEN_OK;
-    if (!pg_auth_token_known(req->worker, token, token_len, now, &c)) {
+    /* Too long to be phiguard's: judged as any other token that is not
+     * (an authenticator's, or refused), never taken for no token at all. */
+    enum pg_token_result tr = found == TOKEN_TOO_LONG ? PG_TOKEN_MALFORMED : PG_TOKEN_OK;
+    size_t token_len = found == TOKEN_FOUND ? strlen(token) : 0;
+    if (found == TOKEN_FOUND && !pg_auth_token_known(req->worker, token, token_len, now, &c)) {
         tr = pg_token_verify(&pg_auth_secrets()->token, token, now, &c);
         if (tr == PG_TOKEN_OK && !pg_session_id_valid(c.sid))
             tr = PG_TOKEN_MALFORMED; /* ours never look like that: a key name must not be shaped by it */
         if (tr == PG_TOKEN_OK)
             pg_auth_token_remember(req->worker, token, token_len, &c);
     }
+    /* phiguard's session tokens are Bearer tokens too: one that is not
+     * phiguard's may be an authenticator plugin's (an IdP's JWT), which
+     * then judges it with the header still in place. */
+    if (tr != PG_TOKEN_OK && !src.cookie && pg_plugins_authenticate_any() && !is_auth_path(req))
+        return pg_plugin_authenticate(req, true);
+    hide_token(req, &src);
     if (tr != PG_TOKEN_OK) {
         pg_security_event(req, "token_rejected", "failure", NULL, NULL, "\"reason\":\"%s\"", pg_token_result_name(tr));
         if (is_auth_path(req))
-            return after_session(req);
+            return pg_authn_finish(req);
         refuse(req, "invalid_token");
         return PG_RESPOND;
     }
@@ -304,9 +329,9 @@ static enum pg_filter_result authn_run(struct pg_request *req)
     if (!req->policy && pg_policy_store_configured())
         req->policy = pg_policy_store_get();
     if (by_certificate(req))
-        return after_session(req);
+        return pg_authn_finish(req);
     if (!pg_auth_enabled())
-        return PG_NEXT;
+        return without_session(req);
     return by_session(req);
 }
 

@@ -14,9 +14,17 @@ extern const struct pg_filter pg_filter_track_log;    /* log: the modification r
 extern const struct pg_filter pg_filter_block_ip;     /* headers: a blocked client address is refused */
 extern const struct pg_filter pg_filter_block_user;   /* limits: a blocked user is refused */
 extern const struct pg_filter pg_filter_detect_log;   /* log: 403s and malformed requests counted */
+extern const struct pg_filter pg_filter_plugin_request; /* authz: the plugins' request_headers hooks */
 extern const struct pg_filter pg_filter_forward;    /* upstream: hand the request to the upstream */
 extern const struct pg_filter pg_filter_secheaders; /* response headers: security headers */
 extern const struct pg_filter pg_filter_accesslog;  /* log: one access line per request */
+
+struct pg_request;
+/* The plugins' response_headers hooks on the upstream's response head,
+ * before phiguard's own response-headers filters: 0 go on, 1 the response
+ * is held (a hook suspended; pg_upstream_release_held follows), -1 the
+ * request was answered. */
+int pg_plugins_response_headers(struct pg_request *req);
 
 /* True for the hop-by-hop fields of RFC 9110 §7.6.1 and their old
  * companions; the proxy frames each hop itself. */

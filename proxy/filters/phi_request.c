@@ -9,7 +9,9 @@
  *    a body that turns out invalid is refused with nothing forwarded; a
  *    longer one streams on chunked, and a fault found later cuts the
  *    upstream connection before the body's end, so the app never takes a
- *    partial body for a whole one. Plaintext PHI never goes up. */
+ *    partial body for a whole one. Plaintext PHI never goes up.
+ * Plugins with body fields (proxy/plugin_body.h) get the values of any JSON
+ * request body, on any route, before the PHI fields are sealed. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,7 @@
 #include "proxy/filters/filters.h"
 #include "proxy/log.h"
 #include "proxy/phi_request.h"
+#include "proxy/plugin_body.h"
 #include "proxy/request.h"
 #include "proxy/request_body.h"
 #include "proxy/worker.h"
@@ -51,7 +54,7 @@ static enum pg_rw_action seal_value(void *arg, const struct pg_rw_value *v, stru
 
 static void answer_refusal(struct pg_request *req, int status)
 {
-    if (req->body_xform && status == pg_body_xform_status(req->body_xform) && status != 500) {
+    if (req->body_xform && status == pg_body_xform_status(req->body_xform) && (status != 500 || req->plugin_failed)) {
         char why[200];
         const char *reason = pg_body_xform_reason(req->body_xform);
         pg_log(PG_LOG_WARN, "phi_request_refused", "\"request_id\":\"%s\",\"reason\":\"%s\"", req->id,
@@ -150,22 +153,35 @@ static void ask_identity_encoding(struct pg_request *req)
     evbuffer_add(req->up_add_headers, "Accept-Encoding: identity\r\n", 27);
 }
 
-static enum pg_filter_result start_body(struct pg_request *req, struct pg_phi_req *p)
+/* phi_fields: the route seals request fields (its body must then be JSON);
+ * otherwise only plugins read the body's values, and a body they cannot
+ * read goes up untouched. */
+static enum pg_filter_result start_body(struct pg_request *req, struct pg_phi_req *p, bool phi_fields)
 {
     struct pg_http_head *h = &req->head;
     const struct pg_config *cfg = req->worker->cfg;
     if (!pg_phi_json_content_type(pg_http_find_id(h, PG_H_CONTENT_TYPE)))
-        return refuse(req, 415, "unsupported_media_type", "a PHI route takes JSON bodies only");
+        return phi_fields ? refuse(req, 415, "unsupported_media_type", "a PHI route takes JSON bodies only") : PG_NEXT;
     struct pg_header *ce = pg_http_find_id(h, PG_H_CONTENT_ENCODING);
     int coding = pg_body_coding_of(ce ? ce->value : NULL, ce ? ce->value_len : 0);
     if (coding < 0)
-        return refuse(req, 415, "unsupported_media_type", "a PHI route takes identity, gzip or deflate bodies");
+        return phi_fields ? refuse(req, 415, "unsupported_media_type",
+                                   "a PHI route takes identity, gzip or deflate bodies")
+                          : PG_NEXT;
     struct pg_rw_options opt = {.max_value_bytes = cfg->phi.max_value_bytes};
-    req->body_xform = pg_body_xform_new(req->route->sel_request, &opt, seal_value, p, (enum pg_body_coding)coding,
-                                        cfg->limits.max_body_bytes);
+    const struct pg_route *r = req->route;
+    const struct pg_sel_set *set = phi_fields ? r->sel_request : NULL;
+    pg_rw_value_fn fn = phi_fields ? seal_value : NULL;
+    void *arg = p;
+    if (pg_plugin_body_wrap(req, false, phi_fields ? r->phi_request : NULL, phi_fields ? r->nphi_request : 0, &set,
+                            &fn, &arg, &opt) != 0)
+        return PG_ERROR;
+    req->body_xform = pg_body_xform_new(set, &opt, fn, arg, (enum pg_body_coding)coding, cfg->limits.max_body_bytes);
     if (!req->body_xform)
         return PG_ERROR;
-    p->in_xform = req->body_xform;
+    if (p)
+        p->in_xform = req->body_xform;
+    pg_plugin_body_xform(req, false, req->body_xform);
     if (ce)
         ce->drop = true; /* it goes up decoded */
     struct phi_body_read *st = calloc(1, sizeof *st);
@@ -192,8 +208,11 @@ static enum pg_filter_result start_body(struct pg_request *req, struct pg_phi_re
 static enum pg_filter_result phi_request_run(struct pg_request *req)
 {
     const struct pg_route *r = req->route;
+    struct pg_http_head *h = &req->head;
+    bool has_body = h->body == PG_BODY_CHUNKED || (h->body == PG_BODY_LENGTH && h->content_length > 0);
+    bool plugin_body = has_body && pg_plugins_body_wanted(false); /* plugins read values on any route */
     if (!route_has_phi(r))
-        return PG_NEXT;
+        return plugin_body ? start_body(req, NULL, false) : PG_NEXT;
     struct pg_phi_req *p = pg_phi_req_of(req);
     if (!p)
         return refuse(req, 503, "phi_unavailable", "no PHI keyring is loaded");
@@ -212,11 +231,9 @@ static enum pg_filter_result phi_request_run(struct pg_request *req)
         return PG_RESPOND;
     if (r->nphi_response)
         ask_identity_encoding(req);
-    struct pg_http_head *h = &req->head;
-    bool has_body = h->body == PG_BODY_CHUNKED || (h->body == PG_BODY_LENGTH && h->content_length > 0);
-    if (!r->nphi_request || !has_body)
+    if ((!r->nphi_request && !plugin_body) || !has_body)
         return PG_NEXT;
-    return start_body(req, p);
+    return start_body(req, p, r->nphi_request > 0);
 }
 
 const struct pg_filter pg_filter_phi_request = {

@@ -7,7 +7,9 @@
  * gzip or deflate body is decoded first. With phi.scan_responses: json,
  * every other response is searched for envelopes, which are masked in place
  * (policy/scrub.h), so that one the app returns where the policy names no
- * field still never reaches a client.
+ * field still never reaches a client. Plugins with body fields
+ * (proxy/plugin_body.h) get the values of any JSON response after the
+ * policy's fields were opened or masked.
  *
  * Log phase: what the body disclosed is recorded (a phi-disclosure audit
  * record with field names and counts, never values), and an envelope that
@@ -22,6 +24,7 @@
 #include "proxy/filters/filters.h"
 #include "proxy/log.h"
 #include "proxy/phi_request.h"
+#include "proxy/plugin_body.h"
 #include "proxy/request.h"
 #include "proxy/security_event.h"
 #include "proxy/session.h"
@@ -42,12 +45,13 @@ static enum pg_filter_result phi_response_run(struct pg_request *req)
     bool fields = route && route->nphi_response > 0;
     bool scan = cfg->phi.scan_responses == PG_PHI_SCAN_JSON && cfg->phi.keyring_file;
     struct pg_http_head *r = &req->resp;
-    if ((!fields && !scan) || r->body == PG_BODY_NONE || r->status == 101)
+    bool plugins = pg_plugins_body_wanted(true);
+    if ((!fields && !scan && !plugins) || r->body == PG_BODY_NONE || r->status == 101)
         return PG_NEXT;
     struct pg_header *ce = pg_http_find_id(r, PG_H_CONTENT_ENCODING);
     int coding = pg_body_coding_of(ce ? ce->value : NULL, ce ? ce->value_len : 0);
     bool json = pg_phi_json_content_type(pg_http_find_id(r, PG_H_CONTENT_TYPE));
-    if (scan && coding == PG_CODING_IDENTITY && (!fields || !json)) {
+    if (scan && coding == PG_CODING_IDENTITY && (!fields || !json) && !(plugins && json)) {
         /* No field to open: a search for envelopes, masked in place, is all
          * it takes, at memchr speed and with the framing as it is; this
          * covers bodies of any type. */
@@ -69,17 +73,25 @@ static enum pg_filter_result phi_response_run(struct pg_request *req)
                req->id);
         return PG_ERROR;
     }
-    struct pg_phi_req *p = pg_phi_req_of(req);
-    if (!p) {
+    struct pg_phi_req *p = fields || scan ? pg_phi_req_of(req) : NULL;
+    if (!p && (fields || scan)) {
         pg_log(PG_LOG_ERROR, "phi_response_refused", "\"request_id\":\"%s\",\"reason\":\"no PHI keyring is loaded\"",
                req->id);
         return PG_ERROR;
     }
-    struct pg_rw_options opt = {.scan_envelopes = true, .max_value_bytes = cfg->phi.max_value_bytes};
-    req->resp_xform = pg_body_xform_new(fields ? route->sel_response : NULL, &opt, reveal_value, p,
-                                        (enum pg_body_coding)coding, UINT64_MAX);
+    /* Plugins see values after the policy opened or masked them; envelopes
+     * they leave are masked as strays. */
+    const struct pg_sel_set *set = fields ? route->sel_response : NULL;
+    pg_rw_value_fn fn = p ? reveal_value : NULL;
+    void *arg = p;
+    struct pg_rw_options opt = {.scan_envelopes = p != NULL, .max_value_bytes = cfg->phi.max_value_bytes};
+    if (pg_plugin_body_wrap(req, true, fields ? route->phi_response : NULL, fields ? route->nphi_response : 0, &set,
+                            &fn, &arg, &opt) != 0)
+        return PG_ERROR;
+    req->resp_xform = pg_body_xform_new(set, &opt, fn, arg, (enum pg_body_coding)coding, UINT64_MAX);
     if (!req->resp_xform)
         return PG_ERROR;
+    pg_plugin_body_xform(req, true, req->resp_xform);
     if (ce)
         ce->drop = true; /* it goes on decoded */
     return PG_NEXT;

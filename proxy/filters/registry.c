@@ -5,7 +5,7 @@
 
 static const struct pg_filter *const headers_phase[] = {&pg_filter_headers, &pg_filter_block_ip};
 static const struct pg_filter *const authn_phase[] = {&pg_filter_authn};
-static const struct pg_filter *const authz_phase[] = {&pg_filter_rbac};
+static const struct pg_filter *const authz_phase[] = {&pg_filter_rbac, &pg_filter_plugin_request};
 static const struct pg_filter *const limits_phase[] = {&pg_filter_block_user, &pg_filter_ratelimit};
 static const struct pg_filter *const request_body_phase[] = {&pg_filter_phi_request, &pg_filter_track};
 static const struct pg_filter *const upstream_phase[] = {&pg_filter_forward};

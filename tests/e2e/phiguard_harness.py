@@ -24,6 +24,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_for(cond, timeout=10, what="condition"):
+    """Polls cond every 50 ms until it holds; fails after timeout seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, **kw)
 
@@ -144,11 +154,52 @@ class Proxy:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/readyz", timeout=1) as r:
                     if r.status == 200:
+                        self.wait_redis_if_reachable(deadline)
                         return
             except OSError:
                 pass
             time.sleep(0.05)
         raise RuntimeError("phiguard did not become ready: " + self.stderr())
+
+    def redis_reachable(self):
+        address = self.config.get("redis", {}).get("address")
+        if not address:
+            return False
+        try:
+            if address.startswith("unix:"):
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(1)
+                sock.connect(address[5:])
+            else:
+                host, port = address.rsplit(":", 1)
+                sock = socket.create_connection((host, int(port)), timeout=1)
+            sock.close()
+            return True
+        except OSError:
+            return False
+
+    def redis_up(self):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/metrics", timeout=1) as r:
+                lines = [l for l in r.read().decode().splitlines() if l.startswith("phiguard_redis_up{")]
+        except OSError:
+            return False
+        return bool(lines) and all(l.endswith(" 1") for l in lines)
+
+    def wait_redis_if_reachable(self, deadline):
+        """Ready means listening; a login needs the workers' Redis
+        connections too (503 auth_unavailable until then). When the
+        configured Redis accepts connections, wait for phiguard to report
+        every worker's connection up, so that a test's first login does not
+        race it. A test that starts phiguard with Redis down waits for
+        nothing here."""
+        if not self.redis_reachable():
+            return
+        while time.time() < deadline:
+            if self.redis_up():
+                return
+            time.sleep(0.05)
+        raise RuntimeError("phiguard did not connect to Redis: " + self.stderr())
 
     def url(self, path="/"):
         return f"https://127.0.0.1:{self.port}{path}"

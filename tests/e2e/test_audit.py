@@ -13,7 +13,7 @@ import requests
 
 from audit_env import audit_cli, audit_config, records, verify
 from auth_env import Client, auth_config
-from phiguard_harness import deep_merge
+from phiguard_harness import deep_merge, wait_for
 from redis_fixture import RedisServer, redis_server  # noqa: F401 (fixture)
 
 
@@ -26,15 +26,6 @@ def durable_redis():
     """A Redis that keeps what it acknowledged (append-only file, fsync
     always), as a production Redis holding an audit trail must."""
     return RedisServer(extra_args=["--appendonly", "yes", "--appendfsync", "always"]).start()
-
-
-def wait_for(cond, timeout=10, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def get(proxy, path, **kw):

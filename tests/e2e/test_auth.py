@@ -70,10 +70,16 @@ def test_bad_tokens_are_refused(auth_proxy):
     import base64
     none_head = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
     hs512 = base64.urlsafe_b64encode(b'{"alg":"HS512","typ":"JWT"}').rstrip(b"=").decode()
-    for bad in (f"{head}.{payload}.{flipped}", f"{none_head}.{payload}.", f"{hs512}.{payload}.{sig}", "garbage"):
+    # Longer than any token of phiguard's (2 KiB and more): refused all the
+    # same, never taken for no token (anonymous).
+    for bad in (f"{head}.{payload}.{flipped}", f"{none_head}.{payload}.", f"{hs512}.{payload}.{sig}", "garbage",
+                "z" * 2047, "z" * 2048, f"{head}.{payload}.{sig}" + "A" * 5000):
         r = Client(p).get("/fhir/Patient", headers=bearer(bad))
         assert r.status_code == 401, bad
         assert r.json()["error"] == "invalid_token"
+    for n in (10, 3000):
+        r = Client(p).get("/fhir/Patient", headers={"Cookie": "__Host-phiguard=" + "z" * n})
+        assert r.status_code == 401 and r.json()["error"] == "invalid_token", n
     assert Client(p).get("/fhir/Patient", headers=bearer(token)).status_code == 200
 
 

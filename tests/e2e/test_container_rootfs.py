@@ -41,7 +41,9 @@ def test_only_the_binary_and_its_libraries(rootfs):
         assert not (rootfs / shell).exists()
 
 
-def test_serves_in_a_chroot_as_non_root(rootfs):
+def serve_in_chroot(rootfs, extra_config=""):
+    """Starts phiguard in rootfs as uid 10001 and waits for /healthz: the
+    process (still running), the TLS port and the certificate."""
     conf = rootfs / "etc" / "phiguard"
     conf.mkdir(parents=True)
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
@@ -55,22 +57,27 @@ def test_serves_in_a_chroot_as_non_root(rootfs):
         f'listen: "127.0.0.1:{tls_port}"\nworkers: 1\n'
         "tls: {certificate: /etc/phiguard/tls.crt, key: /etc/phiguard/tls.key}\n"
         f'upstream: {{address: "127.0.0.1:{up_port}"}}\n'
-        f'admin: {{listen: "127.0.0.1:{admin_port}"}}\n')
+        f'admin: {{listen: "127.0.0.1:{admin_port}"}}\n' + extra_config)
     proc = subprocess.Popen(["chroot", "--userspec=10001:10001", str(rootfs),
                              "/usr/bin/phiguard", "serve", "-c", "/etc/phiguard/phiguard.yaml"],
                             stderr=subprocess.PIPE, text=True)
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return proc, tls_port, conf / "tls.crt"
+        except OSError:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stderr.read())
+            time.sleep(0.1)
+    proc.terminate()
+    raise AssertionError("phiguard did not become healthy in the chroot")
+
+
+def test_serves_in_a_chroot_as_non_root(rootfs):
+    proc, tls_port, cert = serve_in_chroot(rootfs)
     try:
-        body = None
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/healthz", timeout=2) as r:
-                    body = r.status
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read()
-                time.sleep(0.1)
-        assert body == 200
-        ctx = ssl.create_default_context(cafile=str(conf / "tls.crt"))
+        ctx = ssl.create_default_context(cafile=str(cert))
         with socket.create_connection(("127.0.0.1", tls_port), timeout=5) as raw:
             with ctx.wrap_socket(raw, server_hostname="localhost") as s:
                 assert s.version() == "TLSv1.3"
@@ -81,3 +88,23 @@ def test_serves_in_a_chroot_as_non_root(rootfs):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_plugins_are_installed_with_their_libraries_and_load(tmp_path):
+    """In-tree plugins given to the script land in /usr/lib/phiguard/plugins
+    with the libraries they need (here a test plugin linking libyajl), and
+    phiguard loads them in the chroot."""
+    if os.geteuid() != 0:
+        pytest.fail("chroot needs root (make test runs as root)")
+    plugin_dir = os.environ.get("PHIGUARD_TEST_PLUGIN_DIR", os.path.join(TOP, "build", "test-plugins"))
+    dest = tmp_path / "rootfs"
+    subprocess.run(["bash", os.path.join(TOP, "scripts", "container-rootfs.sh"), BIN, str(dest),
+                    os.path.join(plugin_dir, "every_hook.so")], check=True, timeout=60)
+    installed = dest / "usr" / "lib" / "phiguard" / "plugins" / "every_hook.so"
+    assert installed.is_file()
+    assert any("libyajl" in p.name for p in dest.rglob("*") if p.is_file())
+    proc, _, _ = serve_in_chroot(dest, "plugins:\n  - path: /usr/lib/phiguard/plugins/every_hook.so\n"
+                                       "    config: {greeting: hi, role: physician}\n")
+    proc.terminate()
+    proc.wait(timeout=30)
+    assert '"msg":"plugin_loaded"' in proc.stderr.read()

@@ -51,8 +51,13 @@ def test_audit_config_example_checks(tmp_path):
 
 
 def fenced_blocks(doc):
-    """Every fenced block's text, whatever its language tag."""
-    return re.findall(r"^```[a-z]*\n(.*?)^```", open(doc).read(), re.S | re.M)
+    """Every fenced block's text, whatever its language tag; a block inside
+    a list item (its fence indented) comes without that indentation."""
+    out = []
+    for indent, body in re.findall(r"^( *)```[a-z]*\n(.*?)^\1```", open(doc).read(), re.S | re.M):
+        out.append("".join(line[len(indent):] if line.startswith(indent) else line
+                           for line in body.splitlines(keepends=True)))
+    return out
 
 
 PHI_DOC = os.path.join(TOP, "docs", "phi.md")

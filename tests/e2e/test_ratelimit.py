@@ -217,6 +217,11 @@ def test_login_limits_per_username_and_per_ip(make_proxy, workdir, redis_server)
     r = c.post_form("/auth/login", {"username": "owner", "password": "x"}, headers={"Accept": "text/html"})
     assert r.status_code == 429 and "Too many sign-in attempts" in r.text
     assert r.headers["RateLimit"].startswith('"login-ip";r=0;t=')
+    # The log is written by its own thread: the last line may follow the answer.
+    deadline = time.time() + 10
+    while time.time() < deadline and len([e for e in p.logs("security_event")
+                                          if e.get("type") == "login_rate_limited"]) < 3:
+        time.sleep(0.05)
     events = [e for e in p.logs("security_event") if e.get("type") == "login_rate_limited"]
     assert len(events) == 3 and {e["limit"] for e in events} == {"login-username", "login-ip"}
     assert redis_server.client().exists("rl:{login-username:n5=n.joy}", "rl:{login-ip:i9=127.0.0.1}") == 2

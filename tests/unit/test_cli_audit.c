@@ -84,11 +84,83 @@ static void test_usage_and_bad_input(void **state)
     assert_non_null(strstr(err, "No such file"));
 }
 
+static void generate_pair(const char *dir, const char *name, char *priv, char *pub, size_t len)
+{
+    snprintf(priv, len, "%s/%s.key", dir, name);
+    snprintf(pub, len, "%s/%s.pub", dir, name);
+    char *argv[] = {"keys", "audit-generate", "--private", priv, "--public", pub, NULL};
+    assert_int_equal(pg_cli_audit_keys(6, argv), 0);
+}
+
+static void append_file(const char *to, const char *from)
+{
+    FILE *in = fopen(from, "r"), *out = fopen(to, "a");
+    assert_non_null(in);
+    assert_non_null(out);
+    int c;
+    while ((c = fgetc(in)) != EOF)
+        fputc(c, out);
+    fclose(in);
+    fclose(out);
+}
+
+/* After a rotation the earlier public keys come as one PEM file of several
+ * keys: each is read, in order, and the configuration's set is the signing
+ * key first, then those. */
+static void test_public_key_bundles_and_the_configured_set(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/pg-bundle-XXXXXX", priv1[96], pub1[96], priv2[96], pub2[96], bundle[96], err[256];
+    assert_non_null(mkdtemp(dir));
+    generate_pair(dir, "one", priv1, pub1, sizeof priv1);
+    generate_pair(dir, "two", priv2, pub2, sizeof priv2);
+    snprintf(bundle, sizeof bundle, "%s/previous.pub", dir);
+    append_file(bundle, pub1);
+    append_file(bundle, pub2);
+
+    EVP_PKEY *keys[4];
+    assert_int_equal(pg_audit_keys_read_public(bundle, keys, 4, err, sizeof err), 2);
+    EVP_PKEY *one = pg_audit_key_read_public(pub1, err, sizeof err), *two = pg_audit_key_read_public(pub2, err, sizeof err);
+    assert_int_equal(EVP_PKEY_eq(keys[0], one), 1);
+    assert_int_equal(EVP_PKEY_eq(keys[1], two), 1);
+    EVP_PKEY_free(keys[0]);
+    EVP_PKEY_free(keys[1]);
+    assert_int_equal(pg_audit_keys_read_public(bundle, keys, 1, err, sizeof err), -1);
+    assert_non_null(strstr(err, "more than 1 public keys"));
+    assert_int_equal(pg_audit_keys_read_public(priv1, keys, 4, err, sizeof err), -1);
+    assert_non_null(strstr(err, "not an Ed25519 public key in PEM"));
+
+    struct pg_config cfg = {0};
+    cfg.audit.signing_key_file = priv2;
+    cfg.audit.key_name = "phiguard-audit";
+    struct pg_checkpoint_key set[8];
+    assert_int_equal(pg_audit_config_keys(&cfg, set, 8, err, sizeof err), 1);
+    assert_int_equal(EVP_PKEY_eq(set[0].pub, two), 1);
+    EVP_PKEY_free(set[0].pub);
+    cfg.audit.previous_public_keys = bundle;
+    assert_int_equal(pg_audit_config_keys(&cfg, set, 8, err, sizeof err), 3);
+    assert_string_equal(set[2].name, "phiguard-audit");
+    assert_int_equal(EVP_PKEY_eq(set[1].pub, one), 1);
+    for (int i = 0; i < 3; i++)
+        EVP_PKEY_free(set[i].pub);
+    cfg.audit.previous_public_keys = priv1; /* not public keys: nothing is trusted */
+    assert_int_equal(pg_audit_config_keys(&cfg, set, 8, err, sizeof err), -1);
+    EVP_PKEY_free(one);
+    EVP_PKEY_free(two);
+    unlink(priv1);
+    unlink(pub1);
+    unlink(priv2);
+    unlink(pub2);
+    unlink(bundle);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generate_sign_verify),
         cmocka_unit_test(test_usage_and_bad_input),
+        cmocka_unit_test(test_public_key_bundles_and_the_configured_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

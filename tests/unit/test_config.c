@@ -424,16 +424,93 @@ static void test_sample_config_loads(void **state)
     pg_config_free(&c);
 }
 
+/* A buffer loads as the same text in a file would, named and anchored by
+ * the name it is given (the fuzz target and tools load text this way). */
+static void test_load_buffer(void **state)
+{
+    (void)state;
+    struct pg_config c;
+    char err[1024];
+    assert_int_equal(pg_config_load_buffer("/etc/pg/x.yaml", minimal, sizeof minimal - 1, &c, err, sizeof err), 0);
+    assert_string_equal(c.path, "/etc/pg/x.yaml");
+    assert_string_equal(c.tls.certificate, "/etc/pg/c.pem");
+    assert_string_equal(c.listen.text, "127.0.0.1:8443");
+    pg_config_free(&c);
+    static const char bad[] = "listen: \"127.0.0.1:8443\"\ntls: [\n";
+    assert_int_equal(pg_config_load_buffer("/etc/pg/x.yaml", bad, sizeof bad - 1, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "/etc/pg/x.yaml:"));
+    assert_non_null(strstr(err, "YAML syntax error"));
+    assert_int_equal(pg_config_load_buffer("/etc/pg/x.yaml", "", 0, &c, err, sizeof err), -1);
+    assert_non_null(strstr(err, "the file is empty"));
+}
+
+/* plugins: each path made absolute against the file's directory, each
+ * config block converted to JSON ("{}" when there is none). */
+static void test_plugins(void **state)
+{
+    (void)state;
+    struct pg_config c;
+    char err[2048], text[1024];
+    snprintf(text, sizeof text,
+             "%splugins:\n"
+             "  - path: plugins/syslog.so\n"
+             "    config:\n"
+             "      host: 127.0.0.1\n"
+             "      port: 6514\n"
+             "      tls: {enabled: yes, ca: ca.pem}\n"
+             "      fields: [\"$.note\", 3]\n"
+             "  - path: /usr/lib/phiguard/plugins/oidc.so\n"
+             "  - {path: /p/x.so, config: ~}\n",
+             minimal);
+    if (load(text, &c, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(c.nplugins, 3);
+    char want[256];
+    snprintf(want, sizeof want, "%s/plugins/syslog.so", tmpdir);
+    assert_string_equal(c.plugins[0].path, want);
+    assert_string_equal(c.plugins[0].config_json,
+                        "{\"host\":\"127.0.0.1\",\"port\":6514,\"tls\":{\"enabled\":true,\"ca\":\"ca.pem\"},"
+                        "\"fields\":[\"$.note\",3]}");
+    assert_string_equal(c.plugins[1].path, "/usr/lib/phiguard/plugins/oidc.so");
+    assert_string_equal(c.plugins[1].config_json, "{}");
+    assert_string_equal(c.plugins[2].config_json, "{}");
+    pg_config_free(&c);
+    assert_null(c.plugins);
+    assert_int_equal(c.nplugins, 0);
+
+    static const struct {
+        const char *yaml, *error;
+    } bad[] = {
+        {"plugins: {path: x.so}\n", ":7:10: plugins: expected a list of {path, config}"},
+        {"plugins: [x.so]\n", "plugins: expected {path, config}"},
+        {"plugins:\n  - config: {a: 1}\n", "plugins.path: expected the path of the plugin's shared object"},
+        {"plugins:\n  - {path: ~}\n", "plugins.path: expected the path"},
+        {"plugins:\n  - {path: x.so, config: [1, 2]}\n", "plugins.config: expected a mapping"},
+        {"plugins:\n  - {path: x.so, config: text}\n", "plugins.config: expected a mapping"},
+        {"plugins:\n  - {path: x.so, extra: 1}\n", "plugins: unknown key 'extra' (path, config)"},
+        {"plugins:\n  - {path: x.so, path: y.so}\n", "plugins: duplicate key 'path'"},
+        {"plugins:\n  - {path: x.so, config: {a: .inf}}\n", "plugins.config: "},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, "%s%s", minimal, bad[i].yaml);
+        assert_int_equal(load(text, &c, err, sizeof err), -1);
+        if (!strstr(err, bad[i].error))
+            fail_msg("case %zu: %s\nwanted: %s", i, err, bad[i].error);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_types),
+        cmocka_unit_test(test_defaults),          cmocka_unit_test(test_load_buffer),
+        cmocka_unit_test(test_types),
         cmocka_unit_test(test_mtls_and_unix),     cmocka_unit_test(test_errors),
         cmocka_unit_test(test_whole_file_errors), cmocka_unit_test(test_client_identities),
         cmocka_unit_test(test_tls_settings),      cmocka_unit_test(test_value_forms),
         cmocka_unit_test(test_instance_id_from_host_name), cmocka_unit_test(test_relative_config_path),
         cmocka_unit_test(test_small_error_buffer), cmocka_unit_test(test_free_is_safe),
         cmocka_unit_test(test_sample_config_loads), cmocka_unit_test(test_auth_settings),
+        cmocka_unit_test(test_plugins),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

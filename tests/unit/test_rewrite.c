@@ -490,6 +490,9 @@ static void test_invalid_json(void **state)
         "{\"a\": \"SECRETVALUE\" x}", "{\"a\":\"SECRETVALUE\"", "[\"SECRETVALUE\",]", "{\"a\":\"SECRET\xff VALUE\"}",
         "{\"a\":tru, \"b\":\"SECRETVALUE\"}", "{\"b\":\"SECRETVALUE\"} {}", "{\"b\":\"SECRETVALUE\" /* c */}",
         "{\"SECRETVALUE\"}", "\"SECRETVALUE", "{\"a\":01}", "\xEF\xBB{\"a\":\"SECRETVALUE\"}", "   ", "\xEF\xBB",
+        /* yajl's whitespace, not JSON's (found by fuzz_selector: a replaced
+         * value lost its colon) */
+        "{\"a\"\f:\"SECRETVALUE\"}", "{\"a\"\v:\"SECRETVALUE\"}", "[\"SECRETVALUE\",\f1]", "\v{\"b\":\"SECRETVALUE\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         for (size_t step = 0; step <= 1; step++) {
@@ -513,6 +516,11 @@ static void test_invalid_json(void **state)
     run_init(&r, "k");
     assert_int_not_equal(rewrite(fs.set, NULL, &r, "{\"b\":[1,2,}", 11, 0, err, sizeof err), 0);
     assert_non_null(strstr(err, "at byte 11"));
+    free(r.out);
+    run_init(&r, "k");
+    assert_int_not_equal(rewrite(fs.set, NULL, &r, "{\"a\"\f:1}", 8, 1, err, sizeof err), 0);
+    assert_non_null(strstr(err, "vertical tab or form feed"));
+    assert_non_null(strstr(err, "at byte 5")); /* up to and with the byte at fault */
     free(r.out);
     fields_free(&fs);
 }
@@ -551,6 +559,52 @@ static void test_too_deep(void **state)
     run_init(&r, "k");
     assert_int_equal(rewrite(fs.set, NULL, &r, doc, n, 0, err, sizeof err), 0);
     free(r.out);
+    fields_free(&fs);
+}
+
+/* The room a value function gets: twice the value and 256 bytes, or, with
+ * a larger room_per_byte, up to that many times as much within the value
+ * limit, never less than twice. */
+static size_t cap_seen;
+
+static enum pg_rw_action see_cap(void *arg, const struct pg_rw_value *v, struct pg_rw_token *out)
+{
+    (void)arg;
+    (void)v;
+    cap_seen = out->cap;
+    return PG_RW_KEEP;
+}
+
+static int discard(void *arg, const char *data, size_t len)
+{
+    (void)arg;
+    (void)data;
+    (void)len;
+    return 0;
+}
+
+static void test_value_room(void **state)
+{
+    (void)state;
+    struct pg_rw_options plain = {.max_value_bytes = 4096}, wide = {.max_value_bytes = 4096, .room_per_byte = 16};
+    assert_int_equal(pg_rw_room(&plain, 10), 276);
+    assert_int_equal(pg_rw_room(NULL, 10), 276);
+    assert_int_equal(pg_rw_room(&wide, 10), 416);
+    assert_int_equal(pg_rw_room(&wide, 1000), 4096);  /* the value limit */
+    assert_int_equal(pg_rw_room(&wide, 3000), 6256);  /* never less than twice */
+    assert_int_equal(pg_rw_room(&wide, SIZE_MAX / 8), 2 * (SIZE_MAX / 8) + 256); /* no overflow */
+    struct fields fs;
+    fields_make(&fs, SELS("$.a"));
+    const struct pg_rw_options *opts[] = {&plain, &wide};
+    for (int i = 0; i < 2; i++) {
+        struct pg_rewriter *rw = pg_rewriter_new(fs.set, opts[i], see_cap, discard, NULL);
+        assert_non_null(rw);
+        cap_seen = 0;
+        assert_int_equal(pg_rewriter_feed(rw, "{\"a\":\"0123456789\"}", 18), 0);
+        assert_int_equal(pg_rewriter_finish(rw), 0);
+        assert_true(cap_seen >= pg_rw_room(opts[i], 10));
+        pg_rewriter_free(rw);
+    }
     fields_free(&fs);
 }
 
@@ -798,6 +852,7 @@ int main(void)
         cmocka_unit_test(test_invalid_json),
         cmocka_unit_test(test_too_deep),
         cmocka_unit_test(test_max_value_bytes),
+        cmocka_unit_test(test_value_room),
         cmocka_unit_test(test_function_failure_and_bad_tokens),
         cmocka_unit_test(test_replacement_types),
         cmocka_unit_test(test_write_failure),

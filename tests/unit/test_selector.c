@@ -148,6 +148,48 @@ static void test_cursor(void **state)
         pg_selector_free(f[i].steps, f[i].nsteps);
 }
 
+/* Every field selecting a position, in file order, when several overlap
+ * (a plugin's beside the policy's); the first is pg_sel_cursor_field's. */
+static void test_cursor_fields(void **state)
+{
+    (void)state;
+    const char *sels[] = {"$.note", "$..note", "$.items[*].code", "$.note"};
+    struct pg_phi_field f[4];
+    memset(f, 0, sizeof f);
+    char why[128];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pg_selector_compile(sels[i], &f[i].steps, &f[i].nsteps, why, sizeof why), 0);
+    bool failed = false;
+    struct pg_sel_set *set = pg_sel_set_new(f, 4, &failed);
+    assert_non_null(set);
+    struct pg_sel_cursor c;
+    pg_sel_cursor_init(&c, set);
+    int out[4];
+    assert_int_equal(pg_sel_cursor_push(&c, "note", 4), 0);
+    assert_int_equal(pg_sel_cursor_fields(&c, out, 4), 3);
+    assert_int_equal(out[0], 0);
+    assert_int_equal(out[1], 1);
+    assert_int_equal(out[2], 3);
+    assert_int_equal(pg_sel_cursor_field(&c), 0);
+    assert_int_equal(pg_sel_cursor_fields(&c, out, 1), 3); /* the count, whatever the room */
+    assert_int_equal(out[0], 0);
+    pg_sel_cursor_pop(&c);
+    assert_int_equal(pg_sel_cursor_push(&c, "items", 5), 0);
+    assert_int_equal(pg_sel_cursor_fields(&c, out, 4), 0);
+    assert_int_equal(pg_sel_cursor_push(&c, NULL, 0), 0);
+    assert_int_equal(pg_sel_cursor_push(&c, "code", 4), 0);
+    assert_int_equal(pg_sel_cursor_fields(&c, out, 4), 1);
+    assert_int_equal(out[0], 2);
+    assert_int_equal(pg_sel_cursor_push(&c, "note", 4), 0); /* ..note below items[*].code */
+    assert_int_equal(pg_sel_cursor_fields(&c, out, 4), 1);
+    assert_int_equal(out[0], 1);
+    pg_sel_cursor_init(&c, NULL);
+    assert_int_equal(pg_sel_cursor_fields(&c, out, 4), 0);
+    pg_sel_set_free(set);
+    for (int i = 0; i < 4; i++)
+        pg_selector_free(f[i].steps, f[i].nsteps);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_logical_path),
         cmocka_unit_test(test_cursor),
+        cmocka_unit_test(test_cursor_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -172,6 +172,32 @@ static void test_damage_in_the_middle_refused(void **state)
     assert_non_null(strstr(err, "offset 0"));
 }
 
+/* Async mode with a full disk: records 3 to 6 never reached the file but
+ * went to Redis from memory. The cursor may then name 6; trimming empties
+ * the file and the chain goes on after 6, in the file and after a restart. */
+static void test_cursor_past_the_file(void **state)
+{
+    struct tmp *t = *state;
+    struct pg_spool_recovery rec;
+    struct pg_spool *sp = open_ok(t, &rec);
+    append_range(sp, 1, 2);
+    char h6[PG_HASH_HEX], r[64];
+    record_text(6, r, sizeof r);
+    pg_chain_leaf_hash(r, strlen(r), h6);
+    assert_int_equal(pg_spool_append(sp, 4, "{}", 2), PG_SPOOL_INVALID); /* a gap: refused */
+    assert_int_equal(pg_spool_ack(sp, 6, h6), PG_SPOOL_OK);
+    assert_int_equal(pg_spool_trim(sp), PG_SPOOL_OK);
+    assert_int_equal(file_size(t->file), 0);
+    assert_int_equal(pg_spool_append(sp, 3, "{}", 2), PG_SPOOL_INVALID);
+    append_range(sp, 7, 8);
+    pg_spool_close(sp);
+    sp = open_ok(t, &rec);
+    assert_int_equal(rec.acked_seq, 6);
+    assert_int_equal(rec.first_seq, 7);
+    assert_int_equal(rec.last_seq, 8);
+    pg_spool_close(sp);
+}
+
 static void test_cursor_and_trim(void **state)
 {
     struct tmp *t = *state;
@@ -184,7 +210,8 @@ static void test_cursor_and_trim(void **state)
     record_text(4, r, sizeof r);
     pg_chain_leaf_hash(r, strlen(r), h4);
     assert_int_equal(pg_spool_ack(sp, 3, h3), PG_SPOOL_OK);
-    assert_int_equal(pg_spool_ack(sp, 9, h3), PG_SPOOL_INVALID);
+    assert_int_equal(pg_spool_ack(sp, 0, h3), PG_SPOOL_INVALID);
+    assert_int_equal(pg_spool_ack(sp, 3, "not a hash"), PG_SPOOL_INVALID);
     assert_int_equal(pg_spool_trim(sp), PG_SPOOL_OK); /* 4 is not acknowledged: nothing cut */
     pg_spool_close(sp);
 
@@ -530,6 +557,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_reopen_replay, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_torn_tail_is_cut, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_damage_in_the_middle_refused, make_dir, remove_dir),
+        cmocka_unit_test_setup_teardown(test_cursor_past_the_file, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_cursor_and_trim, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_full_disk_fails_cleanly, make_dir, remove_dir),
         cmocka_unit_test_setup_teardown(test_added_frames_written_by_one_flush, make_dir, remove_dir),
