@@ -7,6 +7,9 @@
 
 #include "proxy/http1.h"
 
+/* The largest piece fed contiguously (see pg_body_xform_feed). */
+#define PULLUP_MAX 16384
+
 #define INFLATE_BUF 16384
 
 struct pg_body_xform {
@@ -181,6 +184,11 @@ int pg_body_xform_feed(struct pg_body_xform *x, struct evbuffer *in, size_t n, s
     int rc = 0;
     size_t left = n;
     x->fed += n;
+    /* A small piece spread over several of the buffer's segments is made
+     * contiguous first: copying a few KiB costs less than the rewriter's
+     * carrying a token cut between two feeds. */
+    if (n <= PULLUP_MAX && evbuffer_get_contiguous_space(in) < n)
+        evbuffer_pullup(in, (ev_ssize_t)n);
     struct evbuffer_ptr pos;
     evbuffer_ptr_set(in, &pos, 0, EVBUFFER_PTR_SET);
     while (left > 0 && rc == 0) {
