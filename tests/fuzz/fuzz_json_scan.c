@@ -21,6 +21,7 @@
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
+#include "fuzz_out.h"
 #include "policy/json_scan.h"
 #include "policy/rewrite.h"
 
@@ -297,25 +298,9 @@ static bool lax_only(enum pg_json_fault f, const uint8_t *body, size_t len, size
 
 /* ---- the rewriter, nothing selected ---- */
 
-struct out {
-    char *buf;
-    size_t len, cap;
-};
-
 static int write_fn(void *arg, const char *d, size_t n)
 {
-    struct out *o = arg;
-    if (o->len + n > o->cap) {
-        size_t cap = (o->len + n) * 2;
-        char *b = realloc(o->buf, cap);
-        if (!b)
-            return -1;
-        o->buf = b;
-        o->cap = cap;
-    }
-    memcpy(o->buf + o->len, d, n);
-    o->len += n;
-    return 0;
+    return fuzz_out_append(arg, d, n);
 }
 
 static enum pg_rw_action never(void *arg, const struct pg_rw_value *v, struct pg_rw_token *t)
@@ -326,7 +311,7 @@ static enum pg_rw_action never(void *arg, const struct pg_rw_value *v, struct pg
 
 static void rewriter_is_identity(const uint8_t *body, size_t len, unsigned seed, bool scanner_took)
 {
-    struct out o = {0};
+    struct fuzz_out o = {0};
     struct pg_rw_options opt = {0};
     struct pg_rewriter *rw = pg_rewriter_new(NULL, &opt, never, write_fn, &o);
     if (!rw)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_out.h"
 #include "policy/keyring.h"
 #include "policy/phi_transform.h"
 #include "policy/rewrite.h"
@@ -61,8 +62,7 @@ static void setup(void)
 }
 
 struct out {
-    char *buf;
-    size_t len, cap;
+    struct fuzz_out b;
     bool keep;
 };
 
@@ -75,19 +75,7 @@ struct pass {
 static int write_fn(void *arg, const char *d, size_t n)
 {
     struct out *o = &((struct pass *)arg)->out;
-    if (!o->keep)
-        return 0;
-    if (o->len + n > o->cap) {
-        size_t cap = (o->len + n) * 2;
-        char *b = realloc(o->buf, cap);
-        if (!b)
-            return -1;
-        o->buf = b;
-        o->cap = cap;
-    }
-    memcpy(o->buf + o->len, d, n);
-    o->len += n;
-    return 0;
+    return o->keep ? fuzz_out_append(&o->b, d, n) : 0;
 }
 
 static enum pg_rw_action seal_fn(void *arg, const struct pg_rw_value *v, struct pg_rw_token *t)
@@ -173,24 +161,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (run_whole(reveal_fn, &whole, ndjson, body, len) != raw_rc)
         __builtin_trap();
     if (raw_rc == 0) {
-        if (whole.out.len != raw.out.len || (raw.out.len && memcmp(whole.out.buf, raw.out.buf, raw.out.len)))
+        if (whole.out.b.len != raw.out.b.len || (raw.out.b.len && memcmp(whole.out.b.buf, raw.out.b.buf, raw.out.b.len)))
             __builtin_trap();
         struct pass again = {.phi = {.ring = &ring, .fields = fields, .nfields = NF, .perms = perms}};
         again.phi.tally = again.tally;
-        if (run(keep_fn, &again, ndjson, (const uint8_t *)raw.out.buf, raw.out.len, seed) != 0)
+        if (run(keep_fn, &again, ndjson, (const uint8_t *)raw.out.b.buf, raw.out.b.len, seed) != 0)
             __builtin_trap();
     }
-    free(raw.out.buf);
-    free(whole.out.buf);
+    free(raw.out.b.buf);
+    free(whole.out.b.buf);
     if (sealed == 0) {
         struct pass back = {.phi = {.ring = &ring, .fields = fields, .nfields = NF, .perms = perms}};
         back.phi.tally = back.tally;
-        if (run(reveal_fn, &back, ndjson, (const uint8_t *)seal.out.buf, seal.out.len, seed) != 0)
+        if (run(reveal_fn, &back, ndjson, (const uint8_t *)seal.out.b.buf, seal.out.b.len, seed) != 0)
             __builtin_trap();
         for (int i = 0; i < NF; i++)
             if (back.tally[i].failed || back.tally[i].plain || back.tally[NF].masked)
                 __builtin_trap(); /* every selected value went out sealed, and opens */
     }
-    free(seal.out.buf);
+    free(seal.out.b.buf);
     return 0;
 }
