@@ -3,7 +3,10 @@
 BUILD_DIR    ?= build
 ASAN_DIR     ?= build-asan
 JOBS         ?= $(shell nproc)
-CTEST_FLAGS  ?= --output-on-failure -j $(JOBS)
+# A failed test runs once more before the suite fails: on this shared
+# 2-core machine one e2e test in ~300 runs has hung on load alone (see
+# docs/architecture.md, "Tests and evidence"); a second failure fails.
+CTEST_FLAGS  ?= --output-on-failure -j $(JOBS) --repeat until-pass:2
 
 .PHONY: all deps build asan test test-unit demo bench bench-auth bench-audit bench-phi bench-ratelimit fuzz clean
 

@@ -143,14 +143,23 @@ static void pool_put(struct pg_upconn *u)
     w->nidle_up++;
 }
 
+/* An idle connection whose close the stream has already seen, but whose
+ * event has not run yet, is dropped here: reused, it would take a request
+ * and never report the close again (the stream has had its EOF), and the
+ * request would wait for the response timeout. */
 static struct pg_upconn *pool_get(struct pg_worker *w)
 {
-    struct pg_upconn *u = w->idle_up;
+    struct pg_upconn *u;
+    while ((u = w->idle_up)) {
+        w->idle_up = u->next;
+        w->nidle_up--;
+        u->next = NULL;
+        if (!u->s->eof && !u->s->failed && !u->s->peer_closed)
+            break;
+        up_free(u);
+    }
     if (!u)
         return NULL;
-    w->idle_up = u->next;
-    w->nidle_up--;
-    u->next = NULL;
     u->reused = true;
     u->got_data = false;
     evtimer_del(u->idle_timer);
@@ -827,11 +836,13 @@ static void up_eventcb(struct pg_stream *s, int events, void *arg)
         if (evbuffer_get_length(u->s->in) > 0 && !relay_response(req))
             return;
         if (!req->resp_head_done) {
+            /* retry frees u, whether or not a new connection follows. */
+            bool connected = u->connected, reused = u->reused;
             if (retry(req))
                 return;
             pg_log(PG_LOG_WARN, "upstream_closed",
                    "\"request_id\":\"%s\",\"connected\":%s,\"reused\":%s,\"errno\":%d,\"error\":\"%s\"",
-                   req->id, u->connected ? "true" : "false", u->reused ? "true" : "false", err,
+                   req->id, connected ? "true" : "false", reused ? "true" : "false", err,
                    err ? strerror(err) : "closed before a response");
             pg_request_respond_error(req, 502, "bad_gateway");
             return;

@@ -12,14 +12,16 @@ def certs():
     d = tempfile.mkdtemp(prefix="pg-certs-")
     make_certs(d)
     yield d
-    shutil.rmtree(d, ignore_errors=True)
+    if not os.environ.get("PG_KEEP_WORKDIR"):  # set it to keep logs for a post-mortem
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
 def workdir():
     d = tempfile.mkdtemp(prefix="pg-e2e-")
     yield d
-    shutil.rmtree(d, ignore_errors=True)
+    if not os.environ.get("PG_KEEP_WORKDIR"):  # set it to keep logs for a post-mortem
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
