@@ -30,6 +30,9 @@ enum {
 
 enum { L_NONE, L_STRING, L_NUMBER, L_LITERAL };
 
+/* How much of a string's text is gathered (see skim_add). */
+enum { SKIM_NONE, SKIM_PREFIX, SKIM_DROP };
+
 /* Inside a number: what was read last. */
 enum { N_MINUS, N_ZERO, N_INT, N_DOT, N_FRAC, N_E, N_ESIGN, N_EXP };
 
@@ -89,7 +92,38 @@ static size_t unexpected(struct pg_json_scan *s, size_t i, unsigned char c, enum
     return fault(s, i + 1, f, why);
 }
 
-static bool buf_add(struct pg_json_scan *s, const unsigned char *p, size_t n)
+static bool buf_grow(struct pg_json_scan *s, const unsigned char *p, size_t n);
+
+/* A string a quiet scan will not report unless it starts with the prefix
+ * needs no more of its text than that: its first prefix_len bytes are
+ * gathered, and the rest only when they match (then all of it, since it
+ * is reported). Long escaped text no selector reaches (a FHIR narrative)
+ * then costs no buffer. */
+static bool skim_add(struct pg_json_scan *s, const unsigned char *p, size_t n)
+{
+    if (s->skim == SKIM_DROP)
+        return true;
+    size_t room = s->prefix_len - s->buf_len;
+    if (n < room)
+        return buf_grow(s, p, n);
+    if (!buf_grow(s, p, room))
+        return false;
+    if (memcmp(s->buf, s->prefix, s->prefix_len) != 0) {
+        s->skim = SKIM_DROP;
+        return true;
+    }
+    s->skim = SKIM_NONE;
+    return buf_grow(s, p + room, n - room);
+}
+
+static inline bool buf_add(struct pg_json_scan *s, const unsigned char *p, size_t n)
+{
+    if (__builtin_expect(s->skim != SKIM_NONE, 0))
+        return skim_add(s, p, n);
+    return buf_grow(s, p, n);
+}
+
+static bool buf_grow(struct pg_json_scan *s, const unsigned char *p, size_t n)
 {
     if (s->buf_len + n > s->buf_cap) {
         size_t cap = s->buf_cap ? s->buf_cap : 256;
@@ -431,6 +465,7 @@ static size_t scan_string(struct pg_json_scan *s, const unsigned char *p, size_t
                     dl = s->buf_len;
                 }
                 s->lex = L_NONE;
+                s->skim = SKIM_NONE;
                 enum pg_json_event ev = s->is_key ? PG_JSON_KEY : PG_JSON_STRING;
                 if (s->is_key)
                     s->state = S_COLON;
@@ -617,6 +652,9 @@ static inline __attribute__((always_inline)) size_t start_string(struct pg_json_
     s->is_key = key;
     s->in_buf = false;
     s->buf_len = 0;
+    /* Quiet, a name is reported by its length alone and a value by its
+     * prefix. */
+    s->skim = !s->quiet || key ? SKIM_NONE : s->prefix && s->prefix_len ? SKIM_PREFIX : SKIM_DROP;
     s->sub = E_NONE;
     s->u8_need = 0;
     s->high = 0;

@@ -102,6 +102,7 @@ struct pg_json_scan {
     uint8_t lex;                           /* the token in progress, cut by a piece's end */
     uint8_t sub;                           /* where inside it */
     bool is_key, in_buf;
+    uint8_t skim; /* quiet: how much of a string's text is kept */
     uint8_t u8_need, u8_lo, u8_hi; /* UTF-8: continuation bytes still due, the next one's range */
     uint8_t hex_digits;
     uint32_t code, high; /* a \u escape being read; a high surrogate waiting for its low half */
@@ -136,7 +137,9 @@ void pg_json_scan_release(struct pg_json_scan *s);
  * that was just reported) closes, the scanner reports nothing but that
  * close, value strings whose decoded text starts with prefix (NULL: none)
  * and member names longer than max_name. It still checks every byte.
- * Reporting any of those ends it; so does pg_json_scan_loud(). For a
+ * Reporting any of those ends it; so does pg_json_scan_loud(), though a
+ * string begun while quiet is then reported with the whole of its text
+ * only if that starts with prefix (quiet keeps no more of it). For a
  * caller that keeps its own picture of the document and needs none inside
  * a subtree (the rewriter, where no selector reaches). */
 void pg_json_scan_quiet(struct pg_json_scan *s, const char *prefix, size_t prefix_len, size_t max_name);

@@ -126,6 +126,9 @@ static void load_fields(struct ld *L, struct pg_route *r, yaml_node_t *list, con
     if (states > PG_SEL_MAX_STATES)
         ld_err(L, list, where, "too many fields: they need %d matcher states, at most %d per direction (a field takes "
                "one per step, plus one)", states, PG_SEL_MAX_STATES);
+    else if (pg_sel_set_dfa_states(*out, *nout) < 0)
+        ld_err(L, list, where, "these fields' selectors combine into more than %d matcher states (each '..' step "
+               "multiplies them): use fewer '..' steps", PG_SEL_MAX_DFA);
 }
 
 static void load_query(struct ld *L, struct pg_route *r, yaml_node_t *list, const char *where, bool path_params)

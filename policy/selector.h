@@ -35,10 +35,16 @@ struct pg_json_level {
 /* True when the value at the position levels[0..depth) is selected. */
 bool pg_selector_match(const struct pg_sel_step *steps, int nsteps, const struct pg_json_level *levels, int depth);
 
-/* ---- the compiled set of one route and direction ---- */
+/* ---- the compiled set of one route and direction ----
+ *
+ * The fields' selectors make one NFA (a state per step of each field);
+ * pg_sel_set_new turns it into a DFA over the keys the selectors name, so
+ * that entering a level is a key lookup and a table read, whatever the
+ * number of fields. */
 
-#define PG_SEL_MAX_STATES 256 /* per set: each field takes its steps + 1 */
-#define PG_SEL_MAX_DEPTH 64   /* levels a cursor tracks while a selector may still match */
+#define PG_SEL_MAX_STATES 256  /* NFA states per set: each field takes its steps + 1 */
+#define PG_SEL_MAX_DEPTH 64    /* levels a cursor tracks while a selector may still match */
+#define PG_SEL_MAX_DFA 4096    /* DFA states per set ('..' steps multiply them) */
 
 typedef struct {
     uint64_t w[PG_SEL_MAX_STATES / 64];
@@ -48,33 +54,38 @@ struct pg_sel_set {
     int nfields;
     int nstates;
     int nwords;                      /* words of a pg_sel_states that any state is in */
-    const struct pg_sel_step **next; /* per state: the step it waits for; NULL when it accepts */
-    size_t *key_len;                 /* per state: the length of its step's key (0: none) */
-    int *field;                      /* per state: the field it belongs to */
+    const struct pg_sel_step **next; /* per NFA state: the step it waits for; NULL when it accepts */
+    int *field;                      /* per NFA state: the field it belongs to */
     pg_sel_states start, accept;
+    /* The DFA. Its symbols: each distinct key a step names, then any
+     * other key, then an array element. State 0 has no NFA state (nothing
+     * matches there or below); state 1 is the document root. */
+    int nkeys, nsym, ndfa;
+    const char **keys; /* per symbol below nkeys */
+    size_t *keys_len;
+    uint16_t *key_slots; /* open addressing by pg_sel_key_hash: symbol + 1, 0 empty */
+    unsigned key_mask;
+    uint16_t *goto_; /* ndfa * nsym: the state a level's key or element leads to */
+    pg_sel_states *sets; /* per DFA state: its NFA states */
+    int16_t *dfa_field;  /* per DFA state: the first field accepting there (file order), or -1 */
+    bool *dfa_live;      /* per DFA state: an NFA state in it still waits for a step */
 };
 
-/* NULL when n is 0 or on allocation failure (then *failed is set). The set
- * points into fields, which must outlive it. */
+/* NULL when n is 0 or on failure (then *failed is set): allocation, or
+ * selectors that combine into more than PG_SEL_MAX_DFA states (the policy
+ * loader says which, pg_sel_set_dfa_states). The set points into fields,
+ * which must outlive it. */
 struct pg_sel_set *pg_sel_set_new(const struct pg_phi_field *fields, int n, bool *failed);
 void pg_sel_set_free(struct pg_sel_set *s);
+/* The DFA states the fields make, or -1 past PG_SEL_MAX_DFA (or out of
+ * memory). */
+int pg_sel_set_dfa_states(const struct pg_phi_field *fields, int n);
 
 struct pg_sel_cursor {
     const struct pg_sel_set *set;
     int depth;      /* levels stored in st (st[0] is the document root) */
     int dead_depth; /* levels pushed below the last one where anything could match */
-    pg_sel_states st[PG_SEL_MAX_DEPTH + 1];
-    /* Per stored level, worked out when it is entered (the rewriter asks
-     * at every token): the field selected there (-1: none), and whether a
-     * selector can still match below. */
-    int16_t field[PG_SEL_MAX_DEPTH + 1];
-    bool live[PG_SEL_MAX_DEPTH + 1];
-    /* ...and which key lengths a step there waits for (bit n: n bytes, bit
-     * 63: 63 or more), unless a '..' step takes any key: a key of another
-     * length enters a level where nothing can match, without a look at
-     * the states. */
-    uint64_t key_lens[PG_SEL_MAX_DEPTH + 1];
-    bool any_key[PG_SEL_MAX_DEPTH + 1];
+    uint16_t st[PG_SEL_MAX_DEPTH + 1]; /* DFA states */
 };
 
 /* At the document root. set may be NULL: nothing is ever selected. */
@@ -109,7 +120,7 @@ static inline void pg_sel_cursor_pop(struct pg_sel_cursor *c)
  * -1. */
 static inline int pg_sel_cursor_field(const struct pg_sel_cursor *c)
 {
-    return c->dead_depth > 0 ? -1 : c->field[c->depth];
+    return c->dead_depth > 0 || !c->set ? -1 : c->set->dfa_field[c->st[c->depth]];
 }
 /* Every field selected at the current position, in file order, into out
  * (up to cap); returns how many there are. */
@@ -117,7 +128,7 @@ int pg_sel_cursor_fields(const struct pg_sel_cursor *c, int *out, int cap);
 /* False when no selector can match here or below: skip the subtree. */
 static inline bool pg_sel_cursor_live(const struct pg_sel_cursor *c)
 {
-    return c->dead_depth == 0 && c->live[c->depth];
+    return c->dead_depth == 0 && c->set && c->set->dfa_live[c->st[c->depth]];
 }
 
 #endif

@@ -190,6 +190,136 @@ static void test_cursor_fields(void **state)
         pg_selector_free(f[i].steps, f[i].nsteps);
 }
 
+/* The cursor (a DFA) against the backtracking matcher: random sets of
+ * selectors over a small alphabet, every position up to a depth, and at
+ * each one the fields the cursor reports are exactly those that match,
+ * the first of them is its field, and a level it calls dead has nothing
+ * matching anywhere below (checked a few levels down). */
+#define KEYS 4
+static const char *const alphabet[KEYS] = {"a", "bb", "name", "zz"}; /* "zz": a key no selector names */
+#define WALK_DEPTH 5
+
+struct walk {
+    struct pg_phi_field *f;
+    int nf;
+    struct pg_json_level lv[WALK_DEPTH + 1];
+    struct pg_sel_cursor c;
+    long checked;
+};
+
+static bool any_match_below(struct walk *w, int depth, int room)
+{
+    for (int i = 0; i < w->nf; i++)
+        if (pg_selector_match(w->f[i].steps, w->f[i].nsteps, w->lv, depth))
+            return true;
+    if (room == 0)
+        return false;
+    for (int k = 0; k <= KEYS; k++) {
+        w->lv[depth] = k < KEYS ? (struct pg_json_level){alphabet[k], strlen(alphabet[k])}
+                                : (struct pg_json_level){NULL, 0};
+        if (any_match_below(w, depth + 1, room - 1))
+            return true;
+    }
+    return false;
+}
+
+static void walk_from(struct walk *w, int depth)
+{
+    int want[16], n = 0;
+    for (int i = 0; i < w->nf; i++)
+        if (pg_selector_match(w->f[i].steps, w->f[i].nsteps, w->lv, depth))
+            want[n++] = i;
+    int got[16];
+    assert_int_equal(pg_sel_cursor_fields(&w->c, got, 16), n);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(got[i], want[i]);
+    assert_int_equal(pg_sel_cursor_field(&w->c), n ? want[0] : -1);
+    w->checked++;
+    if (!pg_sel_cursor_live(&w->c) && depth + 3 <= WALK_DEPTH) {
+        /* Nothing below matches; the walk goes on only to see the cursor
+         * agree there too. */
+        int d = depth;
+        for (int k = 0; k <= KEYS; k++) {
+            w->lv[d] = k < KEYS ? (struct pg_json_level){alphabet[k], strlen(alphabet[k])}
+                                : (struct pg_json_level){NULL, 0};
+            for (int i = 0; i < w->nf; i++)
+                assert_false(pg_selector_match(w->f[i].steps, w->f[i].nsteps, w->lv, d + 1));
+        }
+    }
+    if (depth == WALK_DEPTH)
+        return;
+    for (int k = 0; k <= KEYS; k++) {
+        w->lv[depth] = k < KEYS ? (struct pg_json_level){alphabet[k], strlen(alphabet[k])}
+                                : (struct pg_json_level){NULL, 0};
+        assert_int_equal(pg_sel_cursor_push(&w->c, w->lv[depth].key, w->lv[depth].key_len), 0);
+        walk_from(w, depth + 1);
+        pg_sel_cursor_pop(&w->c);
+    }
+}
+
+static void test_cursor_against_matcher(void **state)
+{
+    (void)state;
+    srand(6);
+    long checked = 0;
+    for (int round = 0; round < 300; round++) {
+        struct pg_phi_field f[5];
+        memset(f, 0, sizeof f);
+        int nf = 1 + rand() % 5;
+        for (int i = 0; i < nf; i++) {
+            char text[64] = "$";
+            int steps = 1 + rand() % 3;
+            for (int k = 0; k < steps; k++) {
+                int kind = rand() % 3;
+                const char *key = alphabet[rand() % (KEYS - 1)];
+                if (kind == 2 && k > 0)
+                    strcat(text, "[*]");
+                else {
+                    strcat(text, kind == 1 ? ".." : ".");
+                    strcat(text, key);
+                }
+            }
+            char why[128];
+            assert_int_equal(pg_selector_compile(text, &f[i].steps, &f[i].nsteps, why, sizeof why), 0);
+        }
+        bool failed = false;
+        struct pg_sel_set *set = pg_sel_set_new(f, nf, &failed);
+        assert_non_null(set);
+        struct walk w = {.f = f, .nf = nf};
+        pg_sel_cursor_init(&w.c, set);
+        walk_from(&w, 0);
+        checked += w.checked;
+        assert_true(any_match_below(&w, 0, 3)); /* each set selects something */
+        pg_sel_set_free(set);
+        for (int i = 0; i < nf; i++)
+            pg_selector_free(f[i].steps, f[i].nsteps);
+    }
+    assert_true(checked > 300 * 1000);
+}
+
+/* '..' steps multiply the DFA's states: a policy past the limit is refused
+ * when it loads (each "$..kN..v" doubles what the cursor must tell apart). */
+static void test_dfa_limit(void **state)
+{
+    (void)state;
+    struct pg_phi_field f[13];
+    memset(f, 0, sizeof f);
+    char why[128];
+    for (int i = 0; i < 13; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "$..k%d..v", i);
+        assert_int_equal(pg_selector_compile(text, &f[i].steps, &f[i].nsteps, why, sizeof why), 0);
+    }
+    int few = pg_sel_set_dfa_states(f, 4);
+    assert_true(few > 16 && few < 64);
+    assert_int_equal(pg_sel_set_dfa_states(f, 13), -1);
+    bool failed = false;
+    assert_null(pg_sel_set_new(f, 13, &failed));
+    assert_true(failed);
+    for (int i = 0; i < 13; i++)
+        pg_selector_free(f[i].steps, f[i].nsteps);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +328,8 @@ int main(void)
         cmocka_unit_test(test_logical_path),
         cmocka_unit_test(test_cursor),
         cmocka_unit_test(test_cursor_fields),
+        cmocka_unit_test(test_cursor_against_matcher),
+        cmocka_unit_test(test_dfa_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
