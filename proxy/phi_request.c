@@ -30,11 +30,9 @@ bool pg_phi_json_content_type(const struct pg_header *ct)
     return pg_phi_json_media_type(ct->value, n);
 }
 
-static struct pg_phi_tally *tallies(int nfields)
-{
-    return calloc((size_t)nfields + 1, sizeof(struct pg_phi_tally));
-}
-
+/* One block: the state, room for the audit trail's names (one per field
+ * of the larger direction) and both directions' tallies (one per field,
+ * and one for strays). */
 struct pg_phi_req *pg_phi_req_of(struct pg_request *req)
 {
     if (req->phi)
@@ -42,22 +40,25 @@ struct pg_phi_req *pg_phi_req_of(struct pg_request *req)
     struct pg_phi_ring *ring = pg_phi_keys_get();
     if (!ring)
         return NULL;
-    struct pg_phi_req *p = calloc(1, sizeof *p);
     const struct pg_route *r = req->route;
     int nin = r ? r->nphi_request : 0, nout = r ? r->nphi_response : 0;
-    if (p) {
-        p->ring = ring;
-        p->in = (struct pg_phi_pass){.ring = &ring->ring, .fields = r ? r->phi_request : NULL, .nfields = nin};
-        p->out = (struct pg_phi_pass){.ring = &ring->ring, .fields = r ? r->phi_response : NULL, .nfields = nout};
-        p->in.tally = tallies(nin);
-        p->out.tally = tallies(nout);
-    }
-    if (!p || !p->in.tally || !p->out.tally) {
-        pg_phi_req_free(p);
-        if (!p)
-            pg_phi_ring_unref(ring);
+    size_t names = (size_t)(nin > nout ? nin : nout);
+    struct pg_phi_req *p = calloc(1, sizeof *p + ((size_t)nin + (size_t)nout + 2) * sizeof(struct pg_phi_tally) +
+                                         (names ? names : 1) * sizeof(struct pg_audit_phi));
+    if (!p) {
+        pg_phi_ring_unref(ring);
         return NULL;
     }
+    /* The names first: they hold pointers, which want the block's
+     * alignment. */
+    p->fields = (struct pg_audit_phi *)(p + 1);
+    p->nfields_cap = names;
+    struct pg_phi_tally *tally = (struct pg_phi_tally *)(p->fields + (names ? names : 1));
+    p->ring = ring;
+    p->in = (struct pg_phi_pass){
+        .ring = &ring->ring, .fields = r ? r->phi_request : NULL, .nfields = nin, .tally = tally};
+    p->out = (struct pg_phi_pass){
+        .ring = &ring->ring, .fields = r ? r->phi_response : NULL, .nfields = nout, .tally = tally + nin + 1};
     req->phi = p;
     return p;
 }
@@ -67,10 +68,7 @@ void pg_phi_req_free(struct pg_phi_req *p)
     if (!p)
         return;
     pg_phi_ring_unref(p->ring);
-    free(p->in.tally);
-    free(p->out.tally);
     free(p->target);
-    free(p->fields);
     free(p);
 }
 
@@ -90,22 +88,11 @@ static size_t add(struct pg_phi_req *p, size_t n, const char *field, uint32_t co
     return n + 1;
 }
 
-/* Room for one entry per field of the larger direction. */
-static bool make_room(struct pg_phi_req *p)
-{
-    if (p->fields)
-        return true;
-    size_t want = (size_t)(p->in.nfields > p->out.nfields ? p->in.nfields : p->out.nfields);
-    p->fields = calloc(want ? want : 1, sizeof *p->fields);
-    p->nfields_cap = p->fields ? want : 0;
-    return p->fields != NULL;
-}
-
 size_t pg_phi_req_sealed(struct pg_phi_req *p, const struct pg_audit_phi **out)
 {
     size_t n = 0;
     *out = NULL;
-    if (!p || !make_room(p))
+    if (!p)
         return 0;
     for (int i = 0; i < p->in.nfields; i++)
         n = add(p, n, p->in.fields[i].logical_path, p->in.tally[i].sealed);
@@ -117,7 +104,7 @@ size_t pg_phi_req_disclosed(struct pg_phi_req *p, const struct pg_audit_phi **ou
 {
     size_t n = 0;
     *out = NULL;
-    if (!p || !make_room(p))
+    if (!p)
         return 0;
     for (int i = 0; i < p->out.nfields; i++) {
         const struct pg_phi_field *f = &p->out.fields[i];

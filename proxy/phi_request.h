@@ -22,8 +22,8 @@ struct pg_phi_req {
     struct pg_body_xform *in_xform; /* for refusals the value function explains */
     bool scrubbing;                 /* the response is searched for stray envelopes, no rewriter */
     struct pg_scrub scrub;
-    /* Names and counts for the audit trail, built when asked (most
-     * requests have no audit record to fill, so not made before). */
+    /* Names and counts for the audit trail, filled when asked; the room
+     * is in the state's own block. */
     struct pg_audit_phi *fields;
     size_t nfields_cap;
 };
