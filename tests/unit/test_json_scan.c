@@ -490,6 +490,34 @@ static void test_quiet(void **state)
     assert_string_equal(p.l.text, "{ ] }");
 }
 
+/* Quiet, a string with escapes costs no more buffer than its prefix needs
+ * unless it has the prefix: then it is reported whole, decoded, even cut
+ * between pieces. */
+static void test_quiet_skims(void **state)
+{
+    (void)state;
+    static char doc[6000];
+    size_t n = (size_t)snprintf(doc, sizeof doc, "[{\"note\": \"\\\"");
+    memset(doc + n, 'x', 5000);
+    n += 5000;
+    n += (size_t)snprintf(doc + n, sizeof doc - n, "\\n\", \"k\": \"ph\\u0069:x\\ty\"}]");
+    struct counting g = {0};
+    struct pg_json_alloc alloc = {.malloc = count_malloc, .free = count_free, .ctx = &g};
+    for (size_t cut = 0; cut < n; cut += cut < 30 ? 1 : 997) {
+        struct pg_json_scan s;
+        struct quiet_log q = {.s = &s};
+        pg_json_scan_init(&s, NULL, quiet_event, &q, &alloc);
+        g.blocks = 0;
+        assert_int_equal(pg_json_scan_feed(&s, doc, cut), PG_JSON_OK);
+        assert_int_equal(pg_json_scan_feed(&s, doc + cut, n - cut), PG_JSON_OK);
+        assert_int_equal(pg_json_scan_finish(&s), PG_JSON_OK);
+        assert_string_equal(q.l.text, "[ { S\"phi:x\ty\" } ]");
+        assert_true(g.blocks <= 2); /* never the 5000 bytes' growth */
+        pg_json_scan_release(&s);
+        assert_int_equal(g.live, 0);
+    }
+}
+
 static void test_utf8_valid(void **state)
 {
     (void)state;
@@ -515,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_stop),
         cmocka_unit_test(test_allocates_only_when_needed),
         cmocka_unit_test(test_quiet),
+        cmocka_unit_test(test_quiet_skims),
         cmocka_unit_test(test_utf8_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
