@@ -9,9 +9,9 @@
  *    tools).
  *  - a cursor over the compiled set of a route's fields (pg_sel_set): the
  *    rewriter pushes a level when it enters a key or an array element and
- *    pops it when it leaves; each push costs a few word operations per
- *    live selector, whatever the depth, and tells which field (if any) the
- *    value there is. When no selector can match below a point, the cursor
+ *    pops it when it leaves; each push is a key lookup and a table read,
+ *    whatever the depth and the number of fields, and tells which field
+ *    (if any) the value there is. When no selector can match below a point, the cursor
  *    says so, and the rewriter can pass that subtree through untouched. */
 #include <stdbool.h>
 #include <stddef.h>

@@ -379,6 +379,16 @@ static const struct bad bad_policies[] = {
      "    permissions: [patient:read]\n"
      "    phi: {response: [{path: \"$[*]\", read: phi:read:demographics}]}\n",
      {"7:29: routes[0].phi.response[0].path: $[*] selects the whole body or whole array elements; name a field"}},
+    {"selectors past the DFA limit",
+     "version: 1\n"
+     "routes:\n"
+     "  - methods: [GET]\n"
+     "    path: /p\n"
+     "    entity: Patient\n"
+     "    permissions: [patient:read]\n"
+     "    phi: {response: [{path: \"$..k0..v\", read: phi:read:contact}, {path: \"$..k1..v\", read: phi:read:contact}, {path: \"$..k2..v\", read: phi:read:contact}, {path: \"$..k3..v\", read: phi:read:contact}, {path: \"$..k4..v\", read: phi:read:contact}, {path: \"$..k5..v\", read: phi:read:contact}, {path: \"$..k6..v\", read: phi:read:contact}, {path: \"$..k7..v\", read: phi:read:contact}, {path: \"$..k8..v\", read: phi:read:contact}, {path: \"$..k9..v\", read: phi:read:contact}, {path: \"$..k10..v\", read: phi:read:contact}, {path: \"$..k11..v\", read: phi:read:contact}, {path: \"$..k12..v\", read: phi:read:contact}]}\n",
+     {"7:21: routes[0].phi.response: these fields' selectors combine into more than 4096 matcher states (each "
+      "'..' step multiplies them): use fewer '..' steps"}},
     {"same selector twice",
      "version: 1\n"
      "routes:\n"
