@@ -60,6 +60,9 @@ __attribute__((target("aes,sse2"))) static void encrypt_block(const unsigned cha
 {
     const __m128i *rk = key;
     __m128i b = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)in), rk[0]);
+    /* Unrolled (GCC keeps the loop at -O2): bench_phi_response's reveal,
+     * six opens, took about 50 ns less per body. */
+#pragma GCC unroll 13
     for (int r = 1; r < 14; r++)
         b = _mm_aesenc_si128(b, rk[r]);
     _mm_storeu_si128((__m128i *)(void *)out, _mm_aesenclast_si128(b, rk[14]));
