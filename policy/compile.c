@@ -156,7 +156,11 @@ void pg_policy_compile(struct pg_policy *p, struct pg_policy_errors *errs)
         ok = trie_insert(p->trie, r, i);
         r->sel_request = pg_sel_set_new(r->phi_request, r->nphi_request, &failed_rq);
         r->sel_response = pg_sel_set_new(r->phi_response, r->nphi_response, &failed_rs);
-        ok = ok && !failed_rq && !failed_rs;
+        r->plugin_sel = malloc(2 * sizeof *r->plugin_sel);
+        if (r->plugin_sel)
+            for (int d = 0; d < 2; d++)
+                atomic_init(&r->plugin_sel[d], NULL);
+        ok = ok && !failed_rq && !failed_rs && r->plugin_sel;
     }
     if (!ok)
         pg_policy_errors_add(errs, "%s:1:1: out of memory while compiling the policy", p->file);
@@ -191,6 +195,9 @@ static void free_route(struct pg_route *r)
     free_strings(r->cond_header_vals, r->ncond_header);
     pg_sel_set_free(r->sel_request);
     pg_sel_set_free(r->sel_response);
+    for (int d = 0; r->plugin_sel && d < 2; d++)
+        pg_sel_set_free(atomic_load(&r->plugin_sel[d]));
+    free(r->plugin_sel);
     free_phi(r->phi_request, r->nphi_request);
     free_phi(r->phi_response, r->nphi_response);
     for (int i = 0; i < r->nphi_query; i++) {

@@ -7,7 +7,8 @@
  *
  * Lifetime: pg_policy_load returns a policy holding one reference. Share
  * it across threads with pg_policy_ref / pg_policy_unref (atomic); nothing
- * in it changes after the load, so readers need no lock. Pointers into it
+ * in it changes after the load but a route's plugin_sel cells (a cache,
+ * set once atomically), so readers need no lock. Pointers into it
  * (a decision's route, a field) live as long as the reference. */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -82,6 +83,11 @@ struct pg_route {
     struct pg_phi_field *phi_request, *phi_response;
     int nphi_request, nphi_response;
     struct pg_sel_set *sel_request, *sel_response; /* the same fields, compiled for a streaming reader */
+    /* proxy/plugin_body.c's matchers: these fields, then the plugins'
+     * body fields ([0] request, [1] response). Made on first use, since
+     * plugins are the proxy's; the one thing written after the load, once
+     * per cell, by compare and swap. Freed with the policy. */
+    _Atomic(struct pg_sel_set *) *plugin_sel;
     struct pg_phi_query *phi_query;
     int nphi_query;
     struct pg_phi_query *phi_path; /* the same for {param} path segments (param: its name) */

@@ -72,7 +72,8 @@ struct pg_plugin_body {
     struct pg_phi_field *fields; /* the route's, then each plugin's (copies of the structs; pointers shared) */
     int n, nroute;
     int *owner, *selector;       /* per field from nroute on: the plugin, and its body_fields index */
-    struct pg_sel_set *set;
+    const struct pg_sel_set *set;
+    struct pg_sel_set *own_set; /* set, when no route could keep it */
     pg_rw_value_fn core;
     void *core_arg;
     struct pg_body_xform *xform;
@@ -99,6 +100,31 @@ bool pg_plugins_body_wanted(bool response)
             return true;
     }
     return false;
+}
+
+/* The matcher of the route's fields and the plugins' (a DFA: costly to
+ * make, so made once per route and direction and kept in the policy's
+ * route; plugins load only at start, so the fields never change under
+ * it). Without a route, one of the body's own (*own). */
+static const struct pg_sel_set *shared_set(const struct pg_route *route, bool response,
+                                           const struct pg_phi_field *fields, int n, struct pg_sel_set **own)
+{
+    _Atomic(struct pg_sel_set *) *cell = route && route->plugin_sel ? &route->plugin_sel[response] : NULL;
+    struct pg_sel_set *set = cell ? atomic_load(cell) : NULL;
+    if (set && set->nfields == n)
+        return set;
+    if (set) /* made from other fields: the callers pass a route's own, so never */
+        cell = NULL;
+    bool failed = false;
+    set = pg_sel_set_new(fields, n, &failed);
+    if (!set || !cell)
+        return *own = set;
+    struct pg_sel_set *expected = NULL;
+    if (!atomic_compare_exchange_strong(cell, &expected, set)) { /* another worker made it first */
+        pg_sel_set_free(set);
+        set = expected;
+    }
+    return set;
 }
 
 struct pg_plugin_body *pg_plugin_body_new(struct pg_request *req, bool response, const struct pg_phi_field *route_fields,
@@ -136,8 +162,7 @@ struct pg_plugin_body *pg_plugin_body_new(struct pg_request *req, bool response,
             b->selector[at] = k;
         }
     }
-    bool failed = false;
-    b->set = pg_sel_set_new(b->fields, n, &failed);
+    b->set = shared_set(req->route, response, b->fields, n, &b->own_set);
     if (!b->set) {
         pg_plugin_body_free(b);
         return NULL;
@@ -181,7 +206,7 @@ void pg_plugin_body_free(struct pg_plugin_body *b)
 {
     if (!b)
         return;
-    pg_sel_set_free(b->set);
+    pg_sel_set_free(b->own_set);
     free(b->fields);
     free(b->owner);
     free(b->selector);

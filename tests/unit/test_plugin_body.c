@@ -4,6 +4,7 @@
  * the order (request: plugins, then sealing; response: opening, then
  * plugins), stray envelopes left after the plugins, and a failing hook. */
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -234,6 +235,41 @@ static void test_envelopes_a_plugin_keeps_are_masked(void **state)
     assert_false(pg_plugins_body_wanted(true));
 }
 
+/* The matcher of a route's fields and the plugins' is made once per route
+ * and direction and kept in the route (a DFA costs microseconds to make),
+ * and the same one serves the next body. */
+static void test_matcher_kept_per_route(void **state)
+{
+    (void)state;
+    const char *names[] = {"every_hook"};
+    assert_int_equal(load(names, 1), 0);
+    _Atomic(struct pg_sel_set *) cells[2];
+    atomic_init(&cells[0], NULL);
+    atomic_init(&cells[1], NULL);
+    struct pg_route route = {.plugin_sel = cells};
+    const struct pg_sel_set *sets[3];
+    for (int i = 0; i < 3; i++) {
+        struct pg_worker w = {0};
+        struct pg_conn conn = {0};
+        struct pg_request req = {.conn = &conn, .worker = &w, .route = &route};
+        struct pg_rw_options opt = {.max_value_bytes = 4096};
+        const struct pg_sel_set *set = NULL;
+        pg_rw_value_fn fn = NULL;
+        void *arg = NULL;
+        assert_int_equal(pg_plugin_body_wrap(&req, i == 2, &route_field, 1, &set, &fn, &arg, &opt), 0);
+        assert_non_null(set);
+        sets[i] = set;
+        pg_plugin_req_free(req.plugin); /* the route's matcher stays */
+    }
+    assert_ptr_equal(sets[0], sets[1]);
+    assert_ptr_equal(sets[0], atomic_load(&cells[0]));
+    assert_ptr_equal(sets[2], atomic_load(&cells[1]));
+    assert_ptr_not_equal(sets[0], sets[2]);
+    pg_sel_set_free(atomic_load(&cells[0]));
+    pg_sel_set_free(atomic_load(&cells[1]));
+    pg_plugins_unload();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_request_plugins_then_sealing),
         cmocka_unit_test(test_response_opening_then_plugins),
         cmocka_unit_test(test_envelopes_a_plugin_keeps_are_masked),
+        cmocka_unit_test(test_matcher_kept_per_route),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
