@@ -316,17 +316,7 @@ static void rewriter_is_identity(const uint8_t *body, size_t len, unsigned seed,
     struct pg_rewriter *rw = pg_rewriter_new(NULL, &opt, never, write_fn, &o);
     if (!rw)
         abort();
-    int rc = 0;
-    for (size_t at = 0; at < len && rc == 0;) {
-        seed = seed * 1103515245u + 12345u;
-        size_t piece = 1 + (seed >> 16) % 61;
-        if (piece > len - at)
-            piece = len - at;
-        rc = pg_rewriter_feed(rw, (const char *)body + at, piece);
-        at += piece;
-    }
-    if (rc == 0)
-        rc = pg_rewriter_finish(rw);
+    int rc = fuzz_feed_pieces(rw, body, len, seed, 61);
     pg_rewriter_free(rw);
     /* An empty body is the rewriter's own refusal, and so is a document
      * deeper than its position stack (100 levels). */

@@ -115,17 +115,7 @@ static int run(pg_rw_value_fn fn, struct pass *p, bool ndjson, const uint8_t *bo
     struct pg_rewriter *rw = pg_rewriter_new(set, &opt, fn, write_fn, p);
     if (!rw)
         return -1;
-    int rc = 0;
-    for (size_t at = 0; at < len && rc == 0;) {
-        seed = seed * 1103515245u + 12345u;
-        size_t piece = 1 + (seed >> 16) % 97;
-        if (piece > len - at)
-            piece = len - at;
-        rc = pg_rewriter_feed(rw, (const char *)body + at, piece);
-        at += piece;
-    }
-    if (rc == 0)
-        rc = pg_rewriter_finish(rw);
+    int rc = fuzz_feed_pieces(rw, body, len, seed, 97);
     if (pg_rewriter_error(rw) == NULL)
         __builtin_trap();
     pg_rewriter_free(rw);
